@@ -1,0 +1,80 @@
+# oxha — build, install, test and demo.  `make help` lists the targets.
+SHELL      := /bin/bash
+PREFIX     ?= /usr
+DESTDIR    ?=
+OCF_DIR    := $(DESTDIR)$(PREFIX)/lib/ocf/resource.d/oxha
+SBIN_DIR   := $(DESTDIR)$(PREFIX)/sbin
+MAN_DIR    := $(DESTDIR)$(PREFIX)/share/man
+STAGE      ?= $(CURDIR)/stage
+
+# Static binaries: musl when its Rust target is installed (tests/setup-deps adds it),
+# otherwise glibc with crt-static.
+MUSL       := x86_64-unknown-linux-musl
+TARGET     := $(shell rustup target list --installed 2>/dev/null | grep -qx $(MUSL) && echo $(MUSL) || rustc -vV | sed -n 's/^host: //p')
+RELEASE    := target/$(TARGET)/release
+export RUSTFLAGS := $(if $(filter $(MUSL),$(TARGET)),,-C target-feature=+crt-static)
+
+# Agents: agents/<name> builds the OCF agent <name>; fence/<name> builds fence_<name>.
+# Test fixtures are staged for the tests but installed only with WITH_TEST_AGENTS=1.
+TEST_OCF   := ocf-probe
+TEST_FENCE := probe
+OCF_AGENTS   := $(filter-out $(if $(WITH_TEST_AGENTS),,$(TEST_OCF)),$(notdir $(wildcard agents/*)))
+FENCE_AGENTS := $(filter-out $(if $(WITH_TEST_AGENTS),,$(TEST_FENCE)),$(notdir $(wildcard fence/*)))
+
+.PHONY: help build install stage test unit-test deps man lint demo demo-clean bench clean
+
+help:
+	@echo "make build       static release binaries ($(TARGET))"
+	@echo "make install     install agents (DESTDIR=, PREFIX=$(PREFIX)); WITH_TEST_AGENTS=1 adds test fixtures"
+	@echo "make test        install test dependencies (apt-get), build, run every test suite"
+	@echo "make demo        a local cluster with the agents doing real work; make demo-clean stops it"
+	@echo "make man         regenerate man/ from the agents' metadata"
+	@echo "make lint        cargo fmt --check and clippy -D warnings"
+	@echo "make bench       benchmarks against the agents oxha replaces (bench/)"
+
+build:
+	cargo build --release --locked --target $(TARGET) --workspace --bins
+
+install: build
+	install -d $(OCF_DIR) $(SBIN_DIR) $(MAN_DIR)/man7 $(MAN_DIR)/man8
+	for a in $(OCF_AGENTS); do install -m 0755 $(RELEASE)/$$a $(OCF_DIR)/$$a; done
+	for a in $(FENCE_AGENTS); do install -m 0755 $(RELEASE)/fence_$$a $(SBIN_DIR)/fence_$$a; done
+	for m in $(wildcard man/*.7); do install -m 0644 $$m $(MAN_DIR)/man7/; done
+	for m in $(wildcard man/*.8); do install -m 0644 $$m $(MAN_DIR)/man8/; done
+
+# The tree the tests run against: every agent, fixtures included, plus the test tools.
+stage:
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install DESTDIR=$(STAGE) PREFIX=/usr WITH_TEST_AGENTS=1
+	install -d $(STAGE)/tools
+	find $(RELEASE) -maxdepth 1 -type f -perm -u+x -exec install -m 0755 {} $(STAGE)/tools/ \;
+
+deps:
+	bash tests/setup-deps
+
+# Everything CI runs; prints the time of each suite.
+test: deps
+	bash tests/run-all
+
+unit-test:
+	cargo test --locked --workspace --lib --bins
+
+man:
+	OXHA_BLESS=1 cargo test --locked --workspace man_page
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+demo: deps
+	bash tests/demo/run
+
+demo-clean:
+	bash tests/demo/run clean
+
+bench: stage
+	bash bench/run
+
+clean:
+	cargo clean
+	rm -rf $(STAGE)

@@ -1,0 +1,92 @@
+//! `ocf:oxha:ocf-probe`: a state-file agent like `ocf:pacemaker:Dummy`, built on ocf-lib so the
+//! library's protocol handling can be tested under a real Pacemaker and `ocf-tester`.
+//! It is a test fixture: `make install` leaves it out unless `WITH_TEST_AGENTS=1`.
+
+use ocf_lib::{ActionMeta, AgentKind, AgentMeta, Param};
+use ocf_lib::ra::{Context, ResourceAgent};
+use ocf_lib::{OcfError, OcfResult, OcfStatus};
+use std::path::PathBuf;
+
+static PARAMS: &[Param] = &[
+    Param::string("state", "State file")
+        .longdesc("File whose existence means 'running'. Default: $HA_RSCTMP/ocf-probe-<instance>.state.")
+        .unique_group("state"),
+    Param::string("fake", "A parameter that can be changed without a restart").reloadable(),
+];
+
+static ACTIONS: &[ActionMeta] = &[
+    ActionMeta::new("start", 20),
+    ActionMeta::new("stop", 20),
+    ActionMeta::new("monitor", 20).interval(10).depth(0),
+    ActionMeta::new("reload-agent", 20),
+    ActionMeta::new("validate-all", 20),
+    ActionMeta::new("meta-data", 5),
+];
+
+pub static META: AgentMeta = AgentMeta {
+    name: "ocf-probe",
+    kind: AgentKind::Resource,
+    version: env!("CARGO_PKG_VERSION"),
+    shortdesc: "State-file test agent for ocf-lib",
+    longdesc: "Starts by creating a state file and stops by removing it. \
+It exists to test ocf-lib's protocol handling under a real cluster; it manages nothing.",
+    params: PARAMS,
+    actions: ACTIONS,
+    man_sections: &[],
+};
+
+pub struct Probe {
+    state: PathBuf,
+    fake: Option<String>,
+}
+
+impl ResourceAgent for Probe {
+    fn meta() -> &'static AgentMeta {
+        &META
+    }
+
+    fn from_params(ctx: &Context) -> Result<Self, OcfError> {
+        let state = ctx
+            .params
+            .string("state")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ctx.state_file(".state"));
+        Ok(Probe {
+            state,
+            fake: ctx.params.string("fake"),
+        })
+    }
+
+    fn start(&self, ctx: &Context) -> OcfResult {
+        if self.monitor(ctx)? == OcfStatus::Success {
+            return Ok(OcfStatus::Success);
+        }
+        std::fs::write(&self.state, self.fake.as_deref().unwrap_or(""))
+            .map_err(|e| OcfError::generic(format!("cannot create {}: {e}", self.state.display())))?;
+        Ok(OcfStatus::Success)
+    }
+
+    fn stop(&self, _ctx: &Context) -> OcfResult {
+        match std::fs::remove_file(&self.state) {
+            Ok(()) => Ok(OcfStatus::Success),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(OcfStatus::Success),
+            Err(e) => Err(OcfError::generic(format!("cannot remove {}: {e}", self.state.display()))),
+        }
+    }
+
+    fn monitor(&self, _ctx: &Context) -> OcfResult {
+        if self.state.exists() {
+            Ok(OcfStatus::Success)
+        } else {
+            Ok(OcfStatus::NotRunning)
+        }
+    }
+
+    fn reload_agent(&self, ctx: &Context) -> OcfResult {
+        if self.monitor(ctx)? == OcfStatus::Success {
+            std::fs::write(&self.state, self.fake.as_deref().unwrap_or(""))
+                .map_err(|e| OcfError::generic(format!("cannot update {}: {e}", self.state.display())))?;
+        }
+        Ok(OcfStatus::Success)
+    }
+}

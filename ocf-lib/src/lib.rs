@@ -1,0 +1,44 @@
+//! ocf-lib: the one home of the protocols every oxha agent speaks.
+//!
+//! * [`ra`]: OCF 1.1 resource agents (pacemaker-execd): actions, environment, exit codes.
+//! * [`fence`]: fence agents (pacemaker-fenced, stonith_admin): stdin/argv options, the
+//!   verified off/on/reboot sequence, output lines and exit codes.
+//! * [`meta`] + [`render`]: an agent's parameters and actions declared once, rendered as OCF
+//!   XML, fence-agent XML and a man page.
+//! * [`params`]: typed, checked parameter values with errors that name the parameter.
+//! * [`log`]: `ocf_log`-style logging with secret redaction. [`deadline`]: time budgets.
+//!
+//! An agent crate is its metadata, its parameter struct and its actions; nothing else.
+
+pub mod deadline;
+pub mod fence;
+pub mod log;
+pub mod meta;
+pub mod params;
+pub mod ra;
+pub mod render;
+pub mod status;
+
+pub use deadline::Deadline;
+pub use meta::{ActionMeta, AgentKind, AgentMeta, ManSection, Param, ParamType};
+pub use params::{ParamError, Params};
+pub use status::{OcfError, OcfResult, OcfStatus};
+
+/// Checks a checked-in man page against what the metadata renders now. Agent crates call this
+/// from a unit test; `OXHA_BLESS=1` rewrites the file instead (after a deliberate change).
+pub fn check_man_page(meta: &AgentMeta, man_dir: &std::path::Path) -> Result<(), String> {
+    let path = man_dir.join(meta.man_file());
+    let rendered = render::man_page(meta);
+    if std::env::var("OXHA_BLESS").as_deref() == Ok("1") {
+        return std::fs::write(&path, rendered).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let on_disk = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if on_disk == rendered {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} differs from what the metadata renders; run `make man` (OXHA_BLESS=1 cargo test) and commit it",
+            path.display()
+        ))
+    }
+}

@@ -1,0 +1,362 @@
+//! Renders an [`AgentMeta`] as OCF 1.1 XML, fence-agent XML or a roff man page.
+
+use crate::meta::{AgentKind, AgentMeta, Param, ParamType, PROVIDER, VENDOR_URL};
+use quick_xml::escape::escape;
+use std::fmt::Write;
+
+fn ocf_type(kind: ParamType) -> &'static str {
+    match kind {
+        ParamType::Boolean => "boolean",
+        ParamType::Integer => "integer",
+        // OCF 1.1 has no time type; the value syntax is explained in the description.
+        ParamType::String | ParamType::Duration => "string",
+        ParamType::Select(_) => "select",
+    }
+}
+
+fn fence_type(kind: ParamType) -> &'static str {
+    match kind {
+        ParamType::Boolean => "boolean",
+        ParamType::Integer => "integer",
+        ParamType::String => "string",
+        ParamType::Duration => "second",
+        ParamType::Select(_) => "select",
+    }
+}
+
+fn bit(b: bool) -> u8 {
+    u8::from(b)
+}
+
+fn longdesc_or_short(p: &Param) -> &'static str {
+    if p.longdesc.is_empty() {
+        p.shortdesc
+    } else {
+        p.longdesc
+    }
+}
+
+fn content(out: &mut String, kind: ParamType, type_name: &str, default: Option<&str>) {
+    let default = default
+        .map(|d| format!(" default=\"{}\"", escape(d)))
+        .unwrap_or_default();
+    match kind {
+        ParamType::Select(options) => {
+            let _ = writeln!(out, "<content type=\"{type_name}\"{default}>");
+            for o in options {
+                let _ = writeln!(out, "<option value=\"{}\" />", escape(*o));
+            }
+            out.push_str("</content>\n");
+        }
+        _ => {
+            let _ = writeln!(out, "<content type=\"{type_name}\"{default} />");
+        }
+    }
+}
+
+/// OCF 1.1 metadata, valid against OCF-spec `ra/1.1/ra-api.rng` and pcs' `ocf-1.1.rng`.
+pub fn ocf_xml(meta: &AgentMeta) -> String {
+    let mut out = String::new();
+    out.push_str("<?xml version=\"1.0\"?>\n");
+    let _ = writeln!(
+        out,
+        "<resource-agent name=\"{}\" version=\"{}\">",
+        escape(meta.name),
+        escape(meta.version)
+    );
+    out.push_str("<version>1.1</version>\n");
+    let _ = writeln!(
+        out,
+        "<longdesc lang=\"en\">\n{}\n</longdesc>",
+        escape(meta.longdesc.trim())
+    );
+    let _ = writeln!(
+        out,
+        "<shortdesc lang=\"en\">{}</shortdesc>",
+        escape(meta.shortdesc)
+    );
+    out.push_str("<parameters>\n");
+    for p in meta.all_params() {
+        let mut attrs = format!("name=\"{}\" required=\"{}\"", p.name, bit(p.required));
+        if let Some(group) = p.unique_group {
+            let _ = write!(attrs, " unique-group=\"{}\"", escape(group));
+        }
+        if p.reloadable {
+            attrs.push_str(" reloadable=\"1\"");
+        }
+        let _ = writeln!(out, "<parameter {attrs}>");
+        if let Some(replacement) = p.deprecated_for {
+            let _ = writeln!(
+                out,
+                "<deprecated><replaced-with name=\"{}\" /></deprecated>",
+                escape(replacement)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<longdesc lang=\"en\">\n{}\n</longdesc>",
+            escape(longdesc_or_short(p).trim())
+        );
+        let _ = writeln!(
+            out,
+            "<shortdesc lang=\"en\">{}</shortdesc>",
+            escape(p.shortdesc)
+        );
+        content(&mut out, p.kind, ocf_type(p.kind), p.default);
+        out.push_str("</parameter>\n");
+    }
+    out.push_str("</parameters>\n<actions>\n");
+    for a in meta.actions {
+        let mut attrs = format!("name=\"{}\" timeout=\"{}s\"", escape(a.name), a.timeout);
+        if let Some(i) = a.interval {
+            let _ = write!(attrs, " interval=\"{i}s\"");
+        }
+        if let Some(d) = a.depth {
+            let _ = write!(attrs, " depth=\"{d}\"");
+        }
+        if let Some(r) = a.role {
+            let _ = write!(attrs, " role=\"{}\"", escape(r));
+        }
+        if let Some(s) = a.start_delay {
+            let _ = write!(attrs, " start-delay=\"{s}s\"");
+        }
+        let _ = writeln!(out, "<action {attrs} />");
+    }
+    out.push_str("</actions>\n</resource-agent>\n");
+    out
+}
+
+fn getopt_mixed(p: &Param, name: &str) -> String {
+    let long = name.replace('_', "-");
+    let value = p
+        .getopt
+        .value_name
+        .map(|v| format!("=[{v}]"))
+        .unwrap_or_default();
+    match p.getopt.short {
+        Some(c) => format!("-{c}, --{long}{value}"),
+        None => format!("--{long}{value}"),
+    }
+}
+
+/// Fence-agent metadata, valid against fence-agents' `lib/metadata.rng`. Renamed options are
+/// listed twice, like fencing.py: the current name with `obsoletes`, the old one deprecated,
+/// so Pacemaker finds `port` and passes the target under that name.
+pub fn fence_xml(meta: &AgentMeta) -> String {
+    let mut out = String::new();
+    out.push_str("<?xml version=\"1.0\" ?>\n");
+    let _ = writeln!(
+        out,
+        "<resource-agent name=\"{}\" shortdesc=\"{}\" >",
+        escape(meta.name),
+        escape(meta.shortdesc)
+    );
+    let _ = writeln!(out, "<longdesc>{}</longdesc>", escape(meta.longdesc.trim()));
+    let _ = writeln!(out, "<vendor-url>{VENDOR_URL}</vendor-url>");
+    out.push_str("<parameters>\n");
+    for p in meta.all_params() {
+        let mut entries = vec![(p.name, false, p.aliases.first().copied())];
+        for alias in p.aliases {
+            entries.push((alias, true, None));
+        }
+        for (name, deprecated, obsoletes) in entries {
+            let mut attrs = format!(
+                "name=\"{}\" unique=\"0\" required=\"{}\"",
+                escape(name),
+                bit(p.required && !deprecated)
+            );
+            if deprecated {
+                attrs.push_str(" deprecated=\"1\"");
+            }
+            if let Some(old) = obsoletes {
+                let _ = write!(attrs, " obsoletes=\"{}\"", escape(old));
+            }
+            let _ = writeln!(out, "\t<parameter {attrs}>");
+            let _ = writeln!(
+                out,
+                "\t\t<getopt mixed=\"{}\" />",
+                escape(&getopt_mixed(p, name))
+            );
+            out.push_str("\t\t");
+            content(&mut out, p.kind, fence_type(p.kind), p.default);
+            let _ = writeln!(
+                out,
+                "\t\t<shortdesc lang=\"en\">{}</shortdesc>",
+                escape(p.shortdesc)
+            );
+            out.push_str("\t</parameter>\n");
+        }
+    }
+    out.push_str("</parameters>\n<actions>\n");
+    for a in meta.actions {
+        let mut attrs = format!("name=\"{}\"", escape(a.name));
+        if let Some(on_target) = a.on_target {
+            let _ = write!(attrs, " on_target=\"{}\"", bit(on_target));
+        }
+        if let Some(automatic) = a.automatic {
+            let _ = write!(attrs, " automatic=\"{}\"", bit(automatic));
+        }
+        let _ = writeln!(out, "\t<action {attrs} />");
+    }
+    out.push_str("</actions>\n</resource-agent>\n");
+    out
+}
+
+/// Escapes text for roff: backslashes, and lines that would start with a control character.
+fn roff(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    escaped
+        .lines()
+        .map(|l| {
+            if l.starts_with('.') || l.starts_with('\'') {
+                format!("\\&{l}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Paragraphs separated by blank lines; lines indented by two spaces are set verbatim.
+fn roff_paragraphs(out: &mut String, text: &str) {
+    for para in text.trim().split("\n\n") {
+        if para.lines().all(|l| l.starts_with("  ")) {
+            out.push_str(".PP\n.nf\n.RS 4\n");
+            for l in para.lines() {
+                out.push_str(&roff(&l[2..]));
+                out.push('\n');
+            }
+            out.push_str(".RE\n.fi\n");
+        } else {
+            out.push_str(".PP\n");
+            out.push_str(&roff(para.trim()));
+            out.push('\n');
+        }
+    }
+}
+
+fn describe_type(p: &Param) -> String {
+    match p.kind {
+        ParamType::Boolean => "boolean".into(),
+        ParamType::String => "string".into(),
+        ParamType::Integer => "integer".into(),
+        ParamType::Duration => "duration".into(),
+        ParamType::Select(o) => o.join("|"),
+    }
+}
+
+/// The man page: section 7 for resource agents (`ocf_oxha_vip.7`), 8 for fence agents.
+pub fn man_page(meta: &AgentMeta) -> String {
+    let (section, full_name) = match meta.kind {
+        AgentKind::Resource => ("7", format!("ocf:{PROVIDER}:{}", meta.name)),
+        AgentKind::Fence => ("8", meta.name.to_string()),
+    };
+    let title = meta.man_file();
+    let title = title.rsplit_once('.').map(|(t, _)| t).unwrap_or(&title);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        ".\\\" Generated from the agent's metadata by ocf-lib; do not edit.\n.TH {} {} \"\" \"oxha {}\" \"oxha agents\"",
+        roff(&title.to_uppercase()),
+        section,
+        meta.version
+    );
+    let _ = writeln!(
+        out,
+        ".SH NAME\n{} \\- {}",
+        roff(&full_name),
+        roff(meta.shortdesc)
+    );
+    out.push_str(".SH SYNOPSIS\n");
+    match meta.kind {
+        AgentKind::Resource => {
+            let actions: Vec<&str> = meta.actions.iter().map(|a| a.name).collect();
+            let _ = writeln!(
+                out,
+                ".B OCF_RESKEY_\\fIparameter\\fB=\\fIvalue\\fB ... {}\n[{}]",
+                roff(meta.name),
+                roff(&actions.join(" | "))
+            );
+        }
+        AgentKind::Fence => {
+            let _ = writeln!(
+                out,
+                ".B {}\n[\\fIOPTION\\fR]...\n.br\n.B {}\n< \\fIkey=value lines on standard input\\fR",
+                roff(meta.name),
+                roff(meta.name)
+            );
+        }
+    }
+    out.push_str(".SH DESCRIPTION\n");
+    roff_paragraphs(&mut out, meta.longdesc);
+    out.push_str(".SH PARAMETERS\n");
+    for p in meta.all_params() {
+        let head = match meta.kind {
+            AgentKind::Fence => format!("\\fB{}\\fR, {}", roff(p.name), roff(&getopt_mixed(p, p.name))),
+            AgentKind::Resource => format!("\\fB{}\\fR", roff(p.name)),
+        };
+        let mut notes = vec![describe_type(p)];
+        if p.required {
+            notes.push("required".into());
+        }
+        if let Some(d) = p.default {
+            notes.push(format!("default: {d}"));
+        }
+        if p.reloadable {
+            notes.push("reloadable".into());
+        }
+        if let Some(g) = p.unique_group {
+            notes.push(format!("unique group: {g}"));
+        }
+        if !p.aliases.is_empty() {
+            notes.push(format!("also: {}", p.aliases.join(", ")));
+        }
+        if let Some(r) = p.deprecated_for {
+            notes.push(format!("deprecated, use {r}"));
+        }
+        let _ = writeln!(out, ".TP\n{head} ({})", roff(&notes.join("; ")));
+        out.push_str(&roff(longdesc_or_short(p).trim()));
+        out.push('\n');
+    }
+    out.push_str(".SH ACTIONS\n");
+    for a in meta.actions {
+        let mut notes = Vec::new();
+        if meta.kind == AgentKind::Resource {
+            notes.push(format!("timeout {}s", a.timeout));
+            if let Some(i) = a.interval {
+                notes.push(format!("interval {i}s"));
+            }
+            if let Some(d) = a.depth {
+                notes.push(format!("depth {d}"));
+            }
+        }
+        if notes.is_empty() {
+            let _ = writeln!(out, ".TP\n\\fB{}\\fR", roff(a.name));
+        } else {
+            let _ = writeln!(out, ".TP\n\\fB{}\\fR ({})", roff(a.name), roff(&notes.join(", ")));
+        }
+        out.push_str(".br\n");
+    }
+    for s in meta.man_sections {
+        let _ = writeln!(out, ".SH {}", roff(&s.title.to_uppercase()));
+        roff_paragraphs(&mut out, s.body);
+    }
+    out.push_str(".SH EXIT STATUS\n");
+    match meta.kind {
+        AgentKind::Resource => out.push_str(
+            ".PP\nOCF exit codes: 0 success (monitor: running), 1 generic error, 2 invalid arguments on this node, \
+3 unimplemented action, 4 insufficient privileges, 5 not installed, 6 not configured (invalid parameters), \
+7 not running, 190 degraded. A failure also writes one \\fBocf\\-exit\\-reason:\\fR line to standard error.\n",
+        ),
+        AgentKind::Fence => out.push_str(
+            ".PP\n0 success (status: on), 1 failure or device unreachable, 2 status: off.\n",
+        ),
+    }
+    out.push_str(".SH SEE ALSO\n");
+    match meta.kind {
+        AgentKind::Resource => out.push_str(".BR crm (8), pcs (8), crm_resource (8), ocf-tester (8)\n"),
+        AgentKind::Fence => out.push_str(".BR stonith_admin (8), pcs (8), fence_maas (8), fence_masakari (8)\n"),
+    }
+    out
+}

@@ -1,0 +1,349 @@
+//! A real Pacemaker cluster for tests.
+//!
+//! [`Cluster::start`] brings up corosync + pacemakerd as one node in private pid, network,
+//! mount and UTS namespaces (see `scripts/cluster`): its CIB, logs and runtime directories are
+//! tmpfs mounts nobody else sees, and the staged oxha binaries (`make stage`) are overlaid on
+//! `/usr/sbin` and the OCF root inside it only. Tests talk to it with the real tools
+//! (`crm`, `pcs`, `stonith_admin`, `crm_resource`) through [`Cluster::run`]. Dropping the
+//! cluster kills every process in it, so nothing leaks into the next test, even on panic.
+//!
+//! One cluster per test binary: start it once (e.g. in a `OnceLock`) or run the tests of a
+//! binary serially against one cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root (this crate lives in `tests/harness`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
+}
+
+/// Where `make stage` installs the release binaries (`make install DESTDIR=stage`).
+/// `OXHA_STAGE` overrides it.
+pub fn stage_dir() -> PathBuf {
+    std::env::var_os("OXHA_STAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("stage"))
+}
+
+/// A staged binary: `ocf("vip")` is `<stage>/usr/lib/ocf/resource.d/oxha/vip`.
+pub fn ocf_agent(name: &str) -> PathBuf {
+    stage_dir().join("usr/lib/ocf/resource.d/oxha").join(name)
+}
+
+pub fn fence_agent(name: &str) -> PathBuf {
+    stage_dir().join("usr/sbin").join(name)
+}
+
+fn script() -> PathBuf {
+    workspace_root().join("tests/harness/scripts/cluster")
+}
+
+/// The result of a command, with everything a failed assertion needs to say.
+#[derive(Debug)]
+pub struct Run {
+    pub command: String,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(command: String, out: Output) -> Run {
+        Run {
+            command,
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+
+    /// Panics with the whole output unless the command exited 0.
+    #[track_caller]
+    pub fn expect_ok(self) -> Run {
+        assert!(self.ok(), "command failed: {self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "unexpected exit code: {self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` exited {}\n--- stdout\n{}--- stderr\n{}",
+            self.command, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs a command on this machine (outside any cluster), with `env` added.
+pub fn run_env(argv: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let command = argv.join(" ");
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]).envs(env.iter().copied());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Run {
+                command,
+                code: -1,
+                stdout: String::new(),
+                stderr: format!("cannot run: {e}"),
+            }
+        }
+    };
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        use std::io::Write;
+        let _ = pipe.write_all(input.as_bytes());
+    }
+    match child.wait_with_output() {
+        Ok(out) => Run::from_output(command, out),
+        Err(e) => Run {
+            command,
+            code: -1,
+            stdout: String::new(),
+            stderr: format!("wait failed: {e}"),
+        },
+    }
+}
+
+pub fn run(argv: &[&str]) -> Run {
+    run_env(argv, &[], None)
+}
+
+/// Polls `probe` every 200 ms until it returns `Some`, or panics after `timeout` with `what`.
+#[track_caller]
+pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A running single-node cluster. Dropped ⇒ torn down; and because a cluster held in a
+/// `static` is never dropped, a watcher process also tears it down when the test process
+/// exits in any way (it waits for EOF on a pipe only this process holds).
+pub struct Cluster {
+    state: PathBuf,
+    node: String,
+    _watcher: Option<std::process::ChildStdin>,
+}
+
+static SHARED: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl Cluster {
+    /// Starts a node named `node` and waits until Pacemaker shows it online. STONITH is
+    /// disabled (a one-node test cluster has nothing to fence it); tests that fence other
+    /// targets enable it themselves.
+    pub fn start(node: &str) -> Cluster {
+        let state = std::env::temp_dir().join(format!(
+            "oxha-cluster-{}-{}",
+            node,
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&state);
+        let stage = stage_dir();
+        let started = Instant::now();
+        let up = run(&[
+            script().to_str().unwrap_or("cluster"),
+            "up",
+            state.to_str().unwrap_or("/tmp/oxha-cluster"),
+            node,
+            stage.to_str().unwrap_or("/nonexistent"),
+        ]);
+        let watcher = Command::new("sh")
+            .args(["-c", "cat >/dev/null; exec \"$0\" down \"$1\" >/dev/null 2>&1"])
+            .arg(script())
+            .arg(&state)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()
+            .and_then(|mut c| c.stdin.take());
+        let cluster = Cluster {
+            state,
+            node: node.to_string(),
+            _watcher: watcher,
+        };
+        assert!(up.ok(), "cluster did not come up: {up}\n{}", cluster.logs());
+        eprintln!("cluster: node {node} online after {:.1}s", started.elapsed().as_secs_f64());
+        cluster
+            .run(&["crm_attribute", "--type", "crm_config", "--name", "stonith-enabled", "--update", "false"])
+            .expect_ok();
+        cluster
+    }
+
+    /// One cluster for the whole test binary, started on first use, torn down at exit.
+    pub fn shared() -> &'static Cluster {
+        SHARED.get_or_init(|| Cluster::start("node1"))
+    }
+
+    /// Holds the tests of one binary to one at a time while they change the shared cluster:
+    /// `let _serial = Cluster::serial();` at the top of each test.
+    pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The directory holding this cluster's logs (`pacemaker.log`, `corosync.log`).
+    pub fn state_dir(&self) -> &Path {
+        &self.state
+    }
+
+    /// Runs a command inside the node (same mount, network, pid and UTS namespaces).
+    pub fn run(&self, argv: &[&str]) -> Run {
+        self.run_stdin(argv, None)
+    }
+
+    pub fn run_stdin(&self, argv: &[&str], stdin: Option<&str>) -> Run {
+        let mut full = vec![
+            script().to_string_lossy().into_owned(),
+            "exec".into(),
+            self.state.to_string_lossy().into_owned(),
+        ];
+        full.extend(argv.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let mut r = run_env(&refs, &[], stdin);
+        r.command = argv.join(" ");
+        r
+    }
+
+    /// `sh -c SCRIPT` inside the node.
+    pub fn sh(&self, script: &str) -> Run {
+        self.run(&["sh", "-c", script])
+    }
+
+    /// `crm configure ...` (and other crm subcommands).
+    pub fn crm(&self, args: &[&str]) -> Run {
+        let mut argv = vec!["crm"];
+        argv.extend_from_slice(args);
+        self.run(&argv)
+    }
+
+    pub fn pcs(&self, args: &[&str]) -> Run {
+        let mut argv = vec!["pcs"];
+        argv.extend_from_slice(args);
+        self.run(&argv)
+    }
+
+    /// `crm_mon -1 --output-as=xml`.
+    pub fn status_xml(&self) -> String {
+        self.run(&["crm_mon", "-1", "--output-as=xml"]).stdout
+    }
+
+    /// The `role` and node of resource `id` as crm_mon reports them, e.g. `("Started", Some("node1"))`.
+    pub fn resource_state(&self, id: &str) -> Option<(String, Option<String>)> {
+        let xml = self.status_xml();
+        let at = xml.find(&format!("<resource id=\"{id}\""))?;
+        let tail = &xml[at..];
+        let end = tail.find("</resource>").or_else(|| tail.find("/>")).unwrap_or(tail.len());
+        let element = &tail[..end];
+        let role = attr(element, "role")?;
+        let node = element
+            .find("<node ")
+            .and_then(|n| attr(&element[n..], "name"));
+        Some((role, node))
+    }
+
+    /// Waits until resource `id` is Started (on this node).
+    #[track_caller]
+    pub fn wait_started(&self, id: &str, timeout: Duration) {
+        wait_for(&format!("{id} to be Started"), timeout, || {
+            match self.resource_state(id) {
+                Some((role, _)) if role == "Started" => Some(()),
+                _ => None,
+            }
+        })
+    }
+
+    #[track_caller]
+    pub fn wait_stopped(&self, id: &str, timeout: Duration) {
+        wait_for(&format!("{id} to be Stopped"), timeout, || {
+            match self.resource_state(id) {
+                Some((role, _)) if role == "Stopped" => Some(()),
+                None => Some(()),
+                _ => None,
+            }
+        })
+    }
+
+    /// Failed operations crm_mon lists for resource `id` (`<failure op_key=... exitreason=...>`).
+    pub fn failures(&self, id: &str) -> Vec<String> {
+        self.status_xml()
+            .lines()
+            .filter(|l| l.contains("<failure ") && l.contains(&format!("op_key=\"{id}_")))
+            .map(|l| l.trim().to_string())
+            .collect()
+    }
+
+    /// Waits until Pacemaker has no pending actions (the transition is complete).
+    pub fn wait_idle(&self, timeout: Duration) {
+        wait_for("the cluster to settle", timeout, || {
+            self.run(&["crm_resource", "--wait", "--timeout=5s"]).ok().then_some(())
+        })
+    }
+
+    /// The tail of the cluster's logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for name in ["init.out", "pacemaker.log"] {
+            if let Ok(text) = std::fs::read_to_string(self.state.join(name)) {
+                let lines: Vec<&str> = text.lines().collect();
+                let from = lines.len().saturating_sub(40);
+                out.push_str(&format!("--- {name} (last 40 lines)\n{}\n", lines[from..].join("\n")));
+            }
+        }
+        out
+    }
+}
+
+fn attr(element: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let start = element.find(&key)? + key.len();
+    let len = element[start..].find('"')?;
+    Some(element[start..start + len].to_string())
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::env::var_os("OXHA_KEEP_CLUSTER").is_some() {
+            eprintln!("cluster: kept in {} (OXHA_KEEP_CLUSTER)", self.state.display());
+            return;
+        }
+        let down = run(&[
+            script().to_str().unwrap_or("cluster"),
+            "down",
+            self.state.to_str().unwrap_or("/nonexistent"),
+        ]);
+        if !down.ok() {
+            eprintln!("cluster: teardown failed: {down}");
+        }
+    }
+}
