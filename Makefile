@@ -39,8 +39,8 @@ install: build
 	install -d $(OCF_DIR) $(SBIN_DIR) $(MAN_DIR)/man7 $(MAN_DIR)/man8
 	for a in $(OCF_AGENTS); do install -m 0755 $(RELEASE)/$$a $(OCF_DIR)/$$a; done
 	for a in $(FENCE_AGENTS); do install -m 0755 $(RELEASE)/fence_$$a $(SBIN_DIR)/fence_$$a; done
-	for m in $(wildcard man/*.7); do install -m 0644 $$m $(MAN_DIR)/man7/; done
-	for m in $(wildcard man/*.8); do install -m 0644 $$m $(MAN_DIR)/man8/; done
+	for a in $(OCF_AGENTS); do install -m 0644 man/ocf_oxha_$$a.7 $(MAN_DIR)/man7/; done
+	for a in $(FENCE_AGENTS); do install -m 0644 man/fence_$$a.8 $(MAN_DIR)/man8/; done
 
 # The tree the tests run against: every agent, fixtures included, plus the test tools.
 stage:

@@ -216,6 +216,13 @@ impl Params {
     }
 }
 
+/// A parameter that cannot be what it is set to is a configuration error everywhere.
+impl From<ParamError> for crate::status::OcfError {
+    fn from(e: ParamError) -> Self {
+        crate::status::OcfError::configured(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,12 +6,17 @@ use ocf_lib::{ActionMeta, AgentKind, AgentMeta, Param};
 use ocf_lib::ra::{Context, ResourceAgent};
 use ocf_lib::{OcfError, OcfResult, OcfStatus};
 use std::path::PathBuf;
+use std::time::Duration;
 
 static PARAMS: &[Param] = &[
     Param::string("state", "State file")
         .longdesc("File whose existence means 'running'. Default: $HA_RSCTMP/ocf-probe-<instance>.state.")
         .unique_group("state"),
     Param::string("fake", "A parameter that can be changed without a restart").reloadable(),
+    Param::duration("op_sleep", "Time start and stop take")
+        .longdesc("Time start and stop take (10, 10s, 500ms, 1min). An operation that would not finish \
+within its Pacemaker timeout fails early with a reason instead of being killed.")
+        .default("0"),
 ];
 
 static ACTIONS: &[ActionMeta] = &[
@@ -38,6 +43,23 @@ It exists to test ocf-lib's protocol handling under a real cluster; it manages n
 pub struct Probe {
     state: PathBuf,
     fake: Option<String>,
+    op_sleep: Duration,
+}
+
+impl Probe {
+    /// Takes `op_sleep`, unless that would overrun the operation's deadline.
+    fn take_time(&self, ctx: &Context) -> Result<(), OcfError> {
+        if ctx.deadline.sleep(self.op_sleep) {
+            Ok(())
+        } else {
+            Err(OcfError::generic(format!(
+                "{} would take {:?}, more than the {:?} timeout allows",
+                ctx.action.name(),
+                self.op_sleep,
+                ctx.timeout
+            )))
+        }
+    }
 }
 
 impl ResourceAgent for Probe {
@@ -54,6 +76,7 @@ impl ResourceAgent for Probe {
         Ok(Probe {
             state,
             fake: ctx.params.string("fake"),
+            op_sleep: ctx.params.duration("op_sleep")?.unwrap_or_default(),
         })
     }
 
@@ -61,12 +84,14 @@ impl ResourceAgent for Probe {
         if self.monitor(ctx)? == OcfStatus::Success {
             return Ok(OcfStatus::Success);
         }
+        self.take_time(ctx)?;
         std::fs::write(&self.state, self.fake.as_deref().unwrap_or(""))
             .map_err(|e| OcfError::generic(format!("cannot create {}: {e}", self.state.display())))?;
         Ok(OcfStatus::Success)
     }
 
-    fn stop(&self, _ctx: &Context) -> OcfResult {
+    fn stop(&self, ctx: &Context) -> OcfResult {
+        self.take_time(ctx)?;
         match std::fs::remove_file(&self.state) {
             Ok(()) => Ok(OcfStatus::Success),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(OcfStatus::Success),
@@ -88,5 +113,14 @@ impl ResourceAgent for Probe {
                 .map_err(|e| OcfError::generic(format!("cannot update {}: {e}", self.state.display())))?;
         }
         Ok(OcfStatus::Success)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn man_page() {
+        let man = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man"));
+        ocf_lib::check_man_page(&super::META, man).unwrap_or_else(|e| panic!("{e}"));
     }
 }

@@ -121,3 +121,12 @@ impl FenceAgent for FileFence {
         Ok(plugs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn man_page() {
+        let man = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man"));
+        ocf_lib::check_man_page(&super::META, man).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
