@@ -43,7 +43,9 @@ impl Deadline {
     /// The earlier of two deadlines.
     pub fn min(self, other: Deadline) -> Deadline {
         match (self.end, other.end) {
-            (Some(a), Some(b)) => Deadline { end: Some(a.min(b)) },
+            (Some(a), Some(b)) => Deadline {
+                end: Some(a.min(b)),
+            },
             (Some(a), None) | (None, Some(a)) => Deadline { end: Some(a) },
             (None, None) => Deadline { end: None },
         }

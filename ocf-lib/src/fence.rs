@@ -22,28 +22,46 @@ pub static STANDARD_OPTIONS: &[Param] = &[
         .short('o')
         .value_name("action")
         .default("reboot"),
-    Param::string("plug", "Physical plug number on device, UUID or identification of machine")
-        .short('n')
-        .value_name("id")
-        .aliases(&["port"]),
-    Param::string("nodename", "Name of the node to be fenced (sent by Pacemaker; plug wins)")
-        .value_name("name"),
-    Param::string("separator", "Separator for plug parameter when specifying more than 1 plug")
-        .short('C')
-        .value_name("char")
-        .default(","),
-    Param::string("plug_separator", "Separator for plug parameter when specifying more than 1 plug")
-        .value_name("char")
-        .default(","),
+    Param::string(
+        "plug",
+        "Physical plug number on device, UUID or identification of machine",
+    )
+    .short('n')
+    .value_name("id")
+    .aliases(&["port"]),
+    Param::string(
+        "nodename",
+        "Name of the node to be fenced (sent by Pacemaker; plug wins)",
+    )
+    .value_name("name"),
+    Param::string(
+        "separator",
+        "Separator for plug parameter when specifying more than 1 plug",
+    )
+    .short('C')
+    .value_name("char")
+    .default(","),
+    Param::string(
+        "plug_separator",
+        "Separator for plug parameter when specifying more than 1 plug",
+    )
+    .value_name("char")
+    .default(","),
     Param::duration("delay", "Wait X seconds before fencing is started").default("0"),
     Param::boolean(
         "disable_timeout",
         "Wait for a power change until killed (ignore power_timeout)",
     ),
-    Param::duration("login_timeout", "Wait X seconds for the device to answer a connection")
-        .default("5"),
-    Param::duration("power_timeout", "Test X seconds for status change after ON/OFF")
-        .default("20"),
+    Param::duration(
+        "login_timeout",
+        "Wait X seconds for the device to answer a connection",
+    )
+    .default("5"),
+    Param::duration(
+        "power_timeout",
+        "Test X seconds for status change after ON/OFF",
+    )
+    .default("20"),
     Param::duration("power_wait", "Wait X seconds after issuing ON/OFF").default("0"),
     Param::duration("shell_timeout", "Wait X seconds for a request to complete").default("3"),
     Param::duration(
@@ -65,8 +83,11 @@ pub static STANDARD_OPTIONS: &[Param] = &[
         .short('D')
         .value_name("file")
         .aliases(&["debug"]),
-    Param::boolean("quiet", "Disable logging to stderr. Does not affect --verbose or --debug-file")
-        .short('q'),
+    Param::boolean(
+        "quiet",
+        "Disable logging to stderr. Does not affect --verbose or --debug-file",
+    )
+    .short('q'),
     Param::boolean("version", "Display version information and exit").short('V'),
     Param::boolean("help", "Display help and exit").short('h'),
 ];
@@ -97,11 +118,16 @@ pub mod opt {
     .short('S')
     .value_name("script")
     .aliases(&["passwd_script"]);
-    pub const SSL: Param = Param::boolean("ssl", "Use SSL connection with verifying certificate").short('z');
-    pub const SSL_SECURE: Param =
-        Param::boolean("ssl_secure", "Use SSL connection with verifying certificate");
-    pub const SSL_INSECURE: Param =
-        Param::boolean("ssl_insecure", "Use SSL connection without verifying certificate");
+    pub const SSL: Param =
+        Param::boolean("ssl", "Use SSL connection with verifying certificate").short('z');
+    pub const SSL_SECURE: Param = Param::boolean(
+        "ssl_secure",
+        "Use SSL connection with verifying certificate",
+    );
+    pub const SSL_INSECURE: Param = Param::boolean(
+        "ssl_insecure",
+        "Use SSL connection without verifying certificate",
+    );
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,7 +249,9 @@ impl FenceContext {
         let duration = |name: &str| -> Result<Duration, FenceError> {
             Ok(params.duration(name)?.unwrap_or_default())
         };
-        let plug_separator = params.string("plug_separator").unwrap_or_else(|| ",".into());
+        let plug_separator = params
+            .string("plug_separator")
+            .unwrap_or_else(|| ",".into());
         let plugs: Vec<String> = match params.string("plug") {
             Some(p) if !plug_separator.is_empty() => p
                 .split(plug_separator.as_str())
@@ -276,7 +304,10 @@ impl FenceContext {
     fn run_delay(&self) {
         let left = self.delay.saturating_sub(self.started.elapsed());
         if !left.is_zero() {
-            crate::info!("Delay {:.1} second(s) before logging in to the fence device", left.as_secs_f64());
+            crate::info!(
+                "Delay {:.1} second(s) before logging in to the fence device",
+                left.as_secs_f64()
+            );
             std::thread::sleep(left);
         }
     }
@@ -289,7 +320,11 @@ pub trait FenceAgent: Sized {
     /// Builds the agent from checked options. Must not contact the device (validate-all uses it).
     fn from_options(ctx: &FenceContext) -> Result<Self, FenceError>;
 
-    fn get_power_status(&mut self, ctx: &FenceContext, plug: &str) -> Result<PowerState, FenceError>;
+    fn get_power_status(
+        &mut self,
+        ctx: &FenceContext,
+        plug: &str,
+    ) -> Result<PowerState, FenceError>;
 
     /// Asks the device for a power change. Success means "accepted", not "done": the library
     /// confirms by polling [`FenceAgent::get_power_status`].
@@ -393,9 +428,13 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let meta = params.meta();
-    let matches = build_cli(meta)
-        .try_get_matches_from(args)
-        .map_err(|e| e.to_string().lines().next().unwrap_or("invalid arguments").to_string())?;
+    let matches = build_cli(meta).try_get_matches_from(args).map_err(|e| {
+        e.to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid arguments")
+            .to_string()
+    })?;
     for p in meta.all_params() {
         if p.getopt.value_name.is_none() {
             if matches.get_flag(p.name) {
@@ -409,15 +448,25 @@ where
 }
 
 fn help_text(meta: &'static AgentMeta) -> String {
-    let mut out = format!("{} - {}\n\nUsage: {} [options]\n       {} < key=value lines\n\nOptions:\n", meta.name, meta.shortdesc, meta.name, meta.name);
+    let mut out = format!(
+        "{} - {}\n\nUsage: {} [options]\n       {} < key=value lines\n\nOptions:\n",
+        meta.name, meta.shortdesc, meta.name, meta.name
+    );
     for p in meta.all_params() {
-        let short = p.getopt.short.map(|c| format!("-{c}, ")).unwrap_or_default();
+        let short = p
+            .getopt
+            .short
+            .map(|c| format!("-{c}, "))
+            .unwrap_or_default();
         let value = p
             .getopt
             .value_name
             .map(|v| format!("=[{v}]"))
             .unwrap_or_default();
-        let default = p.default.map(|d| format!(" (default {d})")).unwrap_or_default();
+        let default = p
+            .default
+            .map(|d| format!(" (default {d})"))
+            .unwrap_or_default();
         out.push_str(&format!(
             "   {short}--{}{value}\n        {}{default}\n",
             p.long_option(),
@@ -432,7 +481,12 @@ fn help_text(meta: &'static AgentMeta) -> String {
 /// Reads `password_script` output as the password (run through `/bin/sh -c`, as fencing.py
 /// does). The output is registered as a secret before anything else sees it.
 fn run_password_script(params: &mut Params) -> Result<(), FenceError> {
-    if !params.meta().all_params().iter().any(|p| p.name == "password_script") {
+    if !params
+        .meta()
+        .all_params()
+        .iter()
+        .any(|p| p.name == "password_script")
+    {
         return Ok(());
     }
     let Some(script) = params.string("password_script") else {
@@ -485,7 +539,9 @@ fn success(line: &str) -> Outcome {
 /// Combined status of several plugs: on if any is on (fencing.py).
 fn status_of<A: FenceAgent>(agent: &mut A, ctx: &FenceContext) -> Result<PowerState, FenceError> {
     if ctx.plugs.is_empty() {
-        return Err(FenceError::config("no plug given (set plug/port, or nodename)"));
+        return Err(FenceError::config(
+            "no plug given (set plug/port, or nodename)",
+        ));
     }
     let mut state = PowerState::Off;
     for plug in &ctx.plugs {
@@ -518,7 +574,11 @@ fn set_and_confirm<A: FenceAgent>(
                 Ok(state) if state == target => {}
                 Ok(_) => all = false,
                 Err(e) => {
-                    crate::warn!("status of {plug} while waiting for {}: {}", target.word(), e.message);
+                    crate::warn!(
+                        "status of {plug} while waiting for {}: {}",
+                        target.word(),
+                        e.message
+                    );
                     last_error = Some(e);
                     all = false;
                 }
@@ -548,7 +608,10 @@ fn power_on<A: FenceAgent>(agent: &mut A, ctx: &FenceContext) -> Result<(), Fenc
             Ok(()) => return Ok(()),
             Err(e) => {
                 if attempt < attempts {
-                    crate::warn!("power on attempt {attempt} of {attempts} failed: {}", e.message);
+                    crate::warn!(
+                        "power on attempt {attempt} of {attempts} failed: {}",
+                        e.message
+                    );
                 }
                 last = Some(e);
             }
@@ -575,7 +638,10 @@ pub fn perform<A: FenceAgent>(agent: &mut A, ctx: &FenceContext) -> Outcome {
                 if ctx.action == "list" {
                     stdout.push_str(&format!("{}{sep}{}\n", p.id, p.alias));
                 } else {
-                    let state = p.state.map(|s| s.word().to_lowercase()).unwrap_or_else(|| "UNKNOWN".into());
+                    let state = p
+                        .state
+                        .map(|s| s.word().to_lowercase())
+                        .unwrap_or_else(|| "UNKNOWN".into());
                     stdout.push_str(&format!("{}{sep}{}{sep}{state}\n", p.id, p.alias));
                 }
             }
@@ -632,7 +698,11 @@ fn reboot<A: FenceAgent>(agent: &mut A, ctx: &FenceContext) -> Result<Outcome, F
 
 /// Does the whole invocation given where options come from; returns the exit code.
 /// Writes stdout; logging goes through [`crate::log`].
-pub fn run_with<A: FenceAgent>(source: Source, args: Vec<std::ffi::OsString>, stdin: &str) -> Outcome {
+pub fn run_with<A: FenceAgent>(
+    source: Source,
+    args: Vec<std::ffi::OsString>,
+    stdin: &str,
+) -> Outcome {
     let meta = A::meta();
     let mut params = Params::new(meta);
     match source {
@@ -681,7 +751,11 @@ pub fn run_with<A: FenceAgent>(source: Source, args: Vec<std::ffi::OsString>, st
         return fail(&FenceError::config(format!(
             "action '{action}' is not supported by {} (supported: {})",
             meta.name,
-            meta.actions.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
+            meta.actions
+                .iter()
+                .map(|a| a.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let built = run_password_script(&mut params)
@@ -782,7 +856,11 @@ mod tests {
             }
             Ok(Device::default())
         }
-        fn get_power_status(&mut self, _: &FenceContext, plug: &str) -> Result<PowerState, FenceError> {
+        fn get_power_status(
+            &mut self,
+            _: &FenceContext,
+            plug: &str,
+        ) -> Result<PowerState, FenceError> {
             self.calls.push(format!("status {plug}"));
             if self.status_fails {
                 return Err(FenceError::status("device says error"));
@@ -800,7 +878,12 @@ mod tests {
                 .copied()
                 .ok_or_else(|| FenceError::status(format!("no plug {plug}")))
         }
-        fn set_power_status(&mut self, _: &FenceContext, plug: &str, s: PowerState) -> Result<(), FenceError> {
+        fn set_power_status(
+            &mut self,
+            _: &FenceContext,
+            plug: &str,
+            s: PowerState,
+        ) -> Result<(), FenceError> {
             self.calls.push(format!("set {plug} {}", s.word()));
             if self.set_fails {
                 return Err(FenceError::power("refused"));
@@ -814,7 +897,11 @@ mod tests {
             Ok(self
                 .state
                 .iter()
-                .map(|(k, v)| Plug { id: k.clone(), alias: format!("{k}.example"), state: Some(*v) })
+                .map(|(k, v)| Plug {
+                    id: k.clone(),
+                    alias: format!("{k}.example"),
+                    state: Some(*v),
+                })
                 .collect())
         }
     }
@@ -840,12 +927,29 @@ mod tests {
     fn reboot_confirms_off_before_on() {
         let mut d = device(&[("n1", PowerState::On)], 2);
         let out = perform(&mut d, &ctx(&format!("{FAST}action=reboot\nport=n1\n")));
-        assert_eq!(out, Outcome { exit: 0, stdout: "Success: Rebooted\n".into() });
-        let set_on = d.calls.iter().position(|c| c == "set n1 ON").expect("powered on");
-        let set_off = d.calls.iter().position(|c| c == "set n1 OFF").expect("powered off");
+        assert_eq!(
+            out,
+            Outcome {
+                exit: 0,
+                stdout: "Success: Rebooted\n".into()
+            }
+        );
+        let set_on = d
+            .calls
+            .iter()
+            .position(|c| c == "set n1 ON")
+            .expect("powered on");
+        let set_off = d
+            .calls
+            .iter()
+            .position(|c| c == "set n1 OFF")
+            .expect("powered off");
         assert!(set_off < set_on);
         // Between the off request and the on request, a status read saw the node off.
-        let confirmed_off = d.calls[set_off..set_on].iter().filter(|c| c.starts_with("status")).count();
+        let confirmed_off = d.calls[set_off..set_on]
+            .iter()
+            .filter(|c| c.starts_with("status"))
+            .count();
         assert!(confirmed_off >= 3, "{:?}", d.calls);
         assert_eq!(d.state["n1"], PowerState::On);
     }
@@ -861,7 +965,10 @@ mod tests {
         d.stuck = true;
         let out = perform(&mut d, &ctx(&format!("{FAST}action=reboot\nplug=n1\n")));
         assert_eq!(out.exit, 1, "reboot must fail when off is not confirmed");
-        assert!(!d.calls.iter().any(|c| c == "set n1 ON"), "never power on an unconfirmed node");
+        assert!(
+            !d.calls.iter().any(|c| c == "set n1 ON"),
+            "never power on an unconfirmed node"
+        );
     }
 
     #[test]
@@ -880,11 +987,17 @@ mod tests {
                     assert_eq!(out.exit, 0);
                     continue;
                 }
-                assert_eq!(out.exit, 1, "{action} status_fails={status_fails} set_fails={set_fails}");
+                assert_eq!(
+                    out.exit, 1,
+                    "{action} status_fails={status_fails} set_fails={set_fails}"
+                );
             }
         }
         let mut d = device(&[], 0);
-        assert_eq!(perform(&mut d, &ctx(&format!("{FAST}action=off\nplug=ghost\n"))).exit, 1);
+        assert_eq!(
+            perform(&mut d, &ctx(&format!("{FAST}action=off\nplug=ghost\n"))).exit,
+            1
+        );
     }
 
     #[test]
@@ -898,19 +1011,43 @@ mod tests {
     #[test]
     fn status_and_already_states() {
         let mut d = device(&[("a", PowerState::On), ("b", PowerState::Off)], 0);
-        assert_eq!(perform(&mut d, &ctx("ip=x\naction=status\nplug=a\n")), Outcome { exit: 0, stdout: "Status: ON\n".into() });
-        assert_eq!(perform(&mut d, &ctx("ip=x\naction=status\nplug=b\n")), Outcome { exit: 2, stdout: "Status: OFF\n".into() });
-        assert_eq!(perform(&mut d, &ctx("ip=x\naction=off\nplug=b\n")).stdout, "Success: Already OFF\n");
-        assert_eq!(perform(&mut d, &ctx("ip=x\naction=on\nplug=a\n")).stdout, "Success: Already ON\n");
+        assert_eq!(
+            perform(&mut d, &ctx("ip=x\naction=status\nplug=a\n")),
+            Outcome {
+                exit: 0,
+                stdout: "Status: ON\n".into()
+            }
+        );
+        assert_eq!(
+            perform(&mut d, &ctx("ip=x\naction=status\nplug=b\n")),
+            Outcome {
+                exit: 2,
+                stdout: "Status: OFF\n".into()
+            }
+        );
+        assert_eq!(
+            perform(&mut d, &ctx("ip=x\naction=off\nplug=b\n")).stdout,
+            "Success: Already OFF\n"
+        );
+        assert_eq!(
+            perform(&mut d, &ctx("ip=x\naction=on\nplug=a\n")).stdout,
+            "Success: Already ON\n"
+        );
         assert!(!d.calls.iter().any(|c| c.starts_with("set")));
         // Several plugs: on if any is on.
-        assert_eq!(perform(&mut d, &ctx("ip=x\naction=status\nplug=a,b\n")).exit, 0);
+        assert_eq!(
+            perform(&mut d, &ctx("ip=x\naction=status\nplug=a,b\n")).exit,
+            0
+        );
     }
 
     #[test]
     fn list_and_list_status() {
         let mut d = device(&[("a", PowerState::On), ("b", PowerState::Off)], 0);
-        assert_eq!(perform(&mut d, &ctx("ip=x\naction=list\n")).stdout, "a,a.example\nb,b.example\n");
+        assert_eq!(
+            perform(&mut d, &ctx("ip=x\naction=list\n")).stdout,
+            "a,a.example\nb,b.example\n"
+        );
         assert_eq!(
             perform(&mut d, &ctx("ip=x\naction=list-status\nseparator=;\n")).stdout,
             "a;a.example;on\nb;b.example;off\n"
@@ -926,9 +1063,16 @@ mod tests {
         );
         assert_eq!(unknown, vec!["bogus".to_string()]);
         assert_eq!(p.string("ip").as_deref(), Some("10.1.2.3"));
-        assert_eq!(p.string("plug").as_deref(), Some("n2"), "last occurrence wins");
+        assert_eq!(
+            p.string("plug").as_deref(),
+            Some("n2"),
+            "last occurrence wins"
+        );
         assert_eq!(p.string("nodename").as_deref(), Some("n9"));
-        assert_eq!(p.duration("power_timeout").unwrap(), Some(Duration::from_secs(7)));
+        assert_eq!(
+            p.duration("power_timeout").unwrap(),
+            Some(Duration::from_secs(7))
+        );
         assert!(!p.bool("ssl_insecure").unwrap(), "booleans parse by value");
         assert!(p.bool("verbose").unwrap());
         let c = FenceContext::from_params("off".into(), p).unwrap();
@@ -943,7 +1087,13 @@ mod tests {
 
     #[test]
     fn bad_option_values_are_config_errors() {
-        for bad in ["power_timeout=soon", "retry_on=-1", "method=smash", "delay=x", "ssl_insecure=maybe"] {
+        for bad in [
+            "power_timeout=soon",
+            "retry_on=-1",
+            "method=smash",
+            "delay=x",
+            "ssl_insecure=maybe",
+        ] {
             let mut p = Params::new(&META);
             parse_stdin(&mut p, &format!("ip=x\n{bad}\n"));
             let err = FenceContext::from_params("off".into(), p).unwrap_err();
@@ -958,7 +1108,19 @@ mod tests {
         let mut p = Params::new(&META);
         parse_args(
             &mut p,
-            ["fence_test", "-o", "status", "-a", "host", "-n", "n1", "--power-timeout=9", "--ssl-insecure", "--ipaddr", "h2"],
+            [
+                "fence_test",
+                "-o",
+                "status",
+                "-a",
+                "host",
+                "-n",
+                "n1",
+                "--power-timeout=9",
+                "--ssl-insecure",
+                "--ipaddr",
+                "h2",
+            ],
         )
         .unwrap();
         assert_eq!(p.string("action").as_deref(), Some("status"));
@@ -974,12 +1136,22 @@ mod tests {
     fn whole_invocations() {
         let run = |stdin: &str| run_with::<Device>(Source::Stdin, vec![], stdin);
         assert_eq!(run("action=metadata\n").exit, 0);
-        assert!(run("action=metadata\n").stdout.contains("<resource-agent name=\"fence_test\""));
+        assert!(run("action=metadata\n")
+            .stdout
+            .contains("<resource-agent name=\"fence_test\""));
         assert_eq!(run("action=validate-all\nip=x\n").exit, 0);
-        assert_eq!(run("action=validate-all\n").exit, 1, "agent's own check (ip)");
+        assert_eq!(
+            run("action=validate-all\n").exit,
+            1,
+            "agent's own check (ip)"
+        );
         assert_eq!(run("action=explode\nip=x\n").exit, 1);
         assert_eq!(run("action=off\nip=x\n").exit, 1, "no plug");
-        let help = run_with::<Device>(Source::CommandLine, vec!["fence_test".into(), "-h".into()], "");
+        let help = run_with::<Device>(
+            Source::CommandLine,
+            vec!["fence_test".into(), "-h".into()],
+            "",
+        );
         assert_eq!(help.exit, 0);
         assert!(help.stdout.contains("--power-timeout"));
     }

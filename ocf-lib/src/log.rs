@@ -216,7 +216,12 @@ pub fn log(level: Level, message: &str) {
     if level >= Level::Info || config.debug {
         if let Some(facility) = config.facility {
             let pri = facility * 8 + level.syslog_severity();
-            let datagram = format!("<{pri}>{}[{pid}]: {}: {}", config.tag, level.label(), message);
+            let datagram = format!(
+                "<{pri}>{}[{pid}]: {}: {}",
+                config.tag,
+                level.label(),
+                message
+            );
             if let Ok(sock) = UnixDatagram::unbound() {
                 let _ = sock.send_to(datagram.as_bytes(), "/dev/log");
             }

@@ -317,11 +317,31 @@ mod tests {
     #[test]
     fn bad_values_name_parameter_and_value() {
         let cases: &[(&str, &str, &str)] = &[
-            ("count", "abc", "parameter 'count': invalid value 'abc': expected an integer"),
-            ("flag", "perhaps", "parameter 'flag': invalid value 'perhaps': expected a boolean"),
-            ("wait", "soon", "parameter 'wait': invalid value 'soon': expected a duration"),
-            ("mode", "gentle", "parameter 'mode': invalid value 'gentle': expected one of: hard, soft"),
-            ("even", "abc", "parameter 'even': invalid value 'abc': length must be even"),
+            (
+                "count",
+                "abc",
+                "parameter 'count': invalid value 'abc': expected an integer",
+            ),
+            (
+                "flag",
+                "perhaps",
+                "parameter 'flag': invalid value 'perhaps': expected a boolean",
+            ),
+            (
+                "wait",
+                "soon",
+                "parameter 'wait': invalid value 'soon': expected a duration",
+            ),
+            (
+                "mode",
+                "gentle",
+                "parameter 'mode': invalid value 'gentle': expected one of: hard, soft",
+            ),
+            (
+                "even",
+                "abc",
+                "parameter 'even': invalid value 'abc': length must be even",
+            ),
         ];
         for (name, value, want) in cases {
             let mut p = Params::new(&META);

@@ -161,7 +161,13 @@ impl Context {
     pub fn instance_file_stem(&self) -> String {
         self.instance
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect()
     }
 
@@ -252,7 +258,10 @@ pub fn dispatch<A: ResourceAgent>(ctx: &Context) -> OcfStatus {
                 OcfStatus::Degraded | OcfStatus::DegradedPromoted => crate::log::Level::Warn,
                 _ => crate::log::Level::Err,
             };
-            crate::log::log(level, &format!("{} {}: {}", meta.name, ctx.action.name(), e.reason));
+            crate::log::log(
+                level,
+                &format!("{} {}: {}", meta.name, ctx.action.name(), e.reason),
+            );
             // Pacemaker shows the last `ocf-exit-reason:` line in crm_mon and pcs status.
             let prefix = env("OCF_EXIT_REASON_PREFIX")
                 .filter(|p| !p.is_empty())
@@ -289,7 +298,10 @@ fn execute<A: ResourceAgent>(ctx: &Context) -> OcfResult {
         // A resource whose parameters never parsed was never started by us: stopping it must
         // succeed, or Pacemaker escalates the failed stop to fencing the node.
         Err(e) if ctx.action == Action::Stop => {
-            crate::warn!("stop with unusable parameters ({}): nothing to stop", e.reason);
+            crate::warn!(
+                "stop with unusable parameters ({}): nothing to stop",
+                e.reason
+            );
             return Ok(OcfStatus::Success);
         }
         Err(e) => return Err(e),

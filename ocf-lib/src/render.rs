@@ -175,7 +175,7 @@ pub fn fence_xml(meta: &AgentMeta) -> String {
             let _ = writeln!(
                 out,
                 "\t\t<getopt mixed=\"{}\" />",
-                escape(&getopt_mixed(p, name))
+                escape(getopt_mixed(p, name))
             );
             out.push_str("\t\t");
             content(&mut out, p.kind, fence_type(p.kind), p.default);
@@ -293,7 +293,11 @@ pub fn man_page(meta: &AgentMeta) -> String {
     out.push_str(".SH PARAMETERS\n");
     for p in meta.all_params() {
         let head = match meta.kind {
-            AgentKind::Fence => format!("\\fB{}\\fR, {}", roff(p.name), roff(&getopt_mixed(p, p.name))),
+            AgentKind::Fence => format!(
+                "\\fB{}\\fR, {}",
+                roff(p.name),
+                roff(&getopt_mixed(p, p.name))
+            ),
             AgentKind::Resource => format!("\\fB{}\\fR", roff(p.name)),
         };
         let mut notes = vec![describe_type(p)];
@@ -334,7 +338,12 @@ pub fn man_page(meta: &AgentMeta) -> String {
         if notes.is_empty() {
             let _ = writeln!(out, ".TP\n\\fB{}\\fR", roff(a.name));
         } else {
-            let _ = writeln!(out, ".TP\n\\fB{}\\fR ({})", roff(a.name), roff(&notes.join(", ")));
+            let _ = writeln!(
+                out,
+                ".TP\n\\fB{}\\fR ({})",
+                roff(a.name),
+                roff(&notes.join(", "))
+            );
         }
         out.push_str(".br\n");
     }
@@ -355,8 +364,12 @@ pub fn man_page(meta: &AgentMeta) -> String {
     }
     out.push_str(".SH SEE ALSO\n");
     match meta.kind {
-        AgentKind::Resource => out.push_str(".BR crm (8), pcs (8), crm_resource (8), ocf-tester (8)\n"),
-        AgentKind::Fence => out.push_str(".BR stonith_admin (8), pcs (8), fence_maas (8), fence_masakari (8)\n"),
+        AgentKind::Resource => {
+            out.push_str(".BR crm (8), pcs (8), crm_resource (8), ocf-tester (8)\n")
+        }
+        AgentKind::Fence => {
+            out.push_str(".BR stonith_admin (8), pcs (8), fence_maas (8), fence_masakari (8)\n")
+        }
     }
     out
 }

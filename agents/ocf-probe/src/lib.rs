@@ -2,20 +2,24 @@
 //! library's protocol handling can be tested under a real Pacemaker and `ocf-tester`.
 //! It is a test fixture: `make install` leaves it out unless `WITH_TEST_AGENTS=1`.
 
-use ocf_lib::{ActionMeta, AgentKind, AgentMeta, Param};
 use ocf_lib::ra::{Context, ResourceAgent};
+use ocf_lib::{ActionMeta, AgentKind, AgentMeta, Param};
 use ocf_lib::{OcfError, OcfResult, OcfStatus};
 use std::path::PathBuf;
 use std::time::Duration;
 
 static PARAMS: &[Param] = &[
     Param::string("state", "State file")
-        .longdesc("File whose existence means 'running'. Default: $HA_RSCTMP/ocf-probe-<instance>.state.")
+        .longdesc(
+            "File whose existence means 'running'. Default: $HA_RSCTMP/ocf-probe-<instance>.state.",
+        )
         .unique_group("state"),
     Param::string("fake", "A parameter that can be changed without a restart").reloadable(),
     Param::duration("op_sleep", "Time start and stop take")
-        .longdesc("Time start and stop take (10, 10s, 500ms, 1min). An operation that would not finish \
-within its Pacemaker timeout fails early with a reason instead of being killed.")
+        .longdesc(
+            "Time start and stop take (10, 10s, 500ms, 1min). An operation that would not finish \
+within its Pacemaker timeout fails early with a reason instead of being killed.",
+        )
         .default("0"),
 ];
 
@@ -85,8 +89,9 @@ impl ResourceAgent for Probe {
             return Ok(OcfStatus::Success);
         }
         self.take_time(ctx)?;
-        std::fs::write(&self.state, self.fake.as_deref().unwrap_or(""))
-            .map_err(|e| OcfError::generic(format!("cannot create {}: {e}", self.state.display())))?;
+        std::fs::write(&self.state, self.fake.as_deref().unwrap_or("")).map_err(|e| {
+            OcfError::generic(format!("cannot create {}: {e}", self.state.display()))
+        })?;
         Ok(OcfStatus::Success)
     }
 
@@ -95,7 +100,10 @@ impl ResourceAgent for Probe {
         match std::fs::remove_file(&self.state) {
             Ok(()) => Ok(OcfStatus::Success),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(OcfStatus::Success),
-            Err(e) => Err(OcfError::generic(format!("cannot remove {}: {e}", self.state.display()))),
+            Err(e) => Err(OcfError::generic(format!(
+                "cannot remove {}: {e}",
+                self.state.display()
+            ))),
         }
     }
 
@@ -109,8 +117,9 @@ impl ResourceAgent for Probe {
 
     fn reload_agent(&self, ctx: &Context) -> OcfResult {
         if self.monitor(ctx)? == OcfStatus::Success {
-            std::fs::write(&self.state, self.fake.as_deref().unwrap_or(""))
-                .map_err(|e| OcfError::generic(format!("cannot update {}: {e}", self.state.display())))?;
+            std::fs::write(&self.state, self.fake.as_deref().unwrap_or("")).map_err(|e| {
+                OcfError::generic(format!("cannot update {}: {e}", self.state.display()))
+            })?;
         }
         Ok(OcfStatus::Success)
     }

@@ -15,7 +15,10 @@ fn state_file(name: &str) -> String {
 
 fn action(action: &str, env: &[(&str, &str)]) -> Run {
     let a = agent();
-    let mut full = vec![("OCF_ROOT", "/usr/lib/ocf"), ("OCF_RESOURCE_INSTANCE", "p1")];
+    let mut full = vec![
+        ("OCF_ROOT", "/usr/lib/ocf"),
+        ("OCF_RESOURCE_INSTANCE", "p1"),
+    ];
     full.extend_from_slice(env);
     run_env(&[&a, action], &full, None)
 }
@@ -35,7 +38,16 @@ fn meta_data_needs_no_environment_and_no_privileges() {
     assert!(r.stdout.contains("<version>1.1</version>"));
     // As the controller runs it: user hacluster (and nobody, as ocf-tester does).
     for user in ["hacluster", "nobody"] {
-        let r = run(&["setpriv", "--reuid", user, "--regid", "nogroup", "--clear-groups", &a, "meta-data"]);
+        let r = run(&[
+            "setpriv",
+            "--reuid",
+            user,
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+            &a,
+            "meta-data",
+        ]);
         assert!(r.ok(), "meta-data as {user}: {r}");
     }
 }
@@ -43,7 +55,11 @@ fn meta_data_needs_no_environment_and_no_privileges() {
 #[test]
 fn metadata_validates_against_pcs_ocf_1_1_schema() {
     let a = agent();
-    let r = run(&["sh", "-c", &format!("{a} meta-data | xmllint --noout --relaxng /usr/share/pcs/data/ocf-1.1.rng -")]);
+    let r = run(&[
+        "sh",
+        "-c",
+        &format!("{a} meta-data | xmllint --noout --relaxng /usr/share/pcs/data/ocf-1.1.rng -"),
+    ]);
     assert!(r.ok(), "{r}");
 }
 
@@ -52,7 +68,10 @@ fn unknown_and_undeclared_actions_are_unimplemented_without_side_effects() {
     let state = state_file("unknown");
     for act in ["frobnicate", "promote", "migrate_to", ""] {
         let r = action(act, &[("OCF_RESKEY_state", &state)]).expect_code(3);
-        assert!(exit_reason(&r).is_some_and(|m| m.contains("not supported")), "{r}");
+        assert!(
+            exit_reason(&r).is_some_and(|m| m.contains("not supported")),
+            "{r}"
+        );
     }
     assert!(!std::path::Path::new(&state).exists());
     // No action at all: usage, OCF_ERR_ARGS.
@@ -63,7 +82,10 @@ fn unknown_and_undeclared_actions_are_unimplemented_without_side_effects() {
 #[test]
 fn lifecycle_is_idempotent_and_probes_are_detected() {
     let state = state_file("life");
-    let env = [("OCF_RESKEY_state", state.as_str()), ("OCF_RESKEY_CRM_meta_interval", "10000")];
+    let env = [
+        ("OCF_RESKEY_state", state.as_str()),
+        ("OCF_RESKEY_CRM_meta_interval", "10000"),
+    ];
     action("monitor", &env).expect_code(7);
     action("stop", &env).expect_ok();
     action("start", &env).expect_ok();
@@ -77,7 +99,11 @@ fn lifecycle_is_idempotent_and_probes_are_detected() {
 
 #[test]
 fn bad_parameters_are_configuration_errors_naming_parameter_and_value() {
-    let r = action("validate-all", &[("OCF_RESKEY_state", "/x"), ("OCF_CHECK_LEVEL", "10")]).expect_ok();
+    let r = action(
+        "validate-all",
+        &[("OCF_RESKEY_state", "/x"), ("OCF_CHECK_LEVEL", "10")],
+    )
+    .expect_ok();
     assert!(exit_reason(&r).is_none());
     for act in ["validate-all", "start", "monitor"] {
         let r = action(act, &[("OCF_RESKEY_op_sleep", "soonish")]).expect_code(6);
@@ -95,17 +121,30 @@ fn operations_stop_before_pacemaker_would_kill_them() {
     let started = std::time::Instant::now();
     let r = action(
         "start",
-        &[("OCF_RESKEY_state", &state), ("OCF_RESKEY_op_sleep", "60s"), ("OCF_RESKEY_CRM_meta_timeout", "3000")],
+        &[
+            ("OCF_RESKEY_state", &state),
+            ("OCF_RESKEY_op_sleep", "60s"),
+            ("OCF_RESKEY_CRM_meta_timeout", "3000"),
+        ],
     )
     .expect_code(1);
-    assert!(started.elapsed() < std::time::Duration::from_secs(3), "must finish inside the timeout");
-    assert!(exit_reason(&r).is_some_and(|m| m.contains("timeout")), "{r}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "must finish inside the timeout"
+    );
+    assert!(
+        exit_reason(&r).is_some_and(|m| m.contains("timeout")),
+        "{r}"
+    );
 }
 
 #[test]
 fn stop_with_unusable_parameters_succeeds() {
     // An empty value counts as unset; an undeclared parameter is ignored.
-    let r = action("stop", &[("OCF_RESKEY_state", ""), ("OCF_RESKEY_unknown", "1")]);
+    let r = action(
+        "stop",
+        &[("OCF_RESKEY_state", ""), ("OCF_RESKEY_unknown", "1")],
+    );
     assert!(r.ok(), "{r}");
 }
 
@@ -121,5 +160,8 @@ fn logs_go_to_ha_logfile() {
     let _ = std::fs::remove_file(&log);
     action("frobnicate", &[("HA_LOGFILE", &log)]).expect_code(3);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(text.contains("ocf-probe(p1)") && text.contains("ERROR"), "log: {text:?}");
+    assert!(
+        text.contains("ocf-probe(p1)") && text.contains("ERROR"),
+        "log: {text:?}"
+    );
 }

@@ -48,7 +48,9 @@ impl FileFence {
         Ok(self.dir.join(plug))
     }
     fn read(path: &PathBuf) -> Option<String> {
-        std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 }
 
@@ -72,7 +74,11 @@ impl FenceAgent for FileFence {
         })
     }
 
-    fn get_power_status(&mut self, _ctx: &FenceContext, plug: &str) -> Result<PowerState, FenceError> {
+    fn get_power_status(
+        &mut self,
+        _ctx: &FenceContext,
+        plug: &str,
+    ) -> Result<PowerState, FenceError> {
         let path = self.file(plug)?;
         let current = Self::read(&path)
             .ok_or_else(|| FenceError::status(format!("no such plug '{plug}'")))?;
@@ -89,10 +95,16 @@ impl FenceAgent for FileFence {
             }
             let _ = std::fs::write(&pending, format!("{target} {}", left - 1));
         }
-        parse_state(&current).ok_or_else(|| FenceError::status(format!("plug '{plug}' state is '{current}'")))
+        parse_state(&current)
+            .ok_or_else(|| FenceError::status(format!("plug '{plug}' state is '{current}'")))
     }
 
-    fn set_power_status(&mut self, _ctx: &FenceContext, plug: &str, state: PowerState) -> Result<(), FenceError> {
+    fn set_power_status(
+        &mut self,
+        _ctx: &FenceContext,
+        plug: &str,
+        state: PowerState,
+    ) -> Result<(), FenceError> {
         let path = self.file(plug)?;
         if Self::read(&path).is_none() {
             return Err(FenceError::status(format!("no such plug '{plug}'")));
@@ -102,20 +114,28 @@ impl FenceAgent for FileFence {
         let mut history = std::fs::read_to_string(&log).unwrap_or_default();
         history.push_str(&format!("{plug} {word}\n"));
         std::fs::write(&log, history).map_err(|e| FenceError::power(e.to_string()))?;
-        std::fs::write(path.with_extension("pending"), format!("{word} {}", self.lag))
-            .map_err(|e| FenceError::power(e.to_string()))
+        std::fs::write(
+            path.with_extension("pending"),
+            format!("{word} {}", self.lag),
+        )
+        .map_err(|e| FenceError::power(e.to_string()))
     }
 
     fn list(&mut self, _ctx: &FenceContext) -> Result<Vec<Plug>, FenceError> {
         let mut plugs = Vec::new();
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| FenceError::connection(e.to_string()))?;
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| FenceError::connection(e.to_string()))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             if name.contains('.') || name == "log" {
                 continue;
             }
             let state = Self::read(&entry.path()).and_then(|s| parse_state(&s));
-            plugs.push(Plug { alias: format!("{name}-alias"), id: name, state });
+            plugs.push(Plug {
+                alias: format!("{name}-alias"),
+                id: name,
+                state,
+            });
         }
         plugs.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(plugs)

@@ -95,7 +95,11 @@ pub fn run_env(argv: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run 
     let command = argv.join(" ");
     let mut cmd = Command::new(argv[0]);
     cmd.args(&argv[1..]).envs(env.iter().copied());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -159,11 +163,8 @@ impl Cluster {
     /// disabled (a one-node test cluster has nothing to fence it); tests that fence other
     /// targets enable it themselves.
     pub fn start(node: &str) -> Cluster {
-        let state = std::env::temp_dir().join(format!(
-            "oxha-cluster-{}-{}",
-            node,
-            std::process::id()
-        ));
+        let state =
+            std::env::temp_dir().join(format!("oxha-cluster-{}-{}", node, std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
         let stage = stage_dir();
         let started = Instant::now();
@@ -175,7 +176,10 @@ impl Cluster {
             stage.to_str().unwrap_or("/nonexistent"),
         ]);
         let watcher = Command::new("sh")
-            .args(["-c", "cat >/dev/null; exec \"$0\" down \"$1\" >/dev/null 2>&1"])
+            .args([
+                "-c",
+                "cat >/dev/null; exec \"$0\" down \"$1\" >/dev/null 2>&1",
+            ])
             .arg(script())
             .arg(&state)
             .stdin(Stdio::piped())
@@ -190,9 +194,20 @@ impl Cluster {
             _watcher: watcher,
         };
         assert!(up.ok(), "cluster did not come up: {up}\n{}", cluster.logs());
-        eprintln!("cluster: node {node} online after {:.1}s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "cluster: node {node} online after {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
         cluster
-            .run(&["crm_attribute", "--type", "crm_config", "--name", "stonith-enabled", "--update", "false"])
+            .run(&[
+                "crm_attribute",
+                "--type",
+                "crm_config",
+                "--name",
+                "stonith-enabled",
+                "--update",
+                "false",
+            ])
             .expect_ok();
         cluster
     }
@@ -205,7 +220,9 @@ impl Cluster {
     /// Holds the tests of one binary to one at a time while they change the shared cluster:
     /// `let _serial = Cluster::serial();` at the top of each test.
     pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-        SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn node(&self) -> &str {
@@ -263,7 +280,10 @@ impl Cluster {
         let xml = self.status_xml();
         let at = xml.find(&format!("<resource id=\"{id}\""))?;
         let tail = &xml[at..];
-        let end = tail.find("</resource>").or_else(|| tail.find("/>")).unwrap_or(tail.len());
+        let end = tail
+            .find("</resource>")
+            .or_else(|| tail.find("/>"))
+            .unwrap_or(tail.len());
         let element = &tail[..end];
         let role = attr(element, "role")?;
         let node = element
@@ -306,7 +326,9 @@ impl Cluster {
     /// Waits until Pacemaker has no pending actions (the transition is complete).
     pub fn wait_idle(&self, timeout: Duration) {
         wait_for("the cluster to settle", timeout, || {
-            self.run(&["crm_resource", "--wait", "--timeout=5s"]).ok().then_some(())
+            self.run(&["crm_resource", "--wait", "--timeout=5s"])
+                .ok()
+                .then_some(())
         })
     }
 
@@ -317,7 +339,10 @@ impl Cluster {
             if let Ok(text) = std::fs::read_to_string(self.state.join(name)) {
                 let lines: Vec<&str> = text.lines().collect();
                 let from = lines.len().saturating_sub(40);
-                out.push_str(&format!("--- {name} (last 40 lines)\n{}\n", lines[from..].join("\n")));
+                out.push_str(&format!(
+                    "--- {name} (last 40 lines)\n{}\n",
+                    lines[from..].join("\n")
+                ));
             }
         }
         out
@@ -334,7 +359,10 @@ fn attr(element: &str, name: &str) -> Option<String> {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::env::var_os("OXHA_KEEP_CLUSTER").is_some() {
-            eprintln!("cluster: kept in {} (OXHA_KEEP_CLUSTER)", self.state.display());
+            eprintln!(
+                "cluster: kept in {} (OXHA_KEEP_CLUSTER)",
+                self.state.display()
+            );
             return;
         }
         let down = run(&[
