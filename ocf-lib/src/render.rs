@@ -373,3 +373,162 @@ pub fn man_page(meta: &AgentMeta) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::{ActionMeta, ManSection};
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    static PARAMS: &[Param] = &[
+        Param::string("ip", "Address <with> \"markup\" & such")
+            .required()
+            .unique_group("addr"),
+        Param::integer("count", "Count").default("3").reloadable(),
+        Param::boolean("flag", "Flag").default("false"),
+        Param::duration("wait", "Wait").default("5s"),
+        Param::select("mode", &["hard", "soft"], "Mode").default("hard"),
+        Param::string("old_ip", "Old name").deprecated_for("ip"),
+        Param::string("secret", "A secret")
+            .secret()
+            .aliases(&["passwd"]),
+    ];
+    static ACTIONS: &[ActionMeta] = &[
+        ActionMeta::new("start", 20),
+        ActionMeta::new("stop", 20),
+        ActionMeta::new("monitor", 20).interval(10).depth(0),
+        ActionMeta::new("monitor", 30).interval(60).depth(10),
+        ActionMeta::new("reload-agent", 20),
+        ActionMeta::new("meta-data", 5),
+        ActionMeta::new("validate-all", 20),
+        ActionMeta::new("on", 20).automatic(false),
+    ];
+    static SECTIONS: &[ManSection] = &[ManSection {
+        title: "Example",
+        body: "Configure it:\n\n  crm configure primitive x ocf:oxha:x \\\n    params ip=1.2.3.4\n\n.A line that starts with a dot.",
+    }];
+    static OCF: AgentMeta = AgentMeta {
+        name: "x",
+        kind: AgentKind::Resource,
+        version: "1.0",
+        shortdesc: "Short & sweet",
+        longdesc: "Long\n\nwith paragraphs",
+        params: PARAMS,
+        actions: ACTIONS,
+        man_sections: SECTIONS,
+    };
+    static FENCE: AgentMeta = AgentMeta {
+        name: "fence_x",
+        kind: AgentKind::Fence,
+        ..OCF
+    };
+
+    fn xmllint(schema: &str, xml: &str) -> Result<(), String> {
+        let mut child = Command::new("xmllint")
+            .args(["--noout", "--relaxng", schema, "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("xmllint (libxml2-utils) is needed for this test: {e}"))?;
+        child
+            .stdin
+            .take()
+            .ok_or("no stdin")?
+            .write_all(xml.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{}\n{xml}", String::from_utf8_lossy(&out.stderr)))
+        }
+    }
+
+    #[test]
+    fn ocf_xml_validates_against_the_schema_pcs_uses() {
+        xmllint("/usr/share/pcs/data/ocf-1.1.rng", &ocf_xml(&OCF))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// OCF-spec's own `ra/1.1/ra-api.rng`, when the project's shared schemas provide it.
+    #[test]
+    fn ocf_xml_validates_against_ocf_spec_schema_when_available() {
+        let schema = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/schemas/ra-api-1.1.rng"
+        );
+        if std::path::Path::new(schema).exists() {
+            xmllint(schema, &ocf_xml(&OCF)).unwrap_or_else(|e| panic!("{e}"));
+        } else {
+            eprintln!("skipped: {schema} not present");
+        }
+    }
+
+    #[test]
+    fn fence_xml_validates_against_fence_agents_schema() {
+        let xml = fence_xml(&FENCE);
+        xmllint("/usr/share/cluster/relaxng/metadata.rng", &xml).unwrap_or_else(|e| panic!("{e}"));
+        // Renamed options are listed under both names, the old one deprecated.
+        assert!(xml
+            .contains("<parameter name=\"plug\" unique=\"0\" required=\"0\" obsoletes=\"port\">"));
+        assert!(
+            xml.contains("<parameter name=\"port\" unique=\"0\" required=\"0\" deprecated=\"1\">")
+        );
+        assert!(xml.contains("<getopt mixed=\"-n, --plug=[id]\" />"));
+        assert!(xml.contains("<content type=\"second\" default=\"5s\" />"));
+        assert!(xml.contains("<action name=\"on\" automatic=\"0\" />"));
+    }
+
+    #[test]
+    fn ocf_xml_carries_the_1_1_features() {
+        let xml = ocf_xml(&OCF);
+        assert!(xml.contains("<version>1.1</version>"));
+        assert!(xml.contains("unique-group=\"addr\""));
+        assert!(xml.contains("<parameter name=\"count\" required=\"0\" reloadable=\"1\">"));
+        assert!(xml.contains("<deprecated><replaced-with name=\"ip\" /></deprecated>"));
+        assert!(xml.contains("<option value=\"soft\" />"));
+        assert!(xml.contains("Address &lt;with&gt; &quot;markup&quot; &amp; such"));
+        assert!(xml
+            .contains("<action name=\"monitor\" timeout=\"30s\" interval=\"60s\" depth=\"10\" />"));
+        assert!(
+            !xml.contains("private"),
+            "pcs rejects the private attribute"
+        );
+    }
+
+    #[test]
+    fn man_page_is_well_formed_roff() {
+        let man = man_page(&OCF);
+        assert!(man.starts_with(".\\\" Generated"));
+        assert!(man.contains(".TH OCF_OXHA_X 7"));
+        assert!(man.contains(".SH NAME\nocf:oxha:x \\- Short & sweet"));
+        assert!(
+            man.contains("\\&.A line that starts with a dot."),
+            "control characters escaped"
+        );
+        assert!(
+            man.contains(".nf\n.RS 4\ncrm configure primitive x ocf:oxha:x \\e"),
+            "verbatim blocks"
+        );
+        assert_eq!(
+            man_page(&FENCE)
+                .lines()
+                .nth(1)
+                .map(|l| l.starts_with(".TH FENCE_X 8")),
+            Some(true)
+        );
+        // Every line that starts with a dot is a known request.
+        for line in man.lines().filter(|l| l.starts_with('.')) {
+            let request = line.split_whitespace().next().unwrap_or_default();
+            assert!(
+                [
+                    ".\\\"", ".TH", ".SH", ".PP", ".TP", ".B", ".BR", ".br", ".nf", ".fi", ".RS",
+                    ".RE"
+                ]
+                .contains(&request),
+                "unexpected roff request: {line}"
+            );
+        }
+    }
+}
