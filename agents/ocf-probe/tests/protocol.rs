@@ -165,3 +165,51 @@ fn logs_go_to_ha_logfile() {
         "log: {text:?}"
     );
 }
+
+/// With HA_LOGFACILITY set, lines go to syslog's /dev/log as datagrams (no `logger` fork).
+/// The agent runs in a private mount namespace whose /dev/log is a socket this test reads.
+#[test]
+fn logs_go_to_syslog_when_a_facility_is_set() {
+    let dir = std::env::temp_dir().join(format!("ocf-probe-syslog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let received = dir.join("received");
+    let script = format!(
+        r#"set -e
+mkdir -p {d}/olddev
+mount --bind /dev {d}/olddev
+mount -t tmpfs tmpfs /dev
+touch /dev/null && mount --bind {d}/olddev/null /dev/null
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+open("{d}/ready", "w").close()
+s.settimeout(10)
+open("{r}", "wb").write(s.recv(4096))
+' &
+for i in $(seq 100); do [ -e {d}/ready ] && break; sleep 0.05; done
+HA_LOGFACILITY=daemon OCF_RESOURCE_INSTANCE=p9 {agent} frobnicate || true
+wait
+"#,
+        d = dir.display(),
+        r = received.display(),
+        agent = agent()
+    );
+    run(&[
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ])
+    .expect_ok();
+    let datagram = std::fs::read_to_string(&received).unwrap_or_default();
+    // <PRI> = facility daemon (3) * 8 + severity err (3) = 27.
+    assert!(datagram.starts_with("<27>ocf-probe(p9)["), "{datagram:?}");
+    assert!(
+        datagram.contains("ERROR: ocf-probe frobnicate: action 'frobnicate' is not supported"),
+        "{datagram:?}"
+    );
+}
