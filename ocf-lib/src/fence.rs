@@ -92,6 +92,21 @@ pub static STANDARD_OPTIONS: &[Param] = &[
     Param::boolean("help", "Display help and exit").short('h'),
 ];
 
+/// The actions of a fence agent that can list its plugs, as fencing.py declares them
+/// (`on` is not automatic: no unfencing unless configured).
+pub static MULTI_PLUG_ACTIONS: &[crate::meta::ActionMeta] = &[
+    crate::meta::ActionMeta::new("on", 20).automatic(false),
+    crate::meta::ActionMeta::new("off", 20),
+    crate::meta::ActionMeta::new("reboot", 20),
+    crate::meta::ActionMeta::new("status", 20),
+    crate::meta::ActionMeta::new("list", 20),
+    crate::meta::ActionMeta::new("list-status", 20),
+    crate::meta::ActionMeta::new("monitor", 20),
+    crate::meta::ActionMeta::new("metadata", 5),
+    crate::meta::ActionMeta::new("manpage", 5),
+    crate::meta::ActionMeta::new("validate-all", 5),
+];
+
 /// Connection options an agent opts into by listing them in its own parameters.
 pub mod opt {
     use crate::meta::Param;
@@ -807,21 +822,9 @@ pub fn run<A: FenceAgent>() -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::ActionMeta;
     use std::collections::BTreeMap;
 
     static PARAMS: &[Param] = &[opt::IP, opt::PASSWORD, opt::SSL_INSECURE];
-    static ACTIONS: &[ActionMeta] = &[
-        ActionMeta::new("on", 20),
-        ActionMeta::new("off", 20),
-        ActionMeta::new("reboot", 20),
-        ActionMeta::new("status", 20),
-        ActionMeta::new("list", 20),
-        ActionMeta::new("list-status", 20),
-        ActionMeta::new("monitor", 20),
-        ActionMeta::new("metadata", 20),
-        ActionMeta::new("validate-all", 20),
-    ];
     static META: AgentMeta = AgentMeta {
         name: "fence_test",
         kind: AgentKind::Fence,
@@ -829,7 +832,7 @@ mod tests {
         shortdesc: "test",
         longdesc: "test",
         params: PARAMS,
-        actions: ACTIONS,
+        actions: MULTI_PLUG_ACTIONS,
         man_sections: &[],
     };
 

@@ -42,3 +42,17 @@ pub fn check_man_page(meta: &AgentMeta, man_dir: &std::path::Path) -> Result<(),
         ))
     }
 }
+
+/// Adds the unit test `man_page` that fails when `man/<page>` differs from what the agent's
+/// metadata renders (`make man` regenerates it): `ocf_lib::man_page_test!(META);`
+#[macro_export]
+macro_rules! man_page_test {
+    ($meta:expr) => {
+        #[cfg(test)]
+        #[test]
+        fn man_page() {
+            let man = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man"));
+            $crate::check_man_page(&$meta, man).unwrap_or_else(|e| panic!("{e}"));
+        }
+    };
+}

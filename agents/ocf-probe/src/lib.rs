@@ -125,11 +125,4 @@ impl ResourceAgent for Probe {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn man_page() {
-        let man = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man"));
-        ocf_lib::check_man_page(&super::META, man).unwrap_or_else(|e| panic!("{e}"));
-    }
-}
+ocf_lib::man_page_test!(META);

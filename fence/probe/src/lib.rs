@@ -3,25 +3,12 @@
 //! confirm-by-polling path runs for real. A test fixture, not installed by default.
 
 use ocf_lib::fence::{FenceAgent, FenceContext, FenceError, Plug, PowerState};
-use ocf_lib::{ActionMeta, AgentKind, AgentMeta, Param};
+use ocf_lib::{AgentKind, AgentMeta, Param};
 use std::path::PathBuf;
 
 static PARAMS: &[Param] = &[
     Param::string("plug_dir", "Directory holding one file per plug").required(),
     Param::integer("lag", "Status reads before a power change shows").default("2"),
-];
-
-static ACTIONS: &[ActionMeta] = &[
-    ActionMeta::new("on", 20).automatic(false),
-    ActionMeta::new("off", 20),
-    ActionMeta::new("reboot", 20),
-    ActionMeta::new("status", 20),
-    ActionMeta::new("list", 20),
-    ActionMeta::new("list-status", 20),
-    ActionMeta::new("monitor", 20),
-    ActionMeta::new("metadata", 5),
-    ActionMeta::new("manpage", 5),
-    ActionMeta::new("validate-all", 5),
 ];
 
 pub static META: AgentMeta = AgentMeta {
@@ -31,7 +18,7 @@ pub static META: AgentMeta = AgentMeta {
     shortdesc: "File-backed test fence agent for ocf-lib",
     longdesc: "Fences plugs that are files. It exists to test ocf-lib's fence protocol; it fences nothing.",
     params: PARAMS,
-    actions: ACTIONS,
+    actions: ocf_lib::fence::MULTI_PLUG_ACTIONS,
     man_sections: &[],
 };
 
@@ -142,11 +129,4 @@ impl FenceAgent for FileFence {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn man_page() {
-        let man = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man"));
-        ocf_lib::check_man_page(&super::META, man).unwrap_or_else(|e| panic!("{e}"));
-    }
-}
+ocf_lib::man_page_test!(META);

@@ -23,16 +23,7 @@ fn history(dir: &std::path::Path) -> Vec<String> {
 }
 
 fn enable_stonith(c: &Cluster) {
-    c.run(&[
-        "crm_attribute",
-        "--type",
-        "crm_config",
-        "--name",
-        "stonith-enabled",
-        "--update",
-        "true",
-    ])
-    .expect_ok();
+    c.set_property("stonith-enabled", "true");
 }
 
 #[test]

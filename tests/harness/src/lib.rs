@@ -198,17 +198,7 @@ impl Cluster {
             "cluster: node {node} online after {:.1}s",
             started.elapsed().as_secs_f64()
         );
-        cluster
-            .run(&[
-                "crm_attribute",
-                "--type",
-                "crm_config",
-                "--name",
-                "stonith-enabled",
-                "--update",
-                "false",
-            ])
-            .expect_ok();
+        cluster.set_property("stonith-enabled", "false");
         cluster
     }
 
@@ -223,6 +213,21 @@ impl Cluster {
         SERIAL
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sets a cluster property (`crm_attribute --type crm_config`), e.g. `stonith-enabled`.
+    #[track_caller]
+    pub fn set_property(&self, name: &str, value: &str) {
+        self.run(&[
+            "crm_attribute",
+            "--type",
+            "crm_config",
+            "--name",
+            name,
+            "--update",
+            value,
+        ])
+        .expect_ok();
     }
 
     pub fn node(&self) -> &str {
