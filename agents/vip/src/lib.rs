@@ -592,6 +592,15 @@ impl ResourceAgent for Vip {
                 )));
             }
         }
+        // The copy stop left on lo would otherwise look like the address on another interface.
+        if let Some((lo, ip)) = self.loopback_copy(&mut nl)? {
+            if nl
+                .delete_address(lo, IpAddr::V4(ip), 32)
+                .map_err(|e| netlink_error("cannot remove the lvs_support copy from lo", e))?
+            {
+                ocf_lib::info!("removed {ip}/32 from lo (lvs_support)");
+            }
+        }
         let addrs = nl
             .addresses(&self.ip)
             .map_err(|e| netlink_error("cannot read addresses", e))?;
@@ -633,14 +642,6 @@ impl ResourceAgent for Vip {
                         format_mac(&owner)
                     )));
                 }
-            }
-        }
-        if let Some((lo, ip)) = self.loopback_copy(&mut nl)? {
-            if nl
-                .delete_address(lo, IpAddr::V4(ip), 32)
-                .map_err(|e| netlink_error("cannot remove the lvs_support copy from lo", e))?
-            {
-                ocf_lib::info!("removed {ip}/32 from lo (lvs_support)");
             }
         }
         let broadcast = match (self.ip, self.broadcast) {
