@@ -118,7 +118,7 @@ fn exit_reason(r: &Run) -> String {
     r.stderr
         .lines()
         .filter_map(|l| l.strip_prefix("ocf-exit-reason:"))
-        .last()
+        .next_back()
         .unwrap_or("")
         .to_string()
 }
