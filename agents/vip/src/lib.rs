@@ -32,6 +32,14 @@ fn check_proto(v: &str) -> Result<(), String> {
     config::parse_route_protocol(v).map(|_| ())
 }
 
+fn check_namespace(v: &str) -> Result<(), String> {
+    let bad_name = !v.starts_with('/') && (v.contains('/') || v == "." || v == "..");
+    if v.trim().is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) || bad_name {
+        return Err("expected a namespace name (ip netns list) or an absolute path".into());
+    }
+    Ok(())
+}
+
 fn check_non_negative(v: &str) -> Result<(), String> {
     match v.trim().parse::<i64>() {
         Ok(n) if (0..=1_000_000).contains(&n) => Ok(()),
@@ -132,7 +140,13 @@ such an interface.",
     Param::boolean("lvs_ipv6_addrlabel", "Add an IPv6 address label").longdesc(UNSUPPORTED),
     Param::integer("lvs_ipv6_addrlabel_value", "IPv6 address label value")
         .longdesc("Accepted and ignored (lvs_ipv6_addrlabel is not supported)."),
-    Param::string("network_namespace", "Network namespace").longdesc(UNSUPPORTED),
+    Param::string("network_namespace", "Network namespace")
+        .longdesc(
+            "Manage the address inside this network namespace: a name under /var/run/netns (as made by \
+'ip netns add') or an absolute path to a namespace file. The agent enters it itself (setns); IPaddr2 \
+re-runs itself through 'ip netns exec'. A probe where the namespace does not exist returns 7.",
+        )
+        .check(check_namespace),
 ];
 
 static ACTIONS: &[ActionMeta] = &[
@@ -195,7 +209,7 @@ announcements and probes go out on raw sockets.",
         title: "DIFFERENCES FROM IPADDR2",
         body: "Refused with OCF_ERR_CONFIGURED (6) and a reason naming the parameter, never silently ignored: \
 unique_clone_address=true, mac, clusterip_hash, clusterip_firewall, clusterip_hash_seed, clusterip_table, \
-clusterip_chain, clusterip_mac_mangle, lvs_ipv6_addrlabel=true, network_namespace, and cloning the \
+clusterip_chain, clusterip_mac_mangle, lvs_ipv6_addrlabel=true, and cloning the \
 resource with clone-max above 1 (IPaddr2's cluster-IP mode). An anonymous clone with clone-max=1 works.
 
 Accepted and ignored (the choice is internal): arp_bg (announcements are sent in the foreground, within \
@@ -209,6 +223,9 @@ adding them and fails start when another host answers. IPv6 conflicts are found 
 
 Interface state: IPaddr2 runs 'ip link set up' on the interface at start; vip never changes interface \
 state and fails start on a down interface (with check_link_status=true, the default) instead.
+
+network_namespace: the agent enters the namespace itself (setns) instead of re-running itself with \
+'ip netns exec'; on a node where the namespace does not exist a probe returns 7 and start 5.
 
 Broadcast: when unset, IPaddr2 copies the brd of another address of the route; vip computes it from the \
 prefix ('+').
@@ -263,6 +280,7 @@ pub struct Vip {
     preferred_lft: Option<u32>,
     proto: Option<u8>,
     check_link_status: bool,
+    network_namespace: Option<String>,
 }
 
 /// Where the address goes: the interface and the prefix.
@@ -291,6 +309,46 @@ fn format_mac(mac: &[u8; 6]) -> String {
 }
 
 impl Vip {
+    /// Moves this process into `network_namespace`, if one is configured, before any socket
+    /// is opened. `Ok(false)`: the namespace does not exist on this node.
+    fn enter_namespace(&self) -> Result<bool, OcfError> {
+        let Some(name) = &self.network_namespace else {
+            return Ok(true);
+        };
+        let path = if name.starts_with('/') {
+            std::path::PathBuf::from(name)
+        } else {
+            std::path::Path::new("/var/run/netns").join(name)
+        };
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => {
+                return Err(OcfError::generic(format!(
+                    "cannot open network namespace {}: {e}",
+                    path.display()
+                )))
+            }
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on a descriptor we hold open; the process is single-threaded here.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(OcfError::generic(format!(
+                "cannot enter network namespace {}: {e}",
+                path.display()
+            )));
+        }
+        Ok(true)
+    }
+
+    fn missing_namespace(&self) -> String {
+        format!(
+            "network namespace {} does not exist on this node",
+            self.network_namespace.as_deref().unwrap_or("")
+        )
+    }
+
     fn label_name(&self, nic: &str) -> Option<String> {
         self.label.as_ref().map(|l| format!("{nic}:{l}"))
     }
@@ -472,7 +530,6 @@ impl ResourceAgent for Vip {
             "clusterip_table",
             "clusterip_chain",
             "clusterip_mac_mangle",
-            "network_namespace",
         ] {
             if let Some(v) = p.string(name) {
                 return Err(OcfError::configured(format!(
@@ -565,11 +622,15 @@ impl ResourceAgent for Vip {
                 .parsed("proto", config::parse_route_protocol)
                 .map_err(configured)?,
             check_link_status: p.bool("check_link_status").map_err(configured)?,
+            network_namespace: p.string("network_namespace"),
         })
     }
 
     fn validate(&self, ctx: &Context) -> OcfResult {
         if ctx.check_level >= 10 {
+            if !self.enter_namespace()? {
+                return Err(OcfError::configured(self.missing_namespace()));
+            }
             let mut nl =
                 Netlink::open().map_err(|e| netlink_error("cannot open a netlink socket", e))?;
             self.placement(&mut nl)
@@ -579,6 +640,9 @@ impl ResourceAgent for Vip {
     }
 
     fn start(&self, ctx: &Context) -> OcfResult {
+        if !self.enter_namespace()? {
+            return Err(OcfError::installed(self.missing_namespace()));
+        }
         let mut nl =
             Netlink::open().map_err(|e| netlink_error("cannot open a netlink socket", e))?;
         let placement = self.placement(&mut nl)?;
@@ -589,6 +653,15 @@ impl ResourceAgent for Vip {
                 return Err(OcfError::configured(format!(
                     "parameter 'iflabel': label '{l}' is longer than {} characters",
                     config::MAX_IFNAME
+                )));
+            }
+        }
+        // Before the "already running" answer too: monitor would call it not running at once.
+        if self.check_link_status {
+            if let Some(reason) = link.down_reason() {
+                return Err(OcfError::generic(format!(
+                    "cannot start {}: {reason}",
+                    self.ip
                 )));
             }
         }
@@ -620,14 +693,6 @@ impl ResourceAgent for Vip {
             }
             ocf_lib::info!("{}/{prefix} is already on {}", self.ip, link.name);
             return Ok(OcfStatus::Success);
-        }
-        if self.check_link_status {
-            if let Some(reason) = link.down_reason() {
-                return Err(OcfError::generic(format!(
-                    "cannot start {}: {reason}",
-                    self.ip
-                )));
-            }
         }
         if let (IpAddr::V4(ip), Some(mac)) = (self.ip, mac6(link)) {
             if !link.loopback && !link.noarp {
@@ -691,6 +756,9 @@ impl ResourceAgent for Vip {
     }
 
     fn stop(&self, _ctx: &Context) -> OcfResult {
+        if !self.enter_namespace()? {
+            return Ok(OcfStatus::Success);
+        }
         let mut nl =
             Netlink::open().map_err(|e| netlink_error("cannot open a netlink socket", e))?;
         let index = match (&self.nic, self.configured_link(&mut nl)?) {
@@ -726,6 +794,9 @@ impl ResourceAgent for Vip {
     }
 
     fn monitor(&self, ctx: &Context) -> OcfResult {
+        if !self.enter_namespace()? {
+            return Err(OcfError::not_running(self.missing_namespace()));
+        }
         let mut nl =
             Netlink::open().map_err(|e| netlink_error("cannot open a netlink socket", e))?;
         let link = self.configured_link(&mut nl)?;
@@ -960,9 +1031,9 @@ mod tests {
                 "not supported",
             ),
             (
-                &[("ip", "192.0.2.10"), ("network_namespace", "ns1")],
+                &[("ip", "192.0.2.10"), ("network_namespace", "../etc")],
                 &[],
-                "not supported",
+                "'../etc'",
             ),
             (
                 &[("ip", "192.0.2.10")],

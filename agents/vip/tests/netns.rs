@@ -547,3 +547,34 @@ fn metadata_validates_against_the_ocf_1_1_schema() {
         );
     }
 }
+
+#[test]
+fn network_namespace_is_entered_by_the_agent() {
+    let lab = Lab::new();
+    // Run from the test's own namespace: the agent must do everything inside the node's.
+    let agent = ocf_agent("vip");
+    let run_in_host = |action: &str, ns: &str| {
+        run_env(
+            &[agent.to_str().unwrap_or("vip"), action],
+            &[
+                ("OCF_ROOT", "/usr/lib/ocf"),
+                ("OCF_RESKEY_ip", "192.0.2.30"),
+                ("OCF_RESKEY_nic", "va"),
+                ("OCF_RESKEY_cidr_netmask", "24"),
+                ("OCF_RESKEY_network_namespace", ns),
+            ],
+            None,
+        )
+    };
+    run_in_host("monitor", &lab.node).expect_code(7);
+    run_in_host("start", &lab.node).expect_ok();
+    assert!(lab.addrs(&lab.node, "va").contains("192.0.2.30/24"));
+    run_in_host("monitor", &lab.node).expect_ok();
+    run_in_host("stop", &lab.node).expect_ok();
+    assert!(!lab.addrs(&lab.node, "va").contains("192.0.2.30"));
+    let missing = format!("{}-missing", lab.node);
+    let r = run_in_host("monitor", &missing).expect_code(7);
+    assert!(exit_reason(&r).contains("does not exist"), "{r}");
+    run_in_host("start", &missing).expect_code(5);
+    run_in_host("stop", &missing).expect_ok();
+}
