@@ -578,3 +578,63 @@ fn network_namespace_is_entered_by_the_agent() {
     run_in_host("start", &missing).expect_code(5);
     run_in_host("stop", &missing).expect_ok();
 }
+
+#[test]
+fn check_level_10_fails_a_dadfailed_address() {
+    let lab = Lab::new();
+    // The peer owns the address; adding it by hand on the node (without the agent's DAD wait)
+    // leaves it in the dadfailed state, which only the deep monitor looks at.
+    lab.ip(&lab.peer, "addr add 2001:db8::40/64 dev vb nodad")
+        .expect_ok();
+    lab.ip(&lab.node, "addr add 2001:db8::40/64 dev va")
+        .expect_ok();
+    oxha_harness::wait_for("DAD to fail", std::time::Duration::from_secs(10), || {
+        lab.addrs(&lab.node, "va")
+            .contains("dadfailed")
+            .then_some(())
+    });
+    let params = &[
+        ("ip", "2001:db8::40"),
+        ("nic", "va"),
+        ("cidr_netmask", "64"),
+    ];
+    lab.agent("monitor", params).expect_ok();
+    let r = lab
+        .agent_env("monitor", params, &[("OCF_CHECK_LEVEL", "10")])
+        .expect_code(1);
+    assert!(
+        exit_reason(&r).contains("duplicate address detection"),
+        "{r}"
+    );
+    lab.agent("stop", params).expect_ok();
+    assert!(!lab.addrs(&lab.node, "va").contains("2001:db8::40"));
+}
+
+#[test]
+fn arp_count_refresh_reannounces_on_every_monitor() {
+    let lab = Lab::new();
+    let params: Vec<(&str, &str)> = V4
+        .iter()
+        .copied()
+        .chain([
+            ("arp_count", "0"),
+            ("arp_count_refresh", "2"),
+            ("arp_interval", "10"),
+        ])
+        .collect();
+    lab.agent("start", &params).expect_ok();
+    let tcpdump = capture(&lab, "arp and src host 192.0.2.10", 4);
+    lab.agent_env(
+        "monitor",
+        &params,
+        &[("OCF_RESKEY_CRM_meta_interval", "10000")],
+    )
+    .expect_ok();
+    let seen = captured(tcpdump);
+    assert_eq!(
+        seen.lines().filter(|l| l.contains("192.0.2.10")).count(),
+        4,
+        "{seen}"
+    );
+    lab.agent("stop", &params).expect_ok();
+}
