@@ -264,8 +264,9 @@ fn nodad_skips_duplicate_address_detection() {
 
 /// Starts tcpdump in the peer namespace and returns once it is capturing.
 fn capture(lab: &Lab, filter: &str, count: u32) -> std::process::Child {
+    // `timeout`: a capture that never sees its packets ends the test instead of hanging it.
     let mut argv = vec![
-        "netns", "exec", &lab.peer, "tcpdump", "-l", "-n", "-e", "-i", "vb",
+        "netns", "exec", &lab.peer, "timeout", "20", "tcpdump", "-l", "-n", "-e", "-i", "vb",
     ];
     let count_text = count.to_string();
     argv.extend(["-c", &count_text]);
