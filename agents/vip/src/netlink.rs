@@ -167,14 +167,27 @@ impl Netlink {
             let len = self.socket.recv(&mut &mut self.buffer[..], 0)?;
             let mut offset = 0;
             while offset < len {
-                let message =
-                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buffer[offset..len])
-                        .map_err(|e| invalid(&format!("malformed netlink message: {e}")))?;
-                let length = message.header.length as usize;
-                if length == 0 {
-                    return Err(invalid("netlink message of length 0"));
+                // nlmsghdr: the length is the first native-endian u32.
+                let rest = &self.buffer[offset..len];
+                let length = match rest.get(..4) {
+                    Some(b) => u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize,
+                    None => return Err(invalid("truncated netlink header")),
+                };
+                if length < 16 || length > rest.len() {
+                    return Err(invalid("netlink message with a bad length"));
                 }
                 offset += (length + 3) & !3;
+                let message =
+                    match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rest[..length]) {
+                        Ok(m) => m,
+                        // One entry of a dump we cannot decode (an attribute layout newer than the
+                        // crate) must not hide the others; a direct answer we cannot decode is an error.
+                        Err(e) if dump => {
+                            ocf_lib::debug!("skipped an undecodable netlink message: {e}");
+                            continue;
+                        }
+                        Err(e) => return Err(invalid(&format!("malformed netlink message: {e}"))),
+                    };
                 if message.header.sequence_number != self.sequence {
                     continue;
                 }
