@@ -1,0 +1,1 @@
+fn main() { ocf_lib::fence::run::<fence_maas::MaasFence>() }
