@@ -222,11 +222,12 @@ pub fn base_url(
 }
 
 fn fence_error(e: MaasError) -> FenceError {
+    let message = e.to_string();
     match e {
-        MaasError::Unauthorized(m) => FenceError::login(m),
-        MaasError::Connect(m) => FenceError::connection(m),
-        MaasError::Timeout(m) => FenceError::timed_out(m),
-        MaasError::Http { .. } | MaasError::Body(_) => FenceError::status(e.to_string()),
+        MaasError::Unauthorized(_) => FenceError::login(message),
+        MaasError::Connect(_) => FenceError::connection(message),
+        MaasError::Timeout(_) => FenceError::timed_out(message),
+        MaasError::Http { .. } | MaasError::Body(_) => FenceError::status(message),
     }
 }
 

@@ -216,10 +216,7 @@ fn text(status: u16, body: impl Into<String>) -> Reply {
 }
 
 fn percent_decode(s: &str) -> String {
-    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// Checks a MAAS OAuth header (auth.py: the six necessary parameters, PLAINTEXT, integer
