@@ -52,7 +52,8 @@ impl ApiKey {
     /// The `Authorization` header value for one request (`url` without its query).
     pub fn authorization(&self, method: &str, url: &str) -> String {
         let client = oauth1_request::Credentials::new(self.consumer_key.as_str(), "");
-        let token = oauth1_request::Credentials::new(self.token_key.as_str(), self.token_secret.as_str());
+        let token =
+            oauth1_request::Credentials::new(self.token_key.as_str(), self.token_secret.as_str());
         let mut builder = oauth1_request::Builder::new(client, oauth1_request::PLAINTEXT);
         builder.token(token).version(true);
         encode_signature(&builder.authorize(method, url, &()))
@@ -176,8 +177,8 @@ pub fn parse_power_state(body: &str) -> Result<String, MaasError> {
 /// Checks a power_on/power_off answer: a machine object means MAAS accepted the request,
 /// `null` means it did not send any power action (power type manual, controllers, DPUs).
 pub fn parse_power_answer(op: &str, body: &str) -> Result<(), MaasError> {
-    let value: serde_json::Value = serde_json::from_str(body)
-        .map_err(|e| MaasError::Body(format!("{op}: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| MaasError::Body(format!("{op}: {e}")))?;
     match value {
         serde_json::Value::Object(_) => Ok(()),
         serde_json::Value::Null => Err(MaasError::Body(format!(
@@ -226,8 +227,12 @@ impl<'de, F: FnMut(ListedMachine)> Visitor<'de> for EachMachine<'_, F> {
 }
 
 /// Streams a `machines/` answer into `each`.
-pub fn parse_machine_list<R: Read>(reader: R, each: &mut impl FnMut(ListedMachine)) -> Result<(), MaasError> {
-    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 * 1024, reader));
+pub fn parse_machine_list<R: Read>(
+    reader: R,
+    each: &mut impl FnMut(ListedMachine),
+) -> Result<(), MaasError> {
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 * 1024, reader));
     EachMachine(each)
         .deserialize(&mut de)
         .and_then(|()| de.end())
@@ -370,7 +375,9 @@ impl MaasClient {
                 .send(reqwest::Method::GET, path, query, None)
                 .and_then(|r| r.text().map_err(transport_error));
             match result {
-                Err(MaasError::Connect(_)) | Err(MaasError::Http { status: 503, .. }) if attempt < 2 => {
+                Err(MaasError::Connect(_)) | Err(MaasError::Http { status: 503, .. })
+                    if attempt < 2 =>
+                {
                     ocf_lib::debug!("GET {path} failed, retrying once");
                     std::thread::sleep(Duration::from_millis(500));
                 }
@@ -387,7 +394,8 @@ impl MaasClient {
 
     pub fn machine(&self, system_id: &str) -> Result<Machine, MaasError> {
         let body = self.get_text(&format!("machines/{}/", path_segment(system_id)?), &[])?;
-        serde_json::from_str::<Machine>(&body).map_err(|e| MaasError::Body(format!("machine {system_id}: {e}")))
+        serde_json::from_str::<Machine>(&body)
+            .map_err(|e| MaasError::Body(format!("machine {system_id}: {e}")))
     }
 
     /// Live power state from the BMC (MAAS waits up to 60 s for it).
@@ -413,7 +421,12 @@ impl MaasClient {
         parse_power_answer(op, &body)
     }
 
-    pub fn power_off(&self, system_id: &str, stop_mode: &str, comment: &str) -> Result<(), MaasError> {
+    pub fn power_off(
+        &self,
+        system_id: &str,
+        stop_mode: &str,
+        comment: &str,
+    ) -> Result<(), MaasError> {
         let mut form = vec![("op", "power_off"), ("stop_mode", stop_mode)];
         if !comment.is_empty() {
             form.push(("comment", comment));
@@ -450,9 +463,15 @@ impl MaasClient {
 /// A system_id as one URL path segment: MAAS ids are short lowercase alphanumerics; anything
 /// else would change the path.
 fn path_segment(id: &str) -> Result<&str, MaasError> {
-    if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         Ok(id)
     } else {
-        Err(MaasError::Body(format!("MAAS returned an unusable system_id '{id}'")))
+        Err(MaasError::Body(format!(
+            "MAAS returned an unusable system_id '{id}'"
+        )))
     }
 }

@@ -8,7 +8,7 @@
 
 pub mod api;
 
-use api::{ApiKey, Machine, MaasClient, MaasError, TlsMode};
+use api::{ApiKey, MaasClient, MaasError, Machine, TlsMode};
 use ocf_lib::fence::{opt, FenceAgent, FenceContext, FenceError, Plug, PowerState};
 use ocf_lib::{ActionMeta, AgentKind, AgentMeta, ManSection, Param};
 use std::collections::HashMap;
@@ -207,7 +207,9 @@ pub fn base_url(
         .filter(|s| !s.is_empty())
         .ok_or("set ip (and ipport) or maas_url")?;
     if ip.contains('/') || ip.contains('@') {
-        return Err(format!("ip '{ip}' must be a host name or address (use maas_url for URLs)"));
+        return Err(format!(
+            "ip '{ip}' must be a host name or address (use maas_url for URLs)"
+        ));
     }
     let host = if ip.contains(':') && !ip.starts_with('[') {
         format!("[{ip}]")
@@ -257,8 +259,8 @@ impl MaasFence {
         } else {
             by_name
         };
-        let machine = pick_machine(plug_trimmed, fqdn.is_some(), candidates)
-            .map_err(FenceError::status)?;
+        let machine =
+            pick_machine(plug_trimmed, fqdn.is_some(), candidates).map_err(FenceError::status)?;
         ocf_lib::debug!(
             "{plug} is MAAS machine {} ({}), status {}",
             machine.system_id,
@@ -270,13 +272,19 @@ impl MaasFence {
     }
 
     fn live_state(&mut self, system_id: &str) -> Result<String, FenceError> {
-        self.client.query_power_state(system_id).map_err(fence_error)
+        self.client
+            .query_power_state(system_id)
+            .map_err(fence_error)
     }
 }
 
 /// The one machine `plug` names among `candidates` (as MAAS returned them for the hostname or
 /// id filter), or why there is not exactly one.
-pub fn pick_machine(plug: &str, is_fqdn: bool, candidates: Vec<Machine>) -> Result<Machine, String> {
+pub fn pick_machine(
+    plug: &str,
+    is_fqdn: bool,
+    candidates: Vec<Machine>,
+) -> Result<Machine, String> {
     let matching: Vec<Machine> = candidates
         .into_iter()
         .filter(|m| {
@@ -328,9 +336,9 @@ pub fn list_filter(
     pool: Option<&str>,
 ) -> bool {
     let name_ok = hostnames.is_empty()
-        || hostnames.iter().any(|h| {
-            h.eq_ignore_ascii_case(&m.hostname) || h.eq_ignore_ascii_case(&m.fqdn)
-        });
+        || hostnames
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&m.hostname) || h.eq_ignore_ascii_case(&m.fqdn));
     let tag_ok = tag.is_none_or(|t| m.tag_names.iter().any(|x| x == t));
     let zone_ok = zone.is_none_or(|z| m.zone.as_deref() == Some(z));
     let pool_ok = pool.is_none_or(|p| m.pool.as_deref() == Some(p));
@@ -358,20 +366,14 @@ impl FenceAgent for MaasFence {
         let tls = if insecure {
             TlsMode::Insecure
         } else if let Some(ca) = p.string("ssl_ca") {
-            let pem = std::fs::read(&ca)
-                .map_err(|e| FenceError::config(format!("ssl_ca {ca}: {e}")))?;
+            let pem =
+                std::fs::read(&ca).map_err(|e| FenceError::config(format!("ssl_ca {ca}: {e}")))?;
             TlsMode::Ca(pem)
         } else {
             TlsMode::Verify
         };
-        let client = MaasClient::new(
-            &base,
-            key,
-            tls,
-            ctx.connect_timeout,
-            ctx.request_timeout,
-        )
-        .map_err(FenceError::config)?;
+        let client = MaasClient::new(&base, key, tls, ctx.connect_timeout, ctx.request_timeout)
+            .map_err(FenceError::config)?;
         Ok(MaasFence {
             client,
             resolved: HashMap::new(),
@@ -384,13 +386,19 @@ impl FenceAgent for MaasFence {
         })
     }
 
-    fn get_power_status(&mut self, _ctx: &FenceContext, plug: &str) -> Result<PowerState, FenceError> {
+    fn get_power_status(
+        &mut self,
+        _ctx: &FenceContext,
+        plug: &str,
+    ) -> Result<PowerState, FenceError> {
         let machine = self.machine(plug)?;
-        let state = power_state(&self.live_state(&machine.system_id)?).map_err(FenceError::status)?;
+        let state =
+            power_state(&self.live_state(&machine.system_id)?).map_err(FenceError::status)?;
         if state == PowerState::Off {
             // One `off` is not proof: a flapping BMC or a power workflow still in flight can
             // show it for a moment. Off counts only when a second live reading agrees.
-            let again = power_state(&self.live_state(&machine.system_id)?).map_err(FenceError::status)?;
+            let again =
+                power_state(&self.live_state(&machine.system_id)?).map_err(FenceError::status)?;
             if again != PowerState::Off {
                 ocf_lib::warn!("{plug}: MAAS reported off, then {}: not confirmed", "on");
                 return Ok(PowerState::On);
@@ -409,7 +417,10 @@ impl FenceAgent for MaasFence {
         let id = machine.system_id.clone();
         match state {
             PowerState::Off => {
-                ocf_lib::info!("{plug}: asking MAAS to power off {id} (stop_mode={})", self.stop_mode);
+                ocf_lib::info!(
+                    "{plug}: asking MAAS to power off {id} (stop_mode={})",
+                    self.stop_mode
+                );
                 self.client
                     .power_off(&id, &self.stop_mode, &self.comment)
                     .map_err(|e| FenceError::power(format!("power_off of {plug}: {e}")))
@@ -417,10 +428,7 @@ impl FenceAgent for MaasFence {
             PowerState::On => {
                 // Fresh status, not the one cached at resolution: it decides whether power_on
                 // would deploy (Allocated) or be refused (Ready).
-                let now = self
-                    .client
-                    .machine(&id)
-                    .map_err(fence_error)?;
+                let now = self.client.machine(&id).map_err(fence_error)?;
                 if now.status_name != "Deployed" {
                     return Err(FenceError::power(format!(
                         "{plug} is '{}' in MAAS, not Deployed: refusing power_on (on an Allocated machine it starts a deployment)",
@@ -451,7 +459,13 @@ impl FenceAgent for MaasFence {
         let mut plugs = Vec::new();
         self.client
             .list_machines(&query, |m| {
-                if list_filter(&m, &hostnames, tag.as_deref(), zone.as_deref(), pool.as_deref()) {
+                if list_filter(
+                    &m,
+                    &hostnames,
+                    tag.as_deref(),
+                    zone.as_deref(),
+                    pool.as_deref(),
+                ) {
                     let state = power_state(&m.power_state).ok();
                     plugs.push(Plug {
                         id: m.hostname,

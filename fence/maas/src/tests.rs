@@ -15,8 +15,11 @@ fn machine(id: &str, hostname: &str, domain: &str) -> Machine {
 
 #[test]
 fn man_page() {
-    ocf_lib::check_man_page(&META, Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man")))
-        .unwrap_or_else(|e| panic!("{e}"));
+    ocf_lib::check_man_page(
+        &META,
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -24,16 +27,46 @@ fn target_resolution() {
     let a = machine("abc123", "compute-1", "maas");
     let b = machine("def456", "compute-1", "other");
     let c = machine("ghi789", "compute-2", "maas");
-    type Case = (&'static str, bool, Vec<Machine>, Result<&'static str, &'static str>);
+    type Case = (
+        &'static str,
+        bool,
+        Vec<Machine>,
+        Result<&'static str, &'static str>,
+    );
     let cases: Vec<Case> = vec![
         ("compute-1", false, vec![a.clone()], Ok("abc123")),
         ("COMPUTE-1", false, vec![a.clone()], Ok("abc123")),
-        ("compute-1", false, vec![a.clone(), b.clone()], Err("matches 2 MAAS machines (abc123, def456)")),
-        ("compute-1.maas", true, vec![a.clone(), b.clone()], Ok("abc123")),
-        ("compute-1.other", true, vec![a.clone(), b.clone()], Ok("def456")),
-        ("compute-1.nowhere", true, vec![a.clone(), b.clone()], Err("no MAAS machine has the FQDN 'compute-1.nowhere'")),
+        (
+            "compute-1",
+            false,
+            vec![a.clone(), b.clone()],
+            Err("matches 2 MAAS machines (abc123, def456)"),
+        ),
+        (
+            "compute-1.maas",
+            true,
+            vec![a.clone(), b.clone()],
+            Ok("abc123"),
+        ),
+        (
+            "compute-1.other",
+            true,
+            vec![a.clone(), b.clone()],
+            Ok("def456"),
+        ),
+        (
+            "compute-1.nowhere",
+            true,
+            vec![a.clone(), b.clone()],
+            Err("no MAAS machine has the FQDN 'compute-1.nowhere'"),
+        ),
         ("ghi789", false, vec![c.clone()], Ok("ghi789")),
-        ("compute-9", false, vec![], Err("no MAAS machine has the hostname or system_id 'compute-9'")),
+        (
+            "compute-9",
+            false,
+            vec![],
+            Err("no MAAS machine has the hostname or system_id 'compute-9'"),
+        ),
         // MAAS answered something that does not match what was asked: not a match.
         ("compute-3", false, vec![c.clone()], Err("no MAAS machine")),
     ];
@@ -77,12 +110,16 @@ fn power_state_answers() {
 
 #[test]
 fn power_answers() {
-    assert!(parse_power_answer("power_off", r#"{"system_id": "abc", "power_state": "on"}"#).is_ok());
+    assert!(
+        parse_power_answer("power_off", r#"{"system_id": "abc", "power_state": "on"}"#).is_ok()
+    );
     for body in ["null", "true", "\"ok\"", "[]", "", "not json"] {
         let e = parse_power_answer("power_off", body).expect_err(body);
         assert!(matches!(e, MaasError::Body(_)), "{body}: {e:?}");
     }
-    let e = parse_power_answer("power_off", "null").unwrap_err().to_string();
+    let e = parse_power_answer("power_off", "null")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("null") && e.contains("manual"), "{e}");
 }
 
@@ -102,15 +139,33 @@ fn machine_list_streams_and_filters() {
     assert_eq!(all[1].pool, None);
     assert_eq!(all[2].fqdn, "");
     let names = |f: &dyn Fn(&ListedMachine) -> bool| -> Vec<String> {
-        all.iter().filter(|m| f(m)).map(|m| m.hostname.clone()).collect()
+        all.iter()
+            .filter(|m| f(m))
+            .map(|m| m.hostname.clone())
+            .collect()
     };
-    assert_eq!(names(&|m| list_filter(m, &[], Some("compute"), None, None)), ["n1"]);
-    assert_eq!(names(&|m| list_filter(m, &[], None, Some("z2"), None)), ["n2"]);
-    assert_eq!(names(&|m| list_filter(m, &[], None, None, Some("p1"))), ["n1"]);
-    assert_eq!(names(&|m| list_filter(m, &["N2.maas".into(), "n3".into()], None, None, None)), ["n2", "n3"]);
+    assert_eq!(
+        names(&|m| list_filter(m, &[], Some("compute"), None, None)),
+        ["n1"]
+    );
+    assert_eq!(
+        names(&|m| list_filter(m, &[], None, Some("z2"), None)),
+        ["n2"]
+    );
+    assert_eq!(
+        names(&|m| list_filter(m, &[], None, None, Some("p1"))),
+        ["n1"]
+    );
+    assert_eq!(
+        names(&|m| list_filter(m, &["N2.maas".into(), "n3".into()], None, None, None)),
+        ["n2", "n3"]
+    );
     assert_eq!(names(&|m| list_filter(m, &[], None, None, None)).len(), 3);
     for bad in ["{}", "[1, 2]", "[{\"hostname\": 5}]", "[", "null"] {
-        assert!(parse_machine_list(bad.as_bytes(), &mut |_| {}).is_err(), "{bad}");
+        assert!(
+            parse_machine_list(bad.as_bytes(), &mut |_| {}).is_err(),
+            "{bad}"
+        );
     }
 }
 
@@ -134,7 +189,10 @@ fn oauth_header_is_what_maas_expects() {
     let mut found = std::collections::BTreeMap::new();
     for part in params.split(',') {
         let (key, value) = part.split_once('=').expect(part);
-        let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).expect(value);
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .expect(value);
         found.insert(key.to_string(), value.to_string());
     }
     assert_eq!(found["oauth_consumer_key"], "CKEYckeyckey");
@@ -150,16 +208,77 @@ fn oauth_header_is_what_maas_expects() {
 
 #[test]
 fn base_urls() {
-    let cases: &[(Option<&str>, Option<&str>, Option<u16>, bool, Result<&str, &str>)] = &[
-        (None, Some("10.0.0.3"), None, false, Ok("http://10.0.0.3:5240/MAAS/api/2.0/")),
-        (None, Some("10.0.0.3"), None, true, Ok("https://10.0.0.3:5443/MAAS/api/2.0/")),
-        (None, Some("maas.example"), Some(8080), false, Ok("http://maas.example:8080/MAAS/api/2.0/")),
-        (None, Some("fd00::3"), None, false, Ok("http://[fd00::3]:5240/MAAS/api/2.0/")),
-        (Some("http://10.0.0.3:5240/MAAS"), Some("ignored"), None, false, Ok("http://10.0.0.3:5240/MAAS/api/2.0/")),
-        (Some("http://10.0.0.3:5240/MAAS/"), None, None, false, Ok("http://10.0.0.3:5240/MAAS/api/2.0/")),
-        (Some("https://maas/MAAS/api/2.0/"), None, None, false, Ok("https://maas/MAAS/api/2.0/")),
-        (Some("ftp://maas/MAAS"), None, None, false, Err("must start with http")),
-        (Some("10.0.0.3:5240/MAAS"), None, None, false, Err("must start with http")),
+    type Case<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<u16>,
+        bool,
+        Result<&'a str, &'a str>,
+    );
+    let cases: &[Case] = &[
+        (
+            None,
+            Some("10.0.0.3"),
+            None,
+            false,
+            Ok("http://10.0.0.3:5240/MAAS/api/2.0/"),
+        ),
+        (
+            None,
+            Some("10.0.0.3"),
+            None,
+            true,
+            Ok("https://10.0.0.3:5443/MAAS/api/2.0/"),
+        ),
+        (
+            None,
+            Some("maas.example"),
+            Some(8080),
+            false,
+            Ok("http://maas.example:8080/MAAS/api/2.0/"),
+        ),
+        (
+            None,
+            Some("fd00::3"),
+            None,
+            false,
+            Ok("http://[fd00::3]:5240/MAAS/api/2.0/"),
+        ),
+        (
+            Some("http://10.0.0.3:5240/MAAS"),
+            Some("ignored"),
+            None,
+            false,
+            Ok("http://10.0.0.3:5240/MAAS/api/2.0/"),
+        ),
+        (
+            Some("http://10.0.0.3:5240/MAAS/"),
+            None,
+            None,
+            false,
+            Ok("http://10.0.0.3:5240/MAAS/api/2.0/"),
+        ),
+        (
+            Some("https://maas/MAAS/api/2.0/"),
+            None,
+            None,
+            false,
+            Ok("https://maas/MAAS/api/2.0/"),
+        ),
+        (
+            Some("ftp://maas/MAAS"),
+            None,
+            None,
+            false,
+            Err("must start with http"),
+        ),
+        (
+            Some("10.0.0.3:5240/MAAS"),
+            None,
+            None,
+            false,
+            Err("must start with http"),
+        ),
         (None, None, None, false, Err("set ip")),
         (None, Some("  "), None, false, Err("set ip")),
         (None, Some("http://x/"), None, false, Err("use maas_url")),
@@ -168,7 +287,10 @@ fn base_urls() {
         let got = base_url(*url, *ip, *port, *ssl);
         match want {
             Ok(u) => assert_eq!(got.as_deref(), Ok(*u), "{url:?} {ip:?}"),
-            Err(m) => assert!(got.as_ref().is_err_and(|e| e.contains(m)), "{url:?} {ip:?}: {got:?}"),
+            Err(m) => assert!(
+                got.as_ref().is_err_and(|e| e.contains(m)),
+                "{url:?} {ip:?}: {got:?}"
+            ),
         }
     }
 }
@@ -180,9 +302,9 @@ fn stdin_run(input: &str) -> ocf_lib::fence::Outcome {
 #[test]
 fn bad_inputs_fail_cleanly_without_contacting_anything() {
     let cases = [
-        "action=validate-all\nip=127.0.0.1\n",                                      // no key
-        "action=validate-all\nip=127.0.0.1\napi_key=only:two\n",                    // malformed key
-        "action=validate-all\napi_key=a1b2:c3d4:e5f6g7\n",                           // no address
+        "action=validate-all\nip=127.0.0.1\n", // no key
+        "action=validate-all\nip=127.0.0.1\napi_key=only:two\n", // malformed key
+        "action=validate-all\napi_key=a1b2:c3d4:e5f6g7\n", // no address
         "action=validate-all\nip=127.0.0.1\napi_key=a1b2:c3d4:e5f6g7\nipport=99999\n", // port out of range
         "action=validate-all\nip=127.0.0.1\napi_key=a1b2:c3d4:e5f6g7\nstop_mode=gentle\n",
         "action=validate-all\nip=127.0.0.1\napi_key_file=/nonexistent/key\n",

@@ -34,7 +34,10 @@ struct Env {
 static ENV: OnceLock<Env> = OnceLock::new();
 
 fn sim_bin() -> String {
-    stage_dir().join("tools/maas-sim").to_string_lossy().into_owned()
+    stage_dir()
+        .join("tools/maas-sim")
+        .to_string_lossy()
+        .into_owned()
 }
 
 const MACHINES: &str = r#"[
@@ -51,14 +54,16 @@ const MACHINES: &str = r#"[
 fn env() -> &'static Env {
     ENV.get_or_init(|| {
         let cluster = Cluster::shared();
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("maas-{}", std::process::id()));
+        let dir =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("maas-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("test dir");
         let key_file = dir.join("maas.key");
         std::fs::write(&key_file, format!("{}\n", api_key())).expect("key file");
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
         }
         std::fs::write(dir.join("machines.json"), MACHINES).expect("machines");
         let d = dir.to_string_lossy();
@@ -71,10 +76,20 @@ fn env() -> &'static Env {
             ))
             .expect_ok();
         let port = wait_for("maas-sim to listen", Duration::from_secs(10), || {
-            std::fs::read_to_string(dir.join("port")).ok().map(|p| p.trim().to_string())
+            std::fs::read_to_string(dir.join("port"))
+                .ok()
+                .map(|p| p.trim().to_string())
         });
         cluster
-            .run(&["crm_attribute", "--type", "crm_config", "--name", "stonith-enabled", "--update", "true"])
+            .run(&[
+                "crm_attribute",
+                "--type",
+                "crm_config",
+                "--name",
+                "stonith-enabled",
+                "--update",
+                "true",
+            ])
             .expect_ok();
         Env {
             cluster,
@@ -88,7 +103,8 @@ fn env() -> &'static Env {
 
 impl Env {
     fn ctl(&self, method: &str, path: &str, body: &str) -> Run {
-        self.cluster.run(&[&sim_bin(), "ctl", &self.addr, method, path, body])
+        self.cluster
+            .run(&[&sim_bin(), "ctl", &self.addr, method, path, body])
     }
 
     /// Puts a machine back to Deployed, on, no fault, then applies `patch`.
@@ -100,12 +116,16 @@ impl Env {
         )
         .expect_ok();
         if !patch.is_empty() {
-            self.ctl("POST", &format!("/_sim/machines/{machine}"), patch).expect_ok();
+            self.ctl("POST", &format!("/_sim/machines/{machine}"), patch)
+                .expect_ok();
         }
     }
 
     fn power_state(&self, machine: &str) -> String {
-        let out = self.ctl("GET", &format!("/_sim/machines/{machine}"), "").expect_ok().stdout;
+        let out = self
+            .ctl("GET", &format!("/_sim/machines/{machine}"), "")
+            .expect_ok()
+            .stdout;
         let v: serde_json::Value = serde_json::from_str(&out).expect("machine JSON");
         v["power_state"].as_str().unwrap_or("").to_string()
     }
@@ -125,7 +145,8 @@ impl Env {
             "ip=127.0.0.1\nipport={}\napi_key_file={}\nstonith_status_sleep=0.3\n{options}",
             self.port, self.key_file
         );
-        self.cluster.run_stdin(&["/usr/sbin/fence_maas"], Some(&input))
+        self.cluster
+            .run_stdin(&["/usr/sbin/fence_maas"], Some(&input))
     }
 
     fn device_started(&self, id: &str) {
@@ -153,30 +174,58 @@ fn pcs_device_reboots_only_after_confirmed_off() {
     let key = format!("api_key_file={}", e.key_file);
     e.cluster
         .pcs(&[
-            "stonith", "create", "maas", "fence_maas", "ip=127.0.0.1", &port, &key,
-            "pcmk_host_list=compute-1", "stonith_status_sleep=0.5", "power_timeout=20",
+            "stonith",
+            "create",
+            "maas",
+            "fence_maas",
+            "ip=127.0.0.1",
+            &port,
+            &key,
+            "pcmk_host_list=compute-1",
+            "stonith_status_sleep=0.5",
+            "power_timeout=20",
         ])
         .expect_ok();
     e.device_started("maas");
 
-    e.cluster.run(&["stonith_admin", "--reboot", "compute-1", "--timeout", "60"]).expect_ok();
+    e.cluster
+        .run(&["stonith_admin", "--reboot", "compute-1", "--timeout", "60"])
+        .expect_ok();
     assert_order(
         &e.events("compute-1"),
-        &["compute-1 power_off stop_mode=hard", "compute-1 off", "compute-1 power_on", "compute-1 on"],
+        &[
+            "compute-1 power_off stop_mode=hard",
+            "compute-1 off",
+            "compute-1 power_on",
+            "compute-1 on",
+        ],
     );
 
-    e.cluster.run(&["stonith_admin", "--fence", "compute-1", "--timeout", "60"]).expect_ok();
+    e.cluster
+        .run(&["stonith_admin", "--fence", "compute-1", "--timeout", "60"])
+        .expect_ok();
     assert_eq!(e.power_state("compute-1"), "off");
 
-    let list = e.cluster.run(&["stonith_admin", "--list", "compute-1"]).expect_ok();
+    let list = e
+        .cluster
+        .run(&["stonith_admin", "--list", "compute-1"])
+        .expect_ok();
     assert!(list.stdout.contains("maas"), "{list}");
-    let targets = e.cluster.run(&["stonith_admin", "--list-targets", "maas"]).expect_ok();
+    let targets = e
+        .cluster
+        .run(&["stonith_admin", "--list-targets", "maas"])
+        .expect_ok();
     for name in ["compute-1", "compute-2.rack2.maas", "twin.other"] {
         assert!(targets.stdout.contains(name), "{name} missing: {targets}");
     }
-    e.cluster.run(&["stonith_admin", "--query", "maas"]).expect_ok();
+    e.cluster
+        .run(&["stonith_admin", "--query", "maas"])
+        .expect_ok();
     let whoami = e.ctl("GET", "/_sim/requests", "").expect_ok().stdout;
-    assert!(whoami.contains("GET /MAAS/api/2.0/users/ op=whoami 200"), "monitor is not authenticated: {whoami}");
+    assert!(
+        whoami.contains("GET /MAAS/api/2.0/users/ op=whoami 200"),
+        "monitor is not authenticated: {whoami}"
+    );
     e.remove_pcs_device("maas");
 }
 
@@ -197,14 +246,23 @@ fn crm_device_with_maas_url_and_fqdn_target() {
     e.cluster.crm(&args).expect_ok();
     e.device_started("maas-crm");
     // node9 maps to the FQDN: the agent must resolve it (short name, then check fqdn).
-    e.cluster.run(&["stonith_admin", "--reboot", "node9", "--timeout", "60"]).expect_ok();
+    e.cluster
+        .run(&["stonith_admin", "--reboot", "node9", "--timeout", "60"])
+        .expect_ok();
     assert_order(
         &e.events("compute-2"),
-        &["compute-2 power_off stop_mode=hard", "compute-2 off", "compute-2 power_on", "compute-2 on"],
+        &[
+            "compute-2 power_off stop_mode=hard",
+            "compute-2 off",
+            "compute-2 power_on",
+            "compute-2 on",
+        ],
     );
     e.cluster.crm(&["resource", "stop", "maas-crm"]).expect_ok();
     e.cluster.wait_stopped("maas-crm", Duration::from_secs(30));
-    e.cluster.crm(&["configure", "delete", "maas-crm"]).expect_ok();
+    e.cluster
+        .crm(&["configure", "delete", "maas-crm"])
+        .expect_ok();
 }
 
 #[test]
@@ -216,13 +274,30 @@ fn every_fault_fails_the_fence_operation() {
     e.set("compute-3", "");
     e.cluster
         .pcs(&[
-            "stonith", "create", "maas-faults", "fence_maas", "ip=127.0.0.1", &port, &key,
-            "pcmk_host_list=compute-3", "power_timeout=3", "shell_timeout=2", "login_timeout=2",
-            "stonith_status_sleep=0.5", "pcmk_off_timeout=20s", "pcmk_reboot_timeout=20s",
-            "pcmk_off_retries=1", "pcmk_reboot_retries=1",
+            "stonith",
+            "create",
+            "maas-faults",
+            "fence_maas",
+            "ip=127.0.0.1",
+            &port,
+            &key,
+            "pcmk_host_list=compute-3",
+            "power_timeout=3",
+            "shell_timeout=2",
+            "login_timeout=2",
+            "stonith_status_sleep=0.5",
+            "pcmk_off_timeout=20s",
+            "pcmk_reboot_timeout=20s",
+            "pcmk_off_retries=1",
+            "pcmk_reboot_retries=1",
         ])
         .expect_ok();
     e.device_started("maas-faults");
+    // The control: without a fault the same device fences; so each failure below is the fault's.
+    e.cluster
+        .run(&["stonith_admin", "--fence", "compute-3", "--timeout", "30"])
+        .expect_ok();
+    assert_eq!(e.power_state("compute-3"), "off");
     let faults = [
         r#"{"fault": "503"}"#,
         r#"{"fault": "504"}"#,
@@ -240,8 +315,14 @@ fn every_fault_fails_the_fence_operation() {
         for action in ["--fence", "--reboot"] {
             e.set("compute-3", fault);
             e.ctl("POST", "/_sim/events/clear", "").expect_ok();
-            let r = e.cluster.run(&["stonith_admin", action, "compute-3", "--timeout", "30"]);
+            let r = e
+                .cluster
+                .run(&["stonith_admin", action, "compute-3", "--timeout", "30"]);
             assert_ne!(r.code, 0, "{action} with {fault} reported success: {r}");
+            assert!(
+                !r.stderr.contains("No device") && r.code != 105,
+                "{action} with {fault}: no device? {r}"
+            );
             let events = e.events("compute-3");
             assert!(
                 !events.iter().any(|l| l.contains("power_on")),
@@ -258,8 +339,14 @@ fn agent_refusals_and_resolution_errors() {
     let _serial = Cluster::serial();
     let e = env();
     e.set("compute-4", "");
-    e.set("alloc-1", r#"{"status_name": "Allocated", "power_state": "off"}"#);
-    e.set("ready-1", r#"{"status_name": "Ready", "power_state": "off"}"#);
+    e.set(
+        "alloc-1",
+        r#"{"status_name": "Allocated", "power_state": "off"}"#,
+    );
+    e.set(
+        "ready-1",
+        r#"{"status_name": "Ready", "power_state": "off"}"#,
+    );
     e.ctl("POST", "/_sim/events/clear", "").expect_ok();
     let cases: &[(&str, i32, &str)] = &[
         ("action=on\nport=alloc-1\n", 1, "not Deployed"),
@@ -267,16 +354,31 @@ fn agent_refusals_and_resolution_errors() {
         ("action=status\nport=twin\n", 1, "matches 2 MAAS machines"),
         ("action=status\nport=twin.other\n", 0, "Status: ON"),
         ("action=status\nport=t1gggg\n", 0, "Status: ON"),
-        ("action=status\nport=compute-4.wrong.domain\n", 1, "no MAAS machine has the FQDN"),
-        ("action=status\nport=nosuch\n", 1, "no MAAS machine has the hostname or system_id"),
+        (
+            "action=status\nport=compute-4.wrong.domain\n",
+            1,
+            "no MAAS machine has the FQDN",
+        ),
+        (
+            "action=status\nport=nosuch\n",
+            1,
+            "no MAAS machine has the hostname or system_id",
+        ),
         ("action=status\nport=ready-1\n", 2, "Status: OFF"),
-        ("action=list\nhostnames=compute-4 twin.other\n", 0, "compute-4,compute-4.maas\ntwin,twin.other\n"),
+        (
+            "action=list\nhostnames=compute-4 twin.other\n",
+            0,
+            "compute-4,compute-4.maas\ntwin,twin.other\n",
+        ),
         ("action=monitor\n", 0, ""),
     ];
     for (options, code, needle) in cases {
         let r = e.agent(options);
         assert_eq!(r.code, *code, "{options}: {r}");
-        assert!(r.stdout.contains(needle) || r.stderr.contains(needle), "{options}: want {needle:?}: {r}");
+        assert!(
+            r.stdout.contains(needle) || r.stderr.contains(needle),
+            "{options}: want {needle:?}: {r}"
+        );
     }
     // Neither refusal may have reached MAAS as a power_on.
     let events = e.ctl("GET", "/_sim/events", "").expect_ok().stdout;
@@ -288,7 +390,9 @@ fn agent_refusals_and_resolution_errors() {
         e.addr,
         api_key()
     );
-    let r = e.cluster.run_stdin(&["/usr/sbin/fence_maas"], Some(&legacy));
+    let r = e
+        .cluster
+        .run_stdin(&["/usr/sbin/fence_maas"], Some(&legacy));
     assert_eq!(r.code, 0, "{r}");
     // A wrong key is a login failure, whose message names no key.
     let wrong = format!(
@@ -305,21 +409,42 @@ fn agent_refusals_and_resolution_errors() {
 fn metadata_validates_and_pacemaker_tools_describe_it() {
     let _serial = Cluster::serial();
     let e = env();
-    let meta = e.cluster.run(&["/usr/sbin/fence_maas", "-o", "metadata"]).expect_ok();
+    let meta = e
+        .cluster
+        .run(&["/usr/sbin/fence_maas", "-o", "metadata"])
+        .expect_ok();
     let check = oxha_harness::run_env(
-        &["xmllint", "--noout", "--relaxng", "/usr/share/cluster/relaxng/metadata.rng", "-"],
+        &[
+            "xmllint",
+            "--noout",
+            "--relaxng",
+            "/usr/share/cluster/relaxng/metadata.rng",
+            "-",
+        ],
         &[],
         Some(&meta.stdout),
     );
     assert!(check.ok(), "metadata does not validate: {check}");
-    let admin = e.cluster.run(&["stonith_admin", "--metadata", "-a", "fence_maas"]).expect_ok();
+    let admin = e
+        .cluster
+        .run(&["stonith_admin", "--metadata", "-a", "fence_maas"])
+        .expect_ok();
     assert!(admin.stdout.contains("maas_url"), "{admin}");
-    let describe = e.cluster.pcs(&["stonith", "describe", "fence_maas"]).expect_ok();
+    let describe = e
+        .cluster
+        .pcs(&["stonith", "describe", "fence_maas"])
+        .expect_ok();
     assert!(describe.stdout.contains("api_key_file"), "{describe}");
     let validate = e
         .cluster
         .run(&[
-            "stonith_admin", "--validate", "-a", "fence_maas", "-o", "ip=127.0.0.1", "-o",
+            "stonith_admin",
+            "--validate",
+            "-a",
+            "fence_maas",
+            "-o",
+            "ip=127.0.0.1",
+            "-o",
             &format!("api_key_file={}", e.key_file),
         ])
         .expect_ok();
@@ -338,16 +463,29 @@ fn api_key_never_leaks() {
     // verbose=1: debug lines go to stderr, which the fencer copies into pacemaker.log.
     e.cluster
         .pcs(&[
-            "stonith", "create", "maas-leak", "fence_maas", "ip=127.0.0.1", &port, &key,
-            "pcmk_host_list=compute-4", "verbose=1", "power_timeout=2", "shell_timeout=3",
-            "stonith_status_sleep=0.5", "pcmk_off_timeout=20s", "pcmk_off_retries=1",
+            "stonith",
+            "create",
+            "maas-leak",
+            "fence_maas",
+            "ip=127.0.0.1",
+            &port,
+            &key,
+            "pcmk_host_list=compute-4",
+            "verbose=1",
+            "power_timeout=2",
+            "shell_timeout=3",
+            "stonith_status_sleep=0.5",
+            "pcmk_off_timeout=20s",
+            "pcmk_off_retries=1",
         ])
         .expect_ok();
     e.device_started("maas-leak");
     // While the agent hangs on MAAS, look at every command line in the node.
     let fence = {
         let c = e.cluster;
-        std::thread::spawn(move || c.run(&["stonith_admin", "--fence", "compute-4", "--timeout", "30"]))
+        std::thread::spawn(move || {
+            c.run(&["stonith_admin", "--fence", "compute-4", "--timeout", "30"])
+        })
     };
     let ps = wait_for("fence_maas to run", Duration::from_secs(20), || {
         let ps = e.cluster.run(&["ps", "-eo", "args"]);
@@ -361,13 +499,21 @@ fn api_key_never_leaks() {
         e.port,
         api_key()
     );
-    let ok = e.cluster.run_stdin(&["/usr/sbin/fence_maas"], Some(&direct));
+    let ok = e
+        .cluster
+        .run_stdin(&["/usr/sbin/fence_maas"], Some(&direct));
     let bad_port = direct.replace(&format!("ipport={}", e.port), "ipport=1");
-    let failed = e.cluster.run_stdin(&["/usr/sbin/fence_maas"], Some(&bad_port));
+    let failed = e
+        .cluster
+        .run_stdin(&["/usr/sbin/fence_maas"], Some(&bad_port));
     assert_eq!(failed.code, 1, "{failed}");
     let cib = e.cluster.run(&["cibadmin", "-Q"]).expect_ok();
-    let log = std::fs::read_to_string(e.cluster.state_dir().join("pacemaker.log")).unwrap_or_default();
-    assert!(log.contains("fence_maas"), "the fencer log should mention the agent at all");
+    let log =
+        std::fs::read_to_string(e.cluster.state_dir().join("pacemaker.log")).unwrap_or_default();
+    assert!(
+        log.contains("fence_maas"),
+        "the fencer log should mention the agent at all"
+    );
     let newer = e.cluster.sh(&format!(
         "find /tmp /var/log /var/lib/pacemaker {} -xdev -type f -newer {} ! -name '*.key' 2>/dev/null | head -2000",
         e.dir.display(),

@@ -101,7 +101,10 @@ fn status_code(name: &str) -> u32 {
         "Failed disk erasing",
         "Rescue mode",
     ];
-    NAMES.iter().position(|n| *n == name).map_or(0, |p| p as u32)
+    NAMES
+        .iter()
+        .position(|n| *n == name)
+        .map_or(0, |p| p as u32)
 }
 
 impl SimMachine {
@@ -176,7 +179,11 @@ fn lock(s: &Shared) -> MutexGuard<'_, Sim> {
 impl Sim {
     fn event(&mut self, line: String) {
         if let Some(path) = &self.events_file {
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
                 let _ = writeln!(f, "{line}");
             }
         }
@@ -216,14 +223,19 @@ fn text(status: u16, body: impl Into<String>) -> Reply {
 }
 
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Checks a MAAS OAuth header (auth.py: the six necessary parameters, PLAINTEXT, integer
 /// timestamp, consumer key, token and signature `&<token_secret>`).
 fn check_auth(header: Option<&str>, sim: &Sim) -> Result<(), Reply> {
     let Some(header) = header else {
-        return Err(text(401, "Authorization Error: 'OAuth' authorization required"));
+        return Err(text(
+            401,
+            "Authorization Error: 'OAuth' authorization required",
+        ));
     };
     let Some(params) = header.trim().strip_prefix("OAuth ") else {
         return Err(text(401, "Authorization Error: not an OAuth header"));
@@ -244,7 +256,10 @@ fn check_auth(header: Option<&str>, sim: &Sim) -> Result<(), Reply> {
         "oauth_nonce",
     ] {
         if !found.contains_key(needed) {
-            return Err(text(401, format!("Authorization Error: missing OAuth parameter {needed}")));
+            return Err(text(
+                401,
+                format!("Authorization Error: missing OAuth parameter {needed}"),
+            ));
         }
     }
     let get = |k: &str| found.get(k).map(String::as_str).unwrap_or("");
@@ -252,13 +267,21 @@ fn check_auth(header: Option<&str>, sim: &Sim) -> Result<(), Reply> {
         return Err(text(400, "Invalid timestamp"));
     }
     if get("oauth_signature_method") != "PLAINTEXT" {
-        return Err(text(401, "Authorization Error: unsupported signature method"));
+        return Err(text(
+            401,
+            "Authorization Error: unsupported signature method",
+        ));
     }
     if get("oauth_consumer_key") != sim.consumer_key {
         return Err(text(401, "Authorization Error: Invalid API key."));
     }
-    if get("oauth_token") != sim.token_key || get("oauth_signature") != format!("&{}", sim.token_secret) {
-        return Err(text(401, format!("Invalid access token: {}", get("oauth_token"))));
+    if get("oauth_token") != sim.token_key
+        || get("oauth_signature") != format!("&{}", sim.token_secret)
+    {
+        return Err(text(
+            401,
+            format!("Invalid access token: {}", get("oauth_token")),
+        ));
     }
     Ok(())
 }
@@ -274,7 +297,13 @@ fn run_hook(cmd: &str) {
 }
 
 /// Applies a power change after the machine's delay, unless a newer power op came first.
-fn schedule_power(sim: &Shared, system_id: String, target: &'static str, generation: u64, delay: u64) {
+fn schedule_power(
+    sim: &Shared,
+    system_id: String,
+    target: &'static str,
+    generation: u64,
+    delay: u64,
+) {
     let sim = sim.clone();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(delay));
@@ -286,7 +315,11 @@ fn schedule_power(sim: &Shared, system_id: String, target: &'static str, generat
             }
             m.power_state = target.into();
             let hostname = m.hostname.clone();
-            let hook = if target == "off" { m.on_power_off.clone() } else { m.on_power_on.clone() };
+            let hook = if target == "off" {
+                m.on_power_off.clone()
+            } else {
+                m.on_power_on.clone()
+            };
             s.event(format!("{hostname} {target}"));
             hook
         };
@@ -296,7 +329,13 @@ fn schedule_power(sim: &Shared, system_id: String, target: &'static str, generat
     });
 }
 
-fn machine_request(sim: &Shared, id: &str, method: &str, op: Option<&str>, form: &[(String, String)]) -> Reply {
+fn machine_request(
+    sim: &Shared,
+    id: &str,
+    method: &str,
+    op: Option<&str>,
+    form: &[(String, String)],
+) -> Reply {
     let (fault, slow) = {
         let mut s = lock(sim);
         match s.machines.iter_mut().find(|m| m.system_id == id) {
@@ -305,7 +344,12 @@ fn machine_request(sim: &Shared, id: &str, method: &str, op: Option<&str>, form:
         }
     };
     match fault.as_str() {
-        "503" => return text(503, "Unable to connect to any rack controller; no connections available."),
+        "503" => {
+            return text(
+                503,
+                "Unable to connect to any rack controller; no connections available.",
+            )
+        }
         "500" => return text(500, "PowerActionFail: power driver error"),
         "hang" => loop {
             std::thread::sleep(Duration::from_secs(3600));
@@ -350,7 +394,12 @@ fn machine_request(sim: &Shared, id: &str, method: &str, op: Option<&str>, form:
             let hostname = m.hostname.clone();
             let system_id = m.system_id.clone();
             let delay = m.power_delay_ms.unwrap_or(delay_default);
-            let field = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
+            let field = |k: &str| {
+                form.iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
             let event;
             let target;
             if op == "power_off" {
@@ -384,11 +433,23 @@ fn machine_request(sim: &Shared, id: &str, method: &str, op: Option<&str>, form:
             schedule_power(sim, system_id, target, generation, delay);
             json(200, &old)
         }
-        (m, op) => text(400, format!("Unrecognised signature: method={m} op={}", op.unwrap_or("None"))),
+        (m, op) => text(
+            400,
+            format!(
+                "Unrecognised signature: method={m} op={}",
+                op.unwrap_or("None")
+            ),
+        ),
     }
 }
 
-fn api_request(sim: &Shared, method: &str, path: &str, query: &[(String, String)], form: &[(String, String)]) -> Reply {
+fn api_request(
+    sim: &Shared,
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    form: &[(String, String)],
+) -> Reply {
     let op = query
         .iter()
         .chain(form.iter())
@@ -396,9 +457,21 @@ fn api_request(sim: &Shared, method: &str, path: &str, query: &[(String, String)
         .map(|(_, v)| v.as_str());
     if path == "machines/" {
         if method != "GET" || op.is_some() {
-            return text(400, format!("Unrecognised signature: method={method} op={}", op.unwrap_or("None")));
+            return text(
+                400,
+                format!(
+                    "Unrecognised signature: method={method} op={}",
+                    op.unwrap_or("None")
+                ),
+            );
         }
-        let values = |key: &str| -> Vec<&str> { query.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect() };
+        let values = |key: &str| -> Vec<&str> {
+            query
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
         let hostnames = values("hostname");
         let ids = values("id");
         let s = lock(sim);
@@ -433,10 +506,19 @@ fn api_request(sim: &Shared, method: &str, path: &str, query: &[(String, String)
                 &serde_json::json!({"is_superuser": true, "username": "admin", "email": "admin@example.invalid",
                                     "is_local": true, "resource_uri": "/MAAS/api/2.0/users/admin/"}),
             ),
-            _ => text(400, format!("Unrecognised signature: method={method} op={}", op.unwrap_or("None"))),
+            _ => text(
+                400,
+                format!(
+                    "Unrecognised signature: method={method} op={}",
+                    op.unwrap_or("None")
+                ),
+            ),
         };
     }
-    if let Some(id) = path.strip_prefix("machines/").and_then(|r| r.strip_suffix('/')) {
+    if let Some(id) = path
+        .strip_prefix("machines/")
+        .and_then(|r| r.strip_suffix('/'))
+    {
         if !id.contains('/') {
             return machine_request(sim, id, method, op, form);
         }
@@ -447,13 +529,25 @@ fn api_request(sim: &Shared, method: &str, path: &str, query: &[(String, String)
 fn control_request(sim: &Shared, method: &str, path: &str, body: &str) -> Reply {
     let mut s = lock(sim);
     match (method, path) {
-        ("GET", "events") => text(200, s.events.iter().map(|e| format!("{e}\n")).collect::<String>()),
+        ("GET", "events") => text(
+            200,
+            s.events
+                .iter()
+                .map(|e| format!("{e}\n"))
+                .collect::<String>(),
+        ),
         ("POST", "events/clear") => {
             s.events.clear();
             s.requests.clear();
             text(200, "")
         }
-        ("GET", "requests") => text(200, s.requests.iter().map(|e| format!("{e}\n")).collect::<String>()),
+        ("GET", "requests") => text(
+            200,
+            s.requests
+                .iter()
+                .map(|e| format!("{e}\n"))
+                .collect::<String>(),
+        ),
         (_, p) if p.starts_with("machines/") => {
             let name = p.trim_start_matches("machines/").trim_end_matches('/');
             let Some(m) = s.find(name) else {
@@ -494,7 +588,9 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
     let method = req.method().as_str().to_string();
     let url = req.url().to_string();
     let (path, query_string) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let query: Vec<(String, String)> = form_urlencoded::parse(query_string.as_bytes()).into_owned().collect();
+    let query: Vec<(String, String)> = form_urlencoded::parse(query_string.as_bytes())
+        .into_owned()
+        .collect();
     let mut body = String::new();
     let _ = req.as_reader().take(4 << 20).read_to_string(&mut body);
     let header = |name: &str| {
@@ -503,8 +599,12 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
             .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
             .map(|h| h.value.as_str().to_string())
     };
-    let form: Vec<(String, String)> = if header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
-        form_urlencoded::parse(body.as_bytes()).into_owned().collect()
+    let form: Vec<(String, String)> = if header("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    {
+        form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect()
     } else {
         Vec::new()
     };
@@ -513,13 +613,23 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
     } else if path == "/MAAS/api/version/" {
         text(200, "2.0")
     } else if path == "/MAAS/api/2.0/version/" {
-        json(200, &serde_json::json!({"capabilities": ["authenticate-api", "static-ipaddresses"], "version": "2.9.2 (maas-sim)", "subversion": "maas-sim"}))
+        json(
+            200,
+            &serde_json::json!({"capabilities": ["authenticate-api", "static-ipaddresses"], "version": "2.9.2 (maas-sim)", "subversion": "maas-sim"}),
+        )
     } else if let Some(p) = path.strip_prefix("/MAAS/api/2.0/") {
         if !p.is_empty() && !p.ends_with('/') {
             // Django's APPEND_SLASH: GETs are redirected, POSTs fail.
             if method == "GET" {
                 let mut r = text(301, "");
-                r.location = Some(format!("{path}/{}", if query_string.is_empty() { String::new() } else { format!("?{query_string}") }));
+                r.location = Some(format!(
+                    "{path}/{}",
+                    if query_string.is_empty() {
+                        String::new()
+                    } else {
+                        format!("?{query_string}")
+                    }
+                ));
                 r
             } else {
                 text(500, "RuntimeError: POST to a URL without a trailing slash")
@@ -540,11 +650,23 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
     if !path.starts_with("/_sim/") {
         let mut s = lock(&sim);
         if s.requests.len() < 100_000 {
-            let op = query.iter().chain(form.iter()).find(|(k, _)| k == "op").map(|(_, v)| v.clone());
-            s.requests.push(format!("{method} {path} op={} {}", op.as_deref().unwrap_or("-"), reply.status));
+            let op = query
+                .iter()
+                .chain(form.iter())
+                .find(|(k, _)| k == "op")
+                .map(|(_, v)| v.clone());
+            s.requests.push(format!(
+                "{method} {path} op={} {}",
+                op.as_deref().unwrap_or("-"),
+                reply.status
+            ));
         }
     }
-    let content_type = if reply.json { "application/json" } else { "text/plain; charset=utf-8" };
+    let content_type = if reply.json {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
     let mut response = tiny_http::Response::from_string(reply.body).with_status_code(reply.status);
     if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", content_type) {
         response.add_header(h);
@@ -579,10 +701,19 @@ fn generate(count: usize) -> Vec<SimMachine> {
         .map(|i| SimMachine {
             system_id: format!("{}{i}", &system_id(i)[..2]),
             hostname: format!("node-{i:05}"),
-            tags: if i % 10 == 0 { vec!["compute".into()] } else { vec!["storage".into()] },
+            tags: if i % 10 == 0 {
+                vec!["compute".into()]
+            } else {
+                vec!["storage".into()]
+            },
             zone: format!("zone-{}", i % 4),
             pool: format!("pool-{}", i % 3),
-            ip_addresses: vec![format!("10.{}.{}.{}", i / 65536 % 256, i / 256 % 256, i % 256)],
+            ip_addresses: vec![format!(
+                "10.{}.{}.{}",
+                i / 65536 % 256,
+                i / 256 % 256,
+                i % 256
+            )],
             ..SimMachine::default()
         })
         .collect()
@@ -603,19 +734,34 @@ fn serve(args: &[String]) {
     let mut events_file = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = || it.next().cloned().unwrap_or_else(|| fail(&format!("{a} needs a value")));
+        let mut value = || {
+            it.next()
+                .cloned()
+                .unwrap_or_else(|| fail(&format!("{a} needs a value")))
+        };
         match a.as_str() {
             "--listen" => listen = value(),
             "--port-file" => port_file = Some(value()),
             "--machines" => machines_file = Some(value()),
-            "--generate" => generate_count = Some(value().parse::<usize>().unwrap_or_else(|_| fail("--generate needs a number"))),
+            "--generate" => {
+                generate_count = Some(
+                    value()
+                        .parse::<usize>()
+                        .unwrap_or_else(|_| fail("--generate needs a number")),
+                )
+            }
             "--api-key" => key = Some(value()),
             "--api-key-file" => {
                 let path = value();
-                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| fail(&format!("{path}: {e}")));
                 key = Some(text.lines().next().unwrap_or("").trim().to_string());
             }
-            "--power-delay-ms" => power_delay_ms = value().parse().unwrap_or_else(|_| fail("--power-delay-ms needs a number")),
+            "--power-delay-ms" => {
+                power_delay_ms = value()
+                    .parse()
+                    .unwrap_or_else(|_| fail("--power-delay-ms needs a number"))
+            }
             "--events" => events_file = Some(value()),
             other => fail(&format!("unknown option {other}")),
         }
@@ -627,8 +773,10 @@ fn serve(args: &[String]) {
     }
     let mut machines = match (machines_file, generate_count) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
-            serde_json::from_str::<Vec<SimMachine>>(&text).unwrap_or_else(|e| fail(&format!("{path}: {e}")))
+            let text =
+                std::fs::read_to_string(&path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
+            serde_json::from_str::<Vec<SimMachine>>(&text)
+                .unwrap_or_else(|e| fail(&format!("{path}: {e}")))
         }
         (None, Some(n)) => generate(n),
         (None, None) => fail("--machines FILE or --generate N is required"),
@@ -638,7 +786,8 @@ fn serve(args: &[String]) {
             m.system_id = system_id(i + 1);
         }
     }
-    let server = tiny_http::Server::http(listen.as_str()).unwrap_or_else(|e| fail(&format!("listen {listen}: {e}")));
+    let server = tiny_http::Server::http(listen.as_str())
+        .unwrap_or_else(|e| fail(&format!("listen {listen}: {e}")));
     let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(0);
     let sim: Shared = Arc::new(Mutex::new(Sim {
         machines,
@@ -653,7 +802,10 @@ fn serve(args: &[String]) {
     if let Some(path) = port_file {
         // Written whole under a temporary name, so a reader never sees a partial port.
         let tmp = format!("{path}.tmp");
-        if std::fs::write(&tmp, format!("{port}\n")).and_then(|()| std::fs::rename(&tmp, &path)).is_err() {
+        if std::fs::write(&tmp, format!("{port}\n"))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .is_err()
+        {
             fail(&format!("cannot write {path}"));
         }
     }
@@ -671,18 +823,32 @@ fn ctl(args: &[String]) {
         fail("usage: maas-sim ctl ADDR METHOD PATH [BODY]");
     };
     let body = rest.first().cloned().unwrap_or_default();
-    let mut stream = std::net::TcpStream::connect(addr.as_str()).unwrap_or_else(|e| fail(&format!("connect {addr}: {e}")));
+    let mut stream = std::net::TcpStream::connect(addr.as_str())
+        .unwrap_or_else(|e| fail(&format!("connect {addr}: {e}")));
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).unwrap_or_else(|e| fail(&e.to_string()));
+    stream
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| fail(&e.to_string()));
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap_or_else(|e| fail(&e.to_string()));
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response.as_str(), ""));
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    stream
+        .read_to_string(&mut response)
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or((response.as_str(), ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     // tiny_http may answer chunked; the control bodies are small, so undo it simply.
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = String::new();
         let mut rest = body;
         while let Some((size, tail)) = rest.split_once("\r\n") {
