@@ -15,6 +15,9 @@
 //!                  (--api-key KEY | --api-key-file F) [--power-delay-ms 1000] [--events F]
 //!   maas-sim ctl ADDR METHOD PATH [JSON]     e.g. ctl 127.0.0.1:5240 POST /_sim/machines/compute-1 '{"fault":"503"}'
 //!
+//! `/redfish/v1/…` answers a minimal Redfish power read of the first machine, so the benchmark
+//! can run fence-agents' fence_redfish against the same server.
+//!
 //! Control endpoints: GET /_sim/events (one line per power event, in order), POST
 //! /_sim/events/clear, GET /_sim/requests, GET|POST /_sim/machines/<hostname or system_id>
 //! (POST merges a JSON object into the machine: fault, power_state, status_name, locked,
@@ -610,6 +613,8 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
     };
     let reply = if let Some(p) = path.strip_prefix("/_sim/") {
         control_request(&sim, &method, p, &body)
+    } else if path.starts_with("/redfish/v1") {
+        redfish_request(&sim, path)
     } else if path == "/MAAS/api/version/" {
         text(200, "2.0")
     } else if path == "/MAAS/api/2.0/version/" {
@@ -682,6 +687,38 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
         }
     }
     let _ = req.respond(response);
+}
+
+/// Just enough Redfish (service root, systems collection, one system per machine) for
+/// fence_redfish to read a power state: the benchmark's Python agent doing the same work.
+fn redfish_request(sim: &Shared, path: &str) -> Reply {
+    let s = lock(sim);
+    match path.trim_end_matches('/') {
+        "/redfish/v1" => json(
+            200,
+            &serde_json::json!({"Systems": {"@odata.id": "/redfish/v1/Systems"}}),
+        ),
+        "/redfish/v1/Systems" => {
+            let members: Vec<serde_json::Value> = s
+                .machines
+                .iter()
+                .take(1)
+                .map(|m| serde_json::json!({"@odata.id": format!("/redfish/v1/Systems/{}", m.system_id)}))
+                .collect();
+            json(200, &serde_json::json!({"Members": members}))
+        }
+        p => match p
+            .strip_prefix("/redfish/v1/Systems/")
+            .and_then(|id| s.machines.iter().find(|m| m.system_id == id))
+        {
+            Some(m) => json(
+                200,
+                &serde_json::json!({"PowerState": if m.power_state == "off" { "Off" } else { "On" },
+                    "Actions": {"#ComputerSystem.Reset": {"target": format!("/redfish/v1/Systems/{}/Actions/ComputerSystem.Reset", m.system_id)}}}),
+            ),
+            None => text(404, "Not Found"),
+        },
+    }
 }
 
 /// A six-character lowercase id, as MAAS's system_ids look.
