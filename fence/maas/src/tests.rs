@@ -354,3 +354,19 @@ fn metadata_lists_maas_options_and_legacy_names() {
         assert!(xml.contains(needle), "{needle} missing");
     }
 }
+
+#[test]
+fn delay_comes_before_any_contact_with_maas() {
+    // As fence-agents' delay-check: even with MAAS unreachable, off and reboot wait first.
+    for action in ["off", "reboot"] {
+        let start = std::time::Instant::now();
+        let out = stdin_run(&format!(
+            "action={action}\nip=127.0.0.1\nipport=1\napi_key=a1b2:c3d4:e5f6g7\nport=compute-1\ndelay=1\n"
+        ));
+        assert_eq!(out.exit, 1);
+        assert!(
+            start.elapsed() >= std::time::Duration::from_secs(1),
+            "{action} did not wait"
+        );
+    }
+}

@@ -201,10 +201,43 @@ fn pcs_device_reboots_only_after_confirmed_off() {
         ],
     );
 
+    // The machine "dies" with its power: the simulator's power-off hook kills a process
+    // standing in for it, as a cluster test would kill a node.
+    let pidfile = e.dir.join("compute-1.pid");
+    e.cluster
+        .sh(&format!(
+            "sleep 600 >/dev/null 2>&1 </dev/null & echo $! >{}",
+            pidfile.display()
+        ))
+        .expect_ok();
+    let pid = wait_for("the stand-in process", Duration::from_secs(5), || {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+    });
+    e.ctl(
+        "POST",
+        "/_sim/machines/compute-1",
+        &format!(r#"{{"on_power_off": "kill {pid}"}}"#),
+    )
+    .expect_ok();
+    e.cluster.run(&["kill", "-0", &pid]).expect_ok();
     e.cluster
         .run(&["stonith_admin", "--fence", "compute-1", "--timeout", "60"])
         .expect_ok();
     assert_eq!(e.power_state("compute-1"), "off");
+    wait_for(
+        "the powered-off machine's process to die",
+        Duration::from_secs(10),
+        || (!e.cluster.run(&["kill", "-0", &pid]).ok()).then_some(()),
+    );
+    e.ctl(
+        "POST",
+        "/_sim/machines/compute-1",
+        r#"{"on_power_off": null}"#,
+    )
+    .expect_ok();
 
     let list = e
         .cluster

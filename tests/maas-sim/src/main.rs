@@ -915,3 +915,59 @@ fn main() {
         _ => fail("usage: maas-sim serve ... | maas-sim ctl ADDR METHOD PATH [BODY]"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim() -> Sim {
+        Sim {
+            machines: generate(3),
+            events: Vec::new(),
+            requests: Vec::new(),
+            events_file: None,
+            consumer_key: "CK".into(),
+            token_key: "TK".into(),
+            token_secret: "TS".into(),
+            power_delay_ms: 0,
+        }
+    }
+
+    #[test]
+    fn oauth_header_checks() {
+        let s = sim();
+        let good = r#"OAuth realm="OAuth", oauth_nonce="1", oauth_timestamp="1795561625", oauth_version="1.0", oauth_signature_method="PLAINTEXT", oauth_consumer_key="CK", oauth_token="TK", oauth_signature="%26TS""#;
+        assert!(check_auth(Some(good), &s).is_ok());
+        // The unencoded form some clients send is accepted too, as MAAS's parser unquotes.
+        assert!(check_auth(Some(&good.replace("%26TS", "&TS")), &s).is_ok());
+        let cases = [
+            (None::<String>, 401),
+            (Some("Basic abc".to_string()), 401),
+            (Some(good.replace("oauth_nonce=\"1\", ", "")), 401),
+            (Some(good.replace("1795561625", "soon")), 400),
+            (Some(good.replace("PLAINTEXT", "HMAC-SHA1")), 401),
+            (Some(good.replace("\"CK\"", "\"XX\"")), 401),
+            (Some(good.replace("\"TK\"", "\"XX\"")), 401),
+            (Some(good.replace("%26TS", "%26XX")), 401),
+        ];
+        for (header, status) in cases {
+            let got = check_auth(header.as_deref(), &s).err().map(|r| r.status);
+            assert_eq!(got, Some(status), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn generated_machines_are_unique_and_realistic() {
+        let machines = generate(10_000);
+        let mut ids: Vec<&str> = machines.iter().map(|m| m.system_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 10_000);
+        let one = machines[0].to_json().to_string();
+        assert!(
+            one.len() > 1000,
+            "a machine object should be MAAS-sized: {}",
+            one.len()
+        );
+    }
+}
