@@ -211,6 +211,16 @@ pub fn base_url(
             "ip '{ip}' must be a host name or address (use maas_url for URLs)"
         ));
     }
+    // `host:port` in ip is accepted, as fence_redfish does; more colons mean IPv6.
+    let (ip, port) = match ip.split_once(':') {
+        Some((host, p)) if !p.contains(':') => {
+            let p = p
+                .parse::<u16>()
+                .map_err(|_| format!("ip '{ip}': the part after ':' is not a port"))?;
+            (host, Some(p))
+        }
+        _ => (ip, port),
+    };
     let host = if ip.contains(':') && !ip.starts_with('[') {
         format!("[{ip}]")
     } else {

@@ -245,6 +245,14 @@ fn base_urls() {
             Ok("http://[fd00::3]:5240/MAAS/api/2.0/"),
         ),
         (
+            None,
+            Some("10.0.0.3:8000"),
+            Some(9999),
+            false,
+            Ok("http://10.0.0.3:8000/MAAS/api/2.0/"),
+        ),
+        (None, Some("10.0.0.3:http"), None, false, Err("not a port")),
+        (
             Some("http://10.0.0.3:5240/MAAS"),
             Some("ignored"),
             None,
