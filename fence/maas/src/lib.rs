@@ -13,13 +13,6 @@ use ocf_lib::fence::{opt, FenceAgent, FenceContext, FenceError, Plug, PowerState
 use ocf_lib::{ActionMeta, AgentKind, AgentMeta, ManSection, Param};
 use std::collections::HashMap;
 
-fn check_stop_mode(v: &str) -> Result<(), String> {
-    match v {
-        "hard" | "soft" => Ok(()),
-        _ => Err("expected hard or soft".into()),
-    }
-}
-
 static PARAMS: &[Param] = &[
     Param::string("ip", "IP address or hostname of the MAAS region controller")
         .short('a')
@@ -48,11 +41,13 @@ static PARAMS: &[Param] = &[
     opt::SSL_INSECURE,
     Param::string("ssl_ca", "CA certificate bundle (PEM) to verify the MAAS certificate with")
         .value_name("path"),
-    Param::string("stop_mode", "MAAS stop_mode for power_off: hard (default) or soft")
-        .value_name("mode")
-        .default("hard")
-        .check(check_stop_mode)
-        .longdesc("Passed to MAAS power_off. Fencing needs hard; soft asks the OS to shut down and may never finish."),
+    Param::select(
+        "stop_mode",
+        &["hard", "soft"],
+        "MAAS stop_mode for power_off: hard (default) or soft",
+    )
+    .default("hard")
+    .longdesc("Passed to MAAS power_off. Fencing needs hard; soft asks the OS to shut down and may never finish."),
     Param::string("comment", "Comment recorded in the MAAS event log with each power action")
         .value_name("text")
         .default("Fenced by Pacemaker (fence_maas)"),
