@@ -1,0 +1,477 @@
+//! The few MAAS 2.0 API calls a fence agent needs, over reqwest (blocking, rustls), signed
+//! with 0-legged OAuth 1.0 PLAINTEXT as MAAS expects.
+
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+use std::io::Read;
+use std::time::Duration;
+
+/// A MAAS API key: `consumer_key:token_key:token_secret` (the consumer secret is always empty).
+#[derive(Clone)]
+pub struct ApiKey {
+    pub consumer_key: String,
+    pub token_key: String,
+    token_secret: String,
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({}:{}:****)", self.consumer_key, self.token_key)
+    }
+}
+
+impl ApiKey {
+    /// Parses a key; the error never contains the key.
+    pub fn parse(text: &str) -> Result<ApiKey, String> {
+        let text = text.trim();
+        let parts: Vec<&str> = text.split(':').collect();
+        if parts.len() != 3 {
+            return Err(format!(
+                "the MAAS API key must be consumer_key:token_key:token_secret (3 fields separated by ':'), got {} field(s)",
+                parts.len()
+            ));
+        }
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err("the MAAS API key has an empty field (expected consumer_key:token_key:token_secret)".into());
+        }
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("the MAAS API key contains whitespace".into());
+        }
+        for part in &parts {
+            ocf_lib::log::register_secret(part);
+        }
+        ocf_lib::log::register_secret(text);
+        Ok(ApiKey {
+            consumer_key: parts[0].to_string(),
+            token_key: parts[1].to_string(),
+            token_secret: parts[2].to_string(),
+        })
+    }
+
+    /// The `Authorization` header value for one request (`url` without its query).
+    pub fn authorization(&self, method: &str, url: &str) -> String {
+        let client = oauth1_request::Credentials::new(self.consumer_key.as_str(), "");
+        let token =
+            oauth1_request::Credentials::new(self.token_key.as_str(), self.token_secret.as_str());
+        let mut builder = oauth1_request::Builder::new(client, oauth1_request::PLAINTEXT);
+        builder.token(token).version(true);
+        encode_signature(&builder.authorize(method, url, &()))
+    }
+}
+
+/// RFC 5849 §3.5.1 wants every header value percent-encoded; oauth1-request writes the
+/// PLAINTEXT signature `<consumer_secret>&<token_secret>` as is. Encode it the way oauthlib
+/// (python-libmaas, the MAAS CLI) does: `%26<token_secret>`. The signature's parts are already
+/// percent-encoded, so only `%` and `&` remain to encode.
+fn encode_signature(header: &str) -> String {
+    const FIELD: &str = "oauth_signature=\"";
+    let Some(start) = header.find(FIELD).map(|i| i + FIELD.len()) else {
+        return header.to_string();
+    };
+    let len = header[start..].find('"').unwrap_or(header.len() - start);
+    let value = &header[start..start + len];
+    let encoded = value.replace('%', "%25").replace('&', "%26");
+    format!("{}{}{}", &header[..start], encoded, &header[start + len..])
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum MaasError {
+    /// 401: the key was refused.
+    Unauthorized(String),
+    /// No TCP/TLS connection (or it broke).
+    Connect(String),
+    /// A request did not finish within shell_timeout.
+    Timeout(String),
+    /// Any other non-success answer.
+    Http { status: u16, body: String },
+    /// A success status with a body that is not what MAAS sends (or `null`).
+    Body(String),
+}
+
+impl fmt::Display for MaasError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaasError::Unauthorized(m) => write!(f, "MAAS refused the API key (401): {m}"),
+            MaasError::Connect(m) => write!(f, "cannot reach the MAAS API: {m}"),
+            MaasError::Timeout(m) => write!(f, "MAAS API request timed out: {m}"),
+            MaasError::Http { status, body } => {
+                let why = match status {
+                    403 => " (forbidden: the machine is locked or the user may not edit it)",
+                    404 => " (no such machine)",
+                    409 => " (the machine's state does not allow this)",
+                    503 => " (MAAS cannot reach the BMC now)",
+                    504 => " (MAAS timed out talking to the BMC)",
+                    _ => "",
+                };
+                if body.is_empty() {
+                    write!(f, "MAAS answered HTTP {status}{why}")
+                } else {
+                    write!(f, "MAAS answered HTTP {status}{why}: {body}")
+                }
+            }
+            MaasError::Body(m) => write!(f, "unexpected MAAS answer: {m}"),
+        }
+    }
+}
+
+/// The fields of a machine object fence_maas uses.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Machine {
+    pub system_id: String,
+    pub hostname: String,
+    #[serde(default)]
+    pub fqdn: String,
+    #[serde(default)]
+    pub status_name: String,
+    #[serde(default)]
+    pub power_state: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Named {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A machine as `list` reads it from a (possibly huge) `machines/` answer.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct ListedMachine {
+    pub hostname: String,
+    #[serde(default)]
+    pub fqdn: String,
+    #[serde(default)]
+    pub power_state: String,
+    #[serde(default)]
+    pub tag_names: Vec<String>,
+    #[serde(default, deserialize_with = "name_of")]
+    pub zone: Option<String>,
+    #[serde(default, deserialize_with = "name_of")]
+    pub pool: Option<String>,
+}
+
+/// `"zone": {"name": "default", …}` → `Some("default")`; `null` → `None`.
+fn name_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Named>::deserialize(d)?.map(|n| n.name))
+}
+
+#[derive(Deserialize)]
+struct PowerStateAnswer {
+    state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WhoAmI {
+    username: String,
+}
+
+/// Parses a `query_power_state` answer: `{"state": "on"}`.
+pub fn parse_power_state(body: &str) -> Result<String, MaasError> {
+    let answer: Option<PowerStateAnswer> = serde_json::from_str(body)
+        .map_err(|e| MaasError::Body(format!("query_power_state: {e}")))?;
+    answer
+        .and_then(|a| a.state)
+        .ok_or_else(|| MaasError::Body("query_power_state answered without a state".into()))
+}
+
+/// Checks a power_on/power_off answer: a machine object means MAAS accepted the request,
+/// `null` means it did not send any power action (power type manual, controllers, DPUs).
+pub fn parse_power_answer(op: &str, body: &str) -> Result<(), MaasError> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| MaasError::Body(format!("{op}: {e}")))?;
+    match value {
+        serde_json::Value::Object(_) => Ok(()),
+        serde_json::Value::Null => Err(MaasError::Body(format!(
+            "{op} answered null: MAAS sent no power action (power type manual, or a controller)"
+        ))),
+        other => Err(MaasError::Body(format!(
+            "{op} answered a JSON {} instead of a machine",
+            json_kind(&other)
+        ))),
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+/// Feeds each element of a JSON array of machines to `each` as it is parsed, so a listing
+/// of thousands of machines never sits in memory whole.
+struct EachMachine<'a, F>(&'a mut F);
+
+impl<'de, F: FnMut(ListedMachine)> DeserializeSeed<'de> for EachMachine<'_, F> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(ListedMachine)> Visitor<'de> for EachMachine<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of machines")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(m) = seq.next_element::<ListedMachine>()? {
+            (self.0)(m);
+        }
+        Ok(())
+    }
+}
+
+/// Streams a `machines/` answer into `each`.
+pub fn parse_machine_list<R: Read>(
+    reader: R,
+    each: &mut impl FnMut(ListedMachine),
+) -> Result<(), MaasError> {
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 * 1024, reader));
+    EachMachine(each)
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| MaasError::Body(format!("machines list: {e}")))
+}
+
+pub enum TlsMode {
+    Verify,
+    /// Verify against this PEM bundle (and the built-in roots).
+    Ca(Vec<u8>),
+    Insecure,
+}
+
+pub struct MaasClient {
+    base: reqwest::Url,
+    key: ApiKey,
+    http: reqwest::blocking::Client,
+}
+
+/// Longest error body quoted in a message (MAAS error bodies are short text; proxies' are not).
+const BODY_QUOTE: usize = 200;
+
+fn quote_body(body: &str) -> String {
+    let one_line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(BODY_QUOTE) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> MaasError {
+    // reqwest's messages include the URL, which holds no secret (the key only travels in
+    // the Authorization header).
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    if e.is_timeout() {
+        MaasError::Timeout(text)
+    } else {
+        MaasError::Connect(text)
+    }
+}
+
+impl MaasClient {
+    pub fn new(
+        base: &str,
+        key: ApiKey,
+        tls: TlsMode,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Result<MaasClient, String> {
+        let base = reqwest::Url::parse(base).map_err(|e| format!("MAAS URL {base}: {e}"))?;
+        let mut builder = reqwest::blocking::Client::builder()
+            .user_agent(concat!("fence_maas/", env!("CARGO_PKG_VERSION")))
+            // A fence request goes straight to MAAS: a proxy in the path is one more thing
+            // that can fail or answer for MAAS.
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout((!request_timeout.is_zero()).then_some(request_timeout));
+        if !connect_timeout.is_zero() {
+            builder = builder.connect_timeout(connect_timeout);
+        }
+        builder = match tls {
+            TlsMode::Verify => builder,
+            TlsMode::Insecure => builder.danger_accept_invalid_certs(true),
+            TlsMode::Ca(pem) => {
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| format!("ssl_ca: not a PEM certificate bundle: {e}"))?;
+                for c in certs {
+                    builder = builder.add_root_certificate(c);
+                }
+                builder
+            }
+        };
+        let http = builder
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        Ok(MaasClient { base, key, http })
+    }
+
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<reqwest::Url, MaasError> {
+        let mut url = self
+            .base
+            .join(path)
+            .map_err(|e| MaasError::Body(format!("bad path {path}: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    /// One request; non-2xx answers become errors. The response is returned unread.
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        form: Option<&[(&str, &str)]>,
+    ) -> Result<reqwest::blocking::Response, MaasError> {
+        let url = self.url(path, query)?;
+        // The query is not part of a PLAINTEXT signature (and oauth1-request wants it apart).
+        let mut bare = url.clone();
+        bare.set_query(None);
+        let auth = self.key.authorization(method.as_str(), bare.as_str());
+        ocf_lib::debug!("{} {}", method, url);
+        let mut req = self
+            .http
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(form) = form {
+            req = req.form(form);
+        }
+        let resp = req.send().map_err(transport_error)?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp.text().unwrap_or_default();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(MaasError::Unauthorized(quote_body(&body)));
+        }
+        Err(MaasError::Http {
+            status: status.as_u16(),
+            body: quote_body(&body),
+        })
+    }
+
+    /// A GET whose body is read whole. Retried once on a refused connection or 503 (a GET
+    /// changes nothing, so repeating it is safe); never on a timeout, which already used up
+    /// its share of the fencer's time.
+    fn get_text(&self, path: &str, query: &[(&str, &str)]) -> Result<String, MaasError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .send(reqwest::Method::GET, path, query, None)
+                .and_then(|r| r.text().map_err(transport_error));
+            match result {
+                Err(MaasError::Connect(_)) | Err(MaasError::Http { status: 503, .. })
+                    if attempt < 2 =>
+                {
+                    ocf_lib::debug!("GET {path} failed, retrying once");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub fn machines(&self, query: &[(&str, &str)]) -> Result<Vec<Machine>, MaasError> {
+        let body = self.get_text("machines/", query)?;
+        serde_json::from_str::<Vec<Machine>>(&body)
+            .map_err(|e| MaasError::Body(format!("machines list: {e}")))
+    }
+
+    pub fn machine(&self, system_id: &str) -> Result<Machine, MaasError> {
+        let body = self.get_text(&format!("machines/{}/", path_segment(system_id)?), &[])?;
+        serde_json::from_str::<Machine>(&body)
+            .map_err(|e| MaasError::Body(format!("machine {system_id}: {e}")))
+    }
+
+    /// Live power state from the BMC (MAAS waits up to 60 s for it).
+    pub fn query_power_state(&self, system_id: &str) -> Result<String, MaasError> {
+        let body = self.get_text(
+            &format!("machines/{}/", path_segment(system_id)?),
+            &[("op", "query_power_state")],
+        )?;
+        parse_power_state(&body)
+    }
+
+    fn power(&self, system_id: &str, form: &[(&str, &str)]) -> Result<(), MaasError> {
+        let op = form.first().map(|(_, v)| *v).unwrap_or("power");
+        let body = self
+            .send(
+                reqwest::Method::POST,
+                &format!("machines/{}/", path_segment(system_id)?),
+                &[],
+                Some(form),
+            )?
+            .text()
+            .map_err(transport_error)?;
+        parse_power_answer(op, &body)
+    }
+
+    pub fn power_off(
+        &self,
+        system_id: &str,
+        stop_mode: &str,
+        comment: &str,
+    ) -> Result<(), MaasError> {
+        let mut form = vec![("op", "power_off"), ("stop_mode", stop_mode)];
+        if !comment.is_empty() {
+            form.push(("comment", comment));
+        }
+        self.power(system_id, &form)
+    }
+
+    pub fn power_on(&self, system_id: &str, comment: &str) -> Result<(), MaasError> {
+        let mut form = vec![("op", "power_on")];
+        if !comment.is_empty() {
+            form.push(("comment", comment));
+        }
+        self.power(system_id, &form)
+    }
+
+    pub fn list_machines(
+        &self,
+        query: &[(&str, String)],
+        mut each: impl FnMut(ListedMachine),
+    ) -> Result<(), MaasError> {
+        let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let resp = self.send(reqwest::Method::GET, "machines/", &pairs, None)?;
+        parse_machine_list(resp, &mut each)
+    }
+
+    pub fn whoami(&self) -> Result<String, MaasError> {
+        let body = self.get_text("users/", &[("op", "whoami")])?;
+        serde_json::from_str::<WhoAmI>(&body)
+            .map(|w| w.username)
+            .map_err(|e| MaasError::Body(format!("users/?op=whoami: {e}")))
+    }
+}
+
+/// A system_id as one URL path segment: MAAS ids are short lowercase alphanumerics; anything
+/// else would change the path.
+fn path_segment(id: &str) -> Result<&str, MaasError> {
+    if !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(id)
+    } else {
+        Err(MaasError::Body(format!(
+            "MAAS returned an unusable system_id '{id}'"
+        )))
+    }
+}
