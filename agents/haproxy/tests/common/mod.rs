@@ -217,7 +217,7 @@ pub fn exit_reason(run: &Run) -> String {
     run.stderr
         .lines()
         .filter_map(|l| l.strip_prefix("ocf-exit-reason:"))
-        .last()
+        .next_back()
         .unwrap_or("")
         .to_string()
 }
