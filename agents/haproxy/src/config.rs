@@ -121,7 +121,16 @@ pub fn first_error(output: &str) -> Option<String> {
             Some(r) => r.split_once(')').map_or(r, |(_, after)| after),
             None => rest,
         };
-        rest.trim_start().trim_start_matches(':').trim().to_string()
+        let rest = rest.trim_start().trim_start_matches(':').trim();
+        let rest = rest.strip_prefix("config :").map_or(rest, str::trim_start);
+        // Pacemaker keeps 128 characters of an exit reason: the message first, then where.
+        match rest
+            .strip_prefix("parsing [")
+            .and_then(|r| r.split_once("] :"))
+        {
+            Some((place, message)) => format!("{} (at {place})", message.trim()),
+            None => rest.to_string(),
+        }
     };
     output
         .lines()
@@ -196,7 +205,7 @@ mod tests {
 [ALERT]    (14057) : config : Fatal errors found in configuration.\n";
         assert_eq!(
             first_error(out).as_deref(),
-            Some("config : parsing [bad.cfg:2] : unknown keyword 'bogus_keyword' in 'global' section")
+            Some("unknown keyword 'bogus_keyword' in 'global' section (at bad.cfg:2)")
         );
         assert_eq!(
             first_error("[NOTICE] x\nsomething odd\n").as_deref(),

@@ -362,9 +362,8 @@ impl Haproxy {
             Err(config::ConfigError::Io(e)) => Err(OcfError::generic(e)),
             Ok(()) => {
                 let log = ctx.state_file(&format!(".check.{}.log", std::process::id()));
-                config::check(binary, &scratch, &log, &ctx.deadline).map_err(|e| {
-                    OcfError::new(invalid, format!("invalid haproxy configuration: {e}"))
-                })
+                config::check(binary, &scratch, &log, &ctx.deadline)
+                    .map_err(|e| OcfError::new(invalid, format!("haproxy -c: {e}")))
             }
         };
         match result {
@@ -430,7 +429,7 @@ impl Haproxy {
         let scratch = match self.build_checked(ctx, &binary, OcfStatus::ErrGeneric) {
             Ok(s) => s,
             Err(e) => {
-                let reason = format!("{}; still serving the previous configuration", e.reason);
+                let reason = format!("reload refused, previous configuration kept: {}", e.reason);
                 let _ = std::fs::write(&self.rejected, &reason);
                 return Err(OcfError::new(e.status, reason));
             }

@@ -138,7 +138,10 @@ fn invalid_config_at_reload_keeps_the_old_process_serving() {
     );
     get(hap.port).expect("still serving after a rejected reload");
     let r = hap.run("monitor", &[]).expect_code(190);
-    assert!(exit_reason(&r).contains("previous configuration"), "{r}");
+    assert!(
+        exit_reason(&r).contains("previous configuration kept"),
+        "{r}"
+    );
     // Fixed: the reload goes through and the instance is healthy again.
     std::fs::write(&hap.conf, &good).expect("write");
     hap.run("reload", &[]).expect_ok();
