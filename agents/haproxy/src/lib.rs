@@ -175,8 +175,11 @@ run the reload action on each node (OCF_RESOURCE_INSTANCE=hap OCF_RESKEY_conffil
 /usr/lib/ocf/resource.d/oxha/haproxy reload), or change a reloadable parameter so that Pacemaker \
 calls reload-agent everywhere.
 
-Pacemaker recovers a failed reload-agent by restarting the resource; the start then fails with \
-the same validation error. Check a configuration with haproxy -c before changing conffile.",
+Pacemaker records reload-agent as a start: a failed reload-agent counts as a failed start \
+(with the default start-failure-is-fatal, fail-count INFINITY) and Pacemaker then stops the \
+instance on that node, on every node of a clone. The exit reason (haproxy's error) shows in \
+crm_mon. So check a new configuration before pointing conffile at it: haproxy -c -f FILE, or the \
+agent's validate-all with OCF_CHECK_LEVEL=10 and the new conffile.",
     },
     ManSection {
         title: "DIFFERENCES FROM LSB:HAPROXY AND SYSTEMD:HAPROXY",
