@@ -187,11 +187,16 @@ agent's validate-all with OCF_CHECK_LEVEL=10 and the new conffile.",
 systemd:haproxy, which check only a pid and cannot reload from Pacemaker.
 
 - Several instances per node: pid file and sockets are per resource instance.
+
 - start validates the configuration first and reports haproxy's own error (exit 6).
+
 - Reloads are validated and seamless, and a changed conffile list is a reload, not a restart.
+
 - monitor looks at the master and its workers, optionally at backend health (degraded when all \
 backends are down) and at a real request.
+
 - stop is graceful first, and bounded by the operation timeout.
+
 - haproxy runs in its own session, so Pacemaker's kill of a timed-out agent cannot take it down.",
     },
     ManSection {

@@ -436,3 +436,23 @@ fn ocf_tester_passes() {
         "ocf-tester left haproxy running"
     );
 }
+
+#[test]
+fn metadata_validates_against_the_ocf_1_1_schema() {
+    let agent = oxha_harness::ocf_agent("haproxy");
+    let meta = oxha_harness::run(&[&agent.to_string_lossy(), "meta-data"]).expect_ok();
+    assert!(meta.stdout.contains("<version>1.1</version>"));
+    assert!(meta.stdout.contains("reload-agent"));
+    let r = oxha_harness::run_env(
+        &[
+            "xmllint",
+            "--noout",
+            "--relaxng",
+            "/usr/share/pcs/data/ocf-1.1.rng",
+            "-",
+        ],
+        &[],
+        Some(&meta.stdout),
+    );
+    assert!(r.ok(), "{r}");
+}
