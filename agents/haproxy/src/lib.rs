@@ -205,6 +205,10 @@ backends are down) and at a real request.
 directory of links to the configured files plus the agent's own global section (stats socket, \
 user). Messages name the configured files. Paths in conffile cannot contain spaces.
 
+After a reload the previous worker keeps serving its open connections until they end; set \
+hard-stop-after in the configuration's global section to bound that (long-lived connections \
+otherwise keep old workers for as long as they last).
+
 A probe on a node without haproxy returns 7; start returns 5 there. A missing configuration \
 file is exit 6 (7 for probes).",
     },

@@ -438,6 +438,73 @@ fn ocf_tester_passes() {
 }
 
 #[test]
+fn stop_lets_requests_in_flight_finish_then_escalates() {
+    let backend = Backend::with_delay(Duration::from_millis(1500));
+    let hap = Instance::http("graceful", backend.port);
+    hap.run("start", &[]).expect_ok();
+    // Soft stop: the slow request in flight still gets its answer.
+    let port = hap.port;
+    let client = std::thread::spawn(move || get(port));
+    wait_for(
+        "the request to reach the backend",
+        Duration::from_secs(5),
+        || {
+            let info = haproxy::cli::command(
+                &hap.state(".stats.sock"),
+                "show info",
+                Duration::from_secs(2),
+            )
+            .ok()?;
+            info.contains("CurrConns: 1").then_some(())
+        },
+    );
+    let started = Instant::now();
+    hap.run("stop", &[]).expect_ok();
+    let graceful = started.elapsed();
+    client
+        .join()
+        .expect("client")
+        .expect("the request in flight is answered during a soft stop");
+    assert!(hap.processes().is_empty());
+    // A grace period shorter than the request: SIGTERM ends it, stop does not wait it out.
+    let slow = Backend::with_delay(Duration::from_secs(30));
+    let mut hap = Instance::http("hardstop", slow.port);
+    hap.set("stop_timeout", "300ms");
+    hap.run("start", &[]).expect_ok();
+    let port = hap.port;
+    let client = std::thread::spawn(move || get(port));
+    wait_for(
+        "the request to reach the backend",
+        Duration::from_secs(5),
+        || {
+            let info = haproxy::cli::command(
+                &hap.state(".stats.sock"),
+                "show info",
+                Duration::from_secs(2),
+            )
+            .ok()?;
+            info.contains("CurrConns: 1").then_some(())
+        },
+    );
+    let started = Instant::now();
+    let r = hap.run("stop", &[]).expect_ok();
+    let forced = started.elapsed();
+    assert!(r.stderr.contains("SIGTERM"), "{r}");
+    assert!(hap.processes().is_empty());
+    assert!(
+        client.join().expect("client").is_err(),
+        "the cut request fails"
+    );
+    eprintln!(
+        "graceful stop took {graceful:?} (request in flight answered); forced stop took {forced:?}"
+    );
+    assert!(
+        forced < Duration::from_secs(20),
+        "stop waited for the 30 s request"
+    );
+}
+
+#[test]
 fn metadata_validates_against_the_ocf_1_1_schema() {
     let agent = oxha_harness::ocf_agent("haproxy");
     let meta = oxha_harness::run(&[&agent.to_string_lossy(), "meta-data"]).expect_ok();

@@ -28,6 +28,11 @@ pub struct Backend {
 
 impl Backend {
     pub fn start() -> Backend {
+        Backend::with_delay(Duration::ZERO)
+    }
+
+    /// A backend that takes `delay` to answer (a request in flight for that long).
+    pub fn with_delay(delay: Duration) -> Backend {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
         let port = listener.local_addr().expect("backend address").port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -50,6 +55,7 @@ impl Backend {
                             Ok(n) => request.extend_from_slice(&buf[..n]),
                         }
                     }
+                    std::thread::sleep(delay);
                     let _ = conn.write_all(
                         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
                     );
