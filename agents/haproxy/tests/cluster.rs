@@ -175,6 +175,8 @@ fn pcs_clone_recovers_a_killed_master_and_reloads_on_a_parameter_change() {
     c.pcs(&["resource", "delete", "hap"]).expect_ok();
     c.wait_stopped("hap", LONG);
     wait_no_haproxy(c);
+    let _ = std::fs::remove_file(&conf);
+    let _ = std::fs::remove_dir(conf_dir());
 }
 
 #[test]
@@ -242,4 +244,9 @@ fn crm_clone_with_a_depth_10_monitor_and_an_invalid_configuration() {
     assert!(!resources.contains("hap2"), "{resources}");
     c.crm(&["resource", "cleanup"]).expect_ok();
     wait_no_haproxy(c);
+    for f in [&conf, &bad] {
+        let _ = std::fs::remove_file(f);
+    }
+    // The directory goes once both tests have removed their files.
+    let _ = std::fs::remove_dir(conf_dir());
 }
