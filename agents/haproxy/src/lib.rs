@@ -164,8 +164,8 @@ Disable the distribution's unit first: systemctl disable --now haproxy.",
         body: "haproxy runs in master-worker mode. A reload (the reload action, or reload-agent when \
 Pacemaker sees a changed conffile, check_url or stop_timeout) first builds the new instance \
 directory and runs haproxy -c on it. If haproxy rejects it, the running processes are not touched, \
-the action fails with haproxy's first error line as the exit reason, and monitors report the \
-instance degraded until a reload or restart succeeds. If it is valid, the agent swaps the directory \
+the reload action fails (reload-agent reports degraded, see below) with haproxy's first error line \
+as the exit reason, and monitors report the instance degraded until a reload or restart succeeds. If it is valid, the agent swaps the directory \
 in and sends 'reload' to the master CLI; the master re-executes, passes its listening sockets to the \
 new worker, and the old worker finishes its connections: no connection is refused. The action \
 returns when show proc reports the reload and a new worker.
@@ -175,11 +175,13 @@ run the reload action on each node (OCF_RESOURCE_INSTANCE=hap OCF_RESKEY_conffil
 /usr/lib/ocf/resource.d/oxha/haproxy reload), or change a reloadable parameter so that Pacemaker \
 calls reload-agent everywhere.
 
-Pacemaker records reload-agent as a start: a failed reload-agent counts as a failed start \
-(with the default start-failure-is-fatal, fail-count INFINITY) and Pacemaker then stops the \
-instance on that node, on every node of a clone. The exit reason (haproxy's error) shows in \
-crm_mon. So check a new configuration before pointing conffile at it: haproxy -c -f FILE, or the \
-agent's validate-all with OCF_CHECK_LEVEL=10 and the new conffile.",
+Pacemaker records reload-agent as a start: a failed reload-agent would count as a failed start \
+(fail-count INFINITY with the default start-failure-is-fatal) and Pacemaker would stop the \
+instance on every node of a clone, turning a typo into an outage. So when haproxy refuses the new \
+configuration, reload-agent returns degraded (190): the previous configuration keeps serving, \
+crm_mon shows the resource degraded with haproxy's error, and every monitor keeps saying so until \
+a reload or restart succeeds. Check a new configuration before pointing conffile at it: \
+haproxy -c -f FILE, or the agent's validate-all with OCF_CHECK_LEVEL=10 and the new conffile.",
     },
     ManSection {
         title: "DIFFERENCES FROM LSB:HAPROXY AND SYSTEMD:HAPROXY",
@@ -718,7 +720,13 @@ impl ResourceAgent for Haproxy {
     }
 
     fn reload_agent(&self, ctx: &Context) -> OcfResult {
-        self.do_reload(ctx)
+        // Pacemaker records reload-agent like a start: a failure would make it stop haproxy on
+        // every node of a clone. A configuration haproxy refuses leaves the previous one
+        // serving, so that is reported as degraded (success to Pacemaker, reason in crm_mon).
+        match self.do_reload(ctx) {
+            Err(e) if self.rejected.exists() => Err(OcfError::degraded(e.reason)),
+            other => other,
+        }
     }
 }
 

@@ -137,6 +137,14 @@ fn invalid_config_at_reload_keeps_the_old_process_serving() {
         "workers untouched"
     );
     get(hap.port).expect("still serving after a rejected reload");
+    // The same refusal through reload-agent (which Pacemaker records like a start) is degraded,
+    // not a failure, so Pacemaker does not stop the instance that still serves.
+    let r = hap.run("reload-agent", &[]).expect_code(190);
+    assert!(
+        exit_reason(&r).contains("unknown keyword 'bogus_keyword'"),
+        "{r}"
+    );
+    assert_eq!(hap.master_pid(), Some(master));
     let r = hap.run("monitor", &[]).expect_code(190);
     assert!(
         exit_reason(&r).contains("previous configuration kept"),
