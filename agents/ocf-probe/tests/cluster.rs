@@ -135,19 +135,9 @@ fn invalid_parameters_fail_the_start_with_the_reason_shown() {
 #[test]
 fn crm_resource_validate() {
     let c = Cluster::shared();
-    let base = [
-        "crm_resource",
-        "--validate",
-        "--class",
-        "ocf",
-        "--provider",
-        "oxha",
-        "--agent",
-        "ocf-probe",
-    ];
-    let ok = c.run(&[&base[..], &["--option", "op_sleep=1s"]].concat());
+    let ok = c.validate("ocf-probe", &["op_sleep=1s"]);
     assert!(ok.ok(), "{ok}");
-    let bad = c.run(&[&base[..], &["--option", "op_sleep=later"]].concat());
+    let bad = c.validate("ocf-probe", &["op_sleep=later"]);
     assert_eq!(bad.code, 6, "{bad}");
     assert!(
         format!("{}{}", bad.stdout, bad.stderr).contains("op_sleep"),

@@ -53,37 +53,9 @@ fn metadata_tools_and_validation() {
     }
     cluster.crm(&["ra", "info", "ocf:oxha:vip"]).expect_ok();
     cluster
-        .run(&[
-            "crm_resource",
-            "--validate",
-            "--class",
-            "ocf",
-            "--provider",
-            "oxha",
-            "--agent",
-            "vip",
-            "--option",
-            "ip=192.0.2.10",
-            "--option",
-            "cidr_netmask=24",
-            "--option",
-            "nic=vx0",
-        ])
+        .validate("vip", &["ip=192.0.2.10", "cidr_netmask=24", "nic=vx0"])
         .expect_ok();
-    let bad = cluster.run(&[
-        "crm_resource",
-        "--validate",
-        "--class",
-        "ocf",
-        "--provider",
-        "oxha",
-        "--agent",
-        "vip",
-        "--option",
-        "ip=192.0.2.10",
-        "--option",
-        "cidr_netmask=99",
-    ]);
+    let bad = cluster.validate("vip", &["ip=192.0.2.10", "cidr_netmask=99"]);
     assert!(!bad.ok(), "{bad}");
     let text = format!("{}{}", bad.stdout, bad.stderr);
     assert!(

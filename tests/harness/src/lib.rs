@@ -262,6 +262,25 @@ impl Cluster {
         self.run(&["sh", "-c", script])
     }
 
+    /// `crm_resource --validate` of `ocf:oxha:<agent>` with `name=value` options, as an operator
+    /// checks a configuration before creating the resource (runs the agent's validate-all).
+    pub fn validate(&self, agent: &str, options: &[&str]) -> Run {
+        let mut argv = vec![
+            "crm_resource",
+            "--validate",
+            "--class",
+            "ocf",
+            "--provider",
+            "oxha",
+            "--agent",
+            agent,
+        ];
+        for o in options {
+            argv.extend(["--option", o]);
+        }
+        self.run(&argv)
+    }
+
     /// `crm configure ...` (and other crm subcommands).
     pub fn crm(&self, args: &[&str]) -> Run {
         let mut argv = vec!["crm"];
