@@ -45,27 +45,29 @@ fn check_hostname(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Connection parameters shared with `fence_masakari`.
-pub static CONNECTION_PARAMS: &[Param] = &[
-    Param::string("masakari_url", "Masakari API endpoint")
+/// Connection parameters shared with `fence_masakari` (value names are for its command line).
+pub const CONNECTION_PARAMS: [Param; 13] = [
+    Param::string("masakari_url", "Masakari API endpoint").value_name("url")
         .longdesc("The Masakari v1 endpoint, e.g. http://vip:15868/v1. Required with auth_mode=noauth; with keystone it overrides the catalog's instance-ha endpoint."),
     Param::select("auth_mode", &["keystone", "noauth"], "Authentication")
+        .value_name("mode")
         .longdesc("keystone: keystone v3 password authentication (the user needs the admin role, as for masakari-monitors). noauth: no token, for a Masakari running auth_strategy=noauth2.")
         .default("keystone"),
-    Param::string("auth_url", "Keystone URL").longdesc("Keystone identity endpoint, e.g. http://keystone:5000/v3 (/v3 is appended when missing)."),
-    Param::string("username", "Keystone user"),
-    Param::string("password", "Keystone password")
+    Param::string("auth_url", "Keystone URL").longdesc("Keystone identity endpoint, e.g. http://keystone:5000/v3 (/v3 is appended when missing).").value_name("url"),
+    Param::string("username", "Keystone user").value_name("name"),
+    Param::string("password", "Keystone password").value_name("password")
         .longdesc("Keystone password. Never logged and never shown in errors.")
         .secret(),
-    Param::string("project_name", "Keystone project"),
-    Param::string("user_domain_name", "Keystone user domain").default("Default"),
-    Param::string("project_domain_name", "Keystone project domain").default("Default"),
-    Param::string("region_name", "Region of the instance-ha endpoint").default("RegionOne"),
+    Param::string("project_name", "Keystone project").value_name("name"),
+    Param::string("user_domain_name", "Keystone user domain").default("Default").value_name("domain"),
+    Param::string("project_domain_name", "Keystone project domain").default("Default").value_name("domain"),
+    Param::string("region_name", "Region of the instance-ha endpoint").default("RegionOne").value_name("region"),
     Param::select("interface", &["public", "internal", "admin"], "Catalog interface of the instance-ha endpoint")
+        .value_name("interface")
         .default("public"),
-    Param::string("ca_file", "CA bundle (PEM) to verify Masakari's and keystone's certificates"),
+    Param::string("ca_file", "CA bundle (PEM) to verify Masakari's and keystone's certificates").value_name("file"),
     Param::boolean("insecure", "Do not verify TLS certificates").default("false"),
-    Param::duration("request_timeout", "Timeout of one HTTP request").default("10s"),
+    Param::duration("request_timeout", "Timeout of one HTTP request").default("10s").value_name("seconds"),
 ];
 
 static PARAMS: &[Param] = &[
@@ -405,6 +407,16 @@ impl MasakariRestart {
                     PostOutcome::UnknownHost(m) => {
                         ocf_lib::warn!("Masakari does not know host {} (add it to a segment): {m}; incident of {} dropped", n.hostname, incident.domain);
                         done = true;
+                    }
+                    PostOutcome::Failed(client::Failure::Refused(code, m))
+                        if matches!(code, 401 | 403 | 404) =>
+                    {
+                        // Credentials, role or catalog: a configuration fix makes it deliverable.
+                        ocf_lib::error!(
+                            "notification for {} not delivered (HTTP {code}): {m}; kept",
+                            incident.domain
+                        );
+                        break;
                     }
                     PostOutcome::Failed(client::Failure::Refused(code, m)) => {
                         ocf_lib::error!("Masakari refused the notification for {} (HTTP {code}): {m}; incident dropped", incident.domain);

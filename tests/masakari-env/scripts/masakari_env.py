@@ -5,6 +5,7 @@
                                    (fake:// transport only delivers inside one process)
   masakari_env.py stub DIR PORT    keystone + nova stand-in; os-stop/os-start act on libvirt
   masakari_env.py setup DIR HOST.. wait for the API, create segment "seg1" and the hosts
+  masakari_env.py api DIR METHOD PATH [JSON]   one API call (tests read notifications with it)
 
 Everything is logged under DIR. Run with Debian's /usr/bin/python3 (python3-masakari).
 """
@@ -267,6 +268,14 @@ def main():
         run_masakari(state_dir)
     elif command == "stub":
         run_stub(state_dir, int(sys.argv[3]))
+    elif command == "api":
+        method, path = sys.argv[3], sys.argv[4]
+        doc = json.loads(sys.argv[5]) if len(sys.argv) > 5 else None
+        try:
+            print(json.dumps(api(method, path, doc)))
+        except urllib.error.HTTPError as e:
+            print(json.dumps({"http_error": e.code, "body": e.read().decode(errors="replace")}))
+            sys.exit(1)
     elif command == "setup":
         setup(sys.argv[3:])
     else:
