@@ -40,11 +40,23 @@ pub struct MasakariEnv {
 impl MasakariEnv {
     /// Starts everything inside `cluster`'s node; `hosts` are put in segment `seg1`.
     pub fn up(cluster: &'static Cluster, hosts: &[&str]) -> MasakariEnv {
+        Self::start(cluster, hosts, true)
+    }
+
+    /// Masakari and the stub only, for tests that need no guests (fencing).
+    pub fn up_without_libvirt(cluster: &'static Cluster, hosts: &[&str]) -> MasakariEnv {
+        Self::start(cluster, hosts, false)
+    }
+
+    fn start(cluster: &'static Cluster, hosts: &[&str], libvirt: bool) -> MasakariEnv {
         let dir = cluster.state_dir().join("masakari");
         let started = std::time::Instant::now();
         let script = script();
         let dir_s = dir.to_string_lossy().into_owned();
         let mut argv = vec![script.to_str().unwrap_or("masakari-env"), "up", &dir_s];
+        if !libvirt {
+            argv.push("--no-libvirt");
+        }
         argv.extend_from_slice(hosts);
         let up = cluster.run(&argv);
         let env = MasakariEnv { cluster, dir };
@@ -95,6 +107,34 @@ impl MasakariEnv {
         self.notifications()
             .into_iter()
             .filter(|n| n["payload"]["instance_uuid"].as_str() == Some(uuid))
+            .collect()
+    }
+
+    /// The uuid Masakari gave host `name`.
+    pub fn host_uuid(&self, name: &str) -> String {
+        let segments = self
+            .api("GET", "/segments", None)
+            .unwrap_or_else(|e| panic!("segments: {e}"));
+        for seg in segments["segments"].as_array().into_iter().flatten() {
+            let seg_uuid = seg["uuid"].as_str().unwrap_or_default();
+            let hosts = self
+                .api("GET", &format!("/segments/{seg_uuid}/hosts"), None)
+                .unwrap_or_else(|e| panic!("hosts: {e}"));
+            for h in hosts["hosts"].as_array().into_iter().flatten() {
+                if h["name"].as_str() == Some(name) {
+                    return h["uuid"].as_str().unwrap_or_default().to_string();
+                }
+            }
+        }
+        panic!("no Masakari host {name}")
+    }
+
+    /// Notifications whose source is host `name`.
+    pub fn notifications_from(&self, name: &str) -> Vec<Value> {
+        let uuid = self.host_uuid(name);
+        self.notifications()
+            .into_iter()
+            .filter(|n| n["source_host_uuid"].as_str() == Some(uuid.as_str()))
             .collect()
     }
 
