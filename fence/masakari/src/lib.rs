@@ -59,7 +59,7 @@ static MAN: &[ManSection] = &[
       auth_url=http://keystone:5000/v3 username=masakari \\
       project_name=services password_script='cat /etc/oxha/ks' \\
       pcmk_host_list=compute-1
-  pcs stonith level add 1 compute-1 maas,masakari
+  pcs stonith level add 1 compute-1 maas masakari
 
 The same with crm:
 

@@ -38,8 +38,11 @@ fn env() -> &'static MasakariEnv {
         ])
         .expect_ok();
         for node in ["compute-1", "compute-2"] {
-            c.pcs(&["stonith", "level", "add", "1", node, "maas,masakari"])
-                .expect_ok();
+            // --force: compute-N are fencing targets, not members of this one-node cluster.
+            c.pcs(&[
+                "stonith", "level", "add", "1", node, "maas", "masakari", "--force",
+            ])
+            .expect_ok();
         }
         c.run(&[
             "crm_attribute",
