@@ -375,7 +375,13 @@ impl MasakariRestart {
         for mut incident in std::mem::take(&mut state.pending) {
             let mut done = false;
             for attempt in 1..=self.retry_max.max(1) {
-                if ctx.deadline.expired() {
+                // A request that could outlive the operation timeout would turn into a failed
+                // monitor; keep the incident for the next monitor instead.
+                if ctx
+                    .deadline
+                    .remaining()
+                    .is_some_and(|r| r <= self.client.timeout)
+                {
                     break;
                 }
                 incident.attempts += 1;

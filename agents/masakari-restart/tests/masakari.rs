@@ -237,6 +237,8 @@ fn keystone_auth_uses_the_catalog_and_never_shows_the_password() {
     let keystone = |pw: &'static str| {
         vec![
             ("OCF_RESKEY_auth_mode", "keystone"),
+            // Empty = unset: the endpoint must come from the keystone catalog.
+            ("OCF_RESKEY_masakari_url", ""),
             ("OCF_RESKEY_auth_url", KEYSTONE_URL),
             ("OCF_RESKEY_username", "oxha"),
             ("OCF_RESKEY_password", pw),
