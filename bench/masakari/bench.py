@@ -4,8 +4,9 @@
 Measures, against the real Masakari API + engine and real qemu (TCG) guests:
   * CPU and wall time of one masakari-restart monitor (agent + its virsh child);
   * time from a guest's death (kill -9 of its qemu) to the notification stored by Masakari,
-    for masakari-restart polled every 2/5/10 s (as Pacemaker's monitor interval would) and
-    for masakari-instancemonitor (libvirt events);
+    for masakari-restart polled every 2/5/10 s (as Pacemaker's monitor interval would), for
+    masakari-restart with event_wait=25s (monitors that listen for libvirt events), and for
+    masakari-instancemonitor (a resident libvirt event client);
   * masakari-instancemonitor's resident memory and idle CPU over the same period.
 Usage: bench.py ENV_DIR AGENT RUNS
 """
@@ -33,8 +34,9 @@ def virsh(*args):
                           env=dict(os.environ, LC_ALL="C")).stdout.strip()
 
 
-def agent(action):
-    return subprocess.run([AGENT, action], env=AGENT_ENV, capture_output=True, text=True)
+def agent(action, extra=None):
+    env = dict(AGENT_ENV, **(extra or {}))
+    return subprocess.run([AGENT, action], env=env, capture_output=True, text=True)
 
 
 def stored_count():
@@ -80,13 +82,13 @@ def cpu_per_poll(polls):
     return cpu, wall, after.ru_maxrss
 
 
-def polling_latencies(interval, runs):
+def polling_latencies(interval, runs, extra=None):
     stop = threading.Event()
 
     def scheduler():
         # Pacemaker runs the next recurring monitor `interval` after the previous one ended.
         while not stop.is_set():
-            agent("monitor")
+            agent("monitor", extra)
             stop.wait(interval)
 
     agent("start")
@@ -167,6 +169,9 @@ def main():
         ours[interval] = polling_latencies(interval, RUNS)
         print("masakari-restart interval %2ds: death -> stored: %s" % (interval, stats(ours[interval])),
               flush=True)
+    events = polling_latencies(2, RUNS, {"OCF_RESKEY_event_wait": "25s",
+                                         "OCF_RESKEY_CRM_meta_timeout": "40000"})
+    print("masakari-restart event_wait=25s interval 2s: death -> stored: %s" % stats(events), flush=True)
     idle_window = 30
     theirs, idle_cpu, rss = instancemonitor(RUNS, idle_window)
     print("masakari-instancemonitor (events): death -> stored: %s" % stats(theirs), flush=True)
@@ -177,6 +182,7 @@ def main():
     med = lambda xs: sorted(xs)[len(xs) // 2]
     for interval in (2, 5, 10):
         print("  latency at interval %2ds: %.1fx" % (interval, med(ours[interval]) / med(theirs)))
+    print("  latency with event_wait=25s: %.1fx" % (med(events) / med(theirs)))
     print("  CPU at interval 10s: %.2f%% vs %.2f%% of a core = %.2fx"
           % (ours_idle * 100, idle_cpu * 100, ours_idle / idle_cpu if idle_cpu else float("inf")))
     print("  resident memory between polls: 0 KiB vs %d KiB (peak during a poll %d KiB)" % (rss, maxrss))

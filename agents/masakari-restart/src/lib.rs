@@ -10,7 +10,7 @@ pub mod client;
 pub mod libvirt;
 
 use client::{Auth, Client, Keystone, Notification, PostOutcome};
-use libvirt::{DomainState, Virsh};
+use libvirt::{DomainState, Virsh, Wait};
 use ocf_lib::ra::{Context, ResourceAgent};
 use ocf_lib::{
     ActionMeta, AgentKind, AgentMeta, ManSection, OcfError, OcfResult, OcfStatus, Param,
@@ -100,6 +100,9 @@ static PARAMS: &[Param] = &[
     Param::integer("retry_max", "Attempts per incident within one monitor").default("3"),
     Param::duration("retry_interval", "Pause between attempts within one monitor").default("5s"),
     Param::integer("libvirt_failures", "Consecutive failed libvirt polls before the monitor fails").default("3"),
+    Param::duration("event_wait", "Listen for libvirt events this long after each poll")
+        .longdesc("0 (the default) is pure polling: a crash is reported at the next monitor. A positive value makes every monitor, after its poll, wait up to this long for libvirt lifecycle events (virsh event) and poll again at once when one arrives, so a crash inside that window is reported within a fraction of a second. The monitor then runs that long: give it a timeout of at least event_wait + request_timeout + 5 s. Polling remains the safety net between monitors.")
+        .default("0"),
 ];
 
 static ACTIONS: &[ActionMeta] = &[
@@ -280,6 +283,7 @@ pub struct MasakariRestart {
     retry_max: u32,
     retry_interval: Duration,
     libvirt_failures: u32,
+    event_wait: Duration,
     client: client::Config,
 }
 
@@ -459,7 +463,42 @@ impl MasakariRestart {
         state.pending = kept;
     }
 
+    /// One poll, then (with `event_wait`) more polls as libvirt lifecycle events arrive.
     fn poll(&self, ctx: &Context) -> OcfResult {
+        self.poll_once(ctx)?;
+        if self.event_wait.is_zero() {
+            return Ok(OcfStatus::Success);
+        }
+        let listen_until = ocf_lib::Deadline::after(self.event_wait);
+        // Keep room before the operation timeout for the poll and report an event triggers.
+        let reserve = self.client.timeout + Duration::from_secs(2);
+        loop {
+            let listen = listen_until.remaining().unwrap_or(self.event_wait);
+            let budget = match ctx.deadline.remaining() {
+                Some(left) => listen.min(left.saturating_sub(reserve)),
+                None => listen,
+            };
+            if budget < Duration::from_secs(1) {
+                break;
+            }
+            match self.virsh.wait_lifecycle(budget) {
+                Ok(Wait::Event(line)) => {
+                    ocf_lib::debug!("libvirt: {line}");
+                    self.poll_once(ctx)?;
+                }
+                Ok(Wait::TimedOut) => break,
+                Err(e) => {
+                    ocf_lib::warn!(
+                        "waiting for libvirt events: {e}; polling only until the next monitor"
+                    );
+                    break;
+                }
+            }
+        }
+        Ok(OcfStatus::Success)
+    }
+
+    fn poll_once(&self, ctx: &Context) -> OcfResult {
         let mut state = self.load();
         let hostname = self.hostname()?;
         match self.virsh.domains(&ctx.deadline) {
@@ -539,6 +578,7 @@ impl ResourceAgent for MasakariRestart {
                 .map_err(cfg)?
                 .unwrap_or(Duration::from_secs(5)),
             libvirt_failures: p.integer("libvirt_failures").map_err(cfg)?.unwrap_or(3),
+            event_wait: p.duration("event_wait").map_err(cfg)?.unwrap_or_default(),
             client: client_config(p).map_err(OcfError::configured)?,
         })
     }

@@ -103,62 +103,121 @@ pub fn parse_domains(output: &str) -> BTreeMap<String, DomainState> {
     out
 }
 
+/// How a wait for a libvirt lifecycle event ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// The event line, e.g. `event 'lifecycle' for domain 'guest1': Stopped Failed`.
+    Event(String),
+    TimedOut,
+}
+
+/// Runs virsh with `args`, reads its output, kills it if it outlives `limit`.
+fn run_virsh(
+    binary: &str,
+    args: &[&str],
+    limit: Duration,
+) -> Result<(std::process::ExitStatus, String, String), String> {
+    let mut child = Command::new(binary)
+        .args(args)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {binary}: {e}"))?;
+    // Read both pipes in threads so a chatty virsh cannot block on a full pipe.
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(p) = stdout.as_mut() {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(p) = stderr.as_mut() {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    });
+    let limit = Deadline::after(limit);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if limit.expired() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{binary} did not answer in time"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("waiting for {binary}: {e}")),
+        }
+    };
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    Ok((status, out, err))
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no message")
+        .trim()
+}
+
 impl Virsh {
+    /// Waits up to `wait` (whole seconds, at least 1) for the next lifecycle event of any
+    /// domain: `virsh event --event lifecycle --timeout N` returns after the first one.
+    pub fn wait_lifecycle(&self, wait: Duration) -> Result<Wait, String> {
+        let secs = wait.as_secs().max(1).to_string();
+        let args = [
+            "-r",
+            "-q",
+            "-c",
+            &self.uri,
+            "event",
+            "--event",
+            "lifecycle",
+            "--timeout",
+            &secs,
+        ];
+        let (status, out, err) = run_virsh(
+            &self.binary,
+            &args,
+            Duration::from_secs(wait.as_secs().max(1) + 5),
+        )?;
+        if let Some(line) = out.lines().find(|l| l.starts_with("event ")) {
+            return Ok(Wait::Event(line.trim().to_string()));
+        }
+        if out.contains("timed out") || err.contains("timed out") {
+            return Ok(Wait::TimedOut);
+        }
+        Err(format!(
+            "virsh event on {} failed ({status}): {}",
+            self.uri,
+            first_line(&err)
+        ))
+    }
+
     /// Every domain (running or not) with its state, keyed by UUID (= nova instance UUID).
     pub fn domains(&self, deadline: &Deadline) -> Result<BTreeMap<String, DomainState>, String> {
-        let mut child = Command::new(&self.binary)
-            .args([
-                "-r",
-                "-q",
-                "-c",
-                &self.uri,
-                "list --all --uuid --name; domstats --state",
-            ])
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", self.binary))?;
-        // Read both pipes in threads so a chatty virsh cannot block on a full pipe.
-        let mut stdout = child.stdout.take();
-        let mut stderr = child.stderr.take();
-        let out_reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(p) = stdout.as_mut() {
-                let _ = p.read_to_string(&mut s);
-            }
-            s
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(p) = stderr.as_mut() {
-                let _ = p.read_to_string(&mut s);
-            }
-            s
-        });
-        let limit = Deadline::after(deadline.cap(Duration::from_secs(15)));
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if limit.expired() => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("{} did not answer in time", self.binary));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => return Err(format!("waiting for {}: {e}", self.binary)),
-            }
-        };
-        let out = out_reader.join().unwrap_or_default();
-        let err = err_reader.join().unwrap_or_default();
+        let args = [
+            "-r",
+            "-q",
+            "-c",
+            &self.uri,
+            "list --all --uuid --name; domstats --state",
+        ];
+        let (status, out, err) =
+            run_virsh(&self.binary, &args, deadline.cap(Duration::from_secs(15)))?;
         if !status.success() {
-            let why = err
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("no message")
-                .trim();
-            return Err(format!("virsh -c {} failed ({status}): {why}", self.uri));
+            return Err(format!(
+                "virsh -c {} failed ({status}): {}",
+                self.uri,
+                first_line(&err)
+            ));
         }
         Ok(parse_domains(&out))
     }

@@ -214,6 +214,49 @@ fn masakari_down_during_the_crash_is_delivered_later_with_the_original_time() {
 }
 
 #[test]
+fn event_wait_reports_a_crash_while_the_monitor_listens() {
+    let _s = Cluster::serial();
+    let env = env();
+    let dir = "/run/mr-events";
+    let uuid = uuid_of("guest4");
+    agent("start", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+    let listening = std::thread::spawn(move || {
+        agent(
+            "monitor",
+            dir,
+            &[
+                ("OCF_RESKEY_hostname", "node1"),
+                ("OCF_RESKEY_event_wait", "10s"),
+                ("OCF_RESKEY_CRM_meta_timeout", "30000"),
+            ],
+        )
+    });
+    wait_for(
+        "the monitor to listen for libvirt events",
+        Duration::from_secs(20),
+        || {
+            env.cluster
+                .run(&["pgrep", "-f", "event --event lifecycle"])
+                .ok()
+                .then_some(())
+        },
+    );
+    env.crash("guest4");
+    wait_for("the notification", Duration::from_secs(10), || {
+        (env.notifications_for(uuid).len() == 1).then_some(())
+    });
+    assert!(
+        !listening.is_finished(),
+        "reported by the listening monitor, not after it"
+    );
+    let r = listening.join().expect("monitor thread").expect_ok();
+    assert!(r.stderr.contains("accepted"), "{r}");
+    wait_finished(uuid, 1);
+    wait_running("guest4");
+    agent("stop", dir, &[]).expect_ok();
+}
+
+#[test]
 fn keystone_auth_uses_the_catalog_and_never_shows_the_password() {
     let _s = Cluster::serial();
     let env = env();

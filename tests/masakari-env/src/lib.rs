@@ -1,6 +1,6 @@
 //! The Masakari test environment inside a test cluster node: the real Masakari API and engine
 //! (Debian's python3-masakari: noauth2, SQLite, fake:// transport, both in one process),
-//! libvirtd with three diskless TCG guests, and a keystone + nova stub whose os-stop/os-start
+//! libvirtd with four diskless TCG guests, and a keystone + nova stub whose os-stop/os-start
 //! run `virsh destroy`/`virsh start` (see `scripts/masakari-env` and `scripts/masakari_env.py`).
 //!
 //! Everything runs in the node's namespaces, so the agents under test (run by Pacemaker or
@@ -14,10 +14,11 @@ use std::time::Duration;
 
 pub const MASAKARI_URL: &str = "http://127.0.0.1:15868/v1";
 pub const KEYSTONE_URL: &str = "http://127.0.0.1:15869/v3";
-pub const GUESTS: [(&str, &str); 3] = [
+pub const GUESTS: [(&str, &str); 4] = [
     ("guest1", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c01"),
     ("guest2", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c02"),
     ("guest3", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c03"),
+    ("guest4", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c04"),
 ];
 
 pub fn script() -> PathBuf {
