@@ -131,6 +131,13 @@ The same with pcs:
       project_name=services password=secret \\
       op monitor interval=10s timeout=40s clone
 
+Low latency: every monitor listens for libvirt events for 25 s after its poll:
+
+  pcs resource create masakari-restart ocf:oxha:masakari-restart \\
+      auth_url=http://keystone:5000/v3 username=masakari \\
+      project_name=services password=secret event_wait=25s \\
+      op monitor interval=2s timeout=45s clone
+
 Against a Masakari running auth_strategy=noauth2:
 
   pcs resource create masakari-restart ocf:oxha:masakari-restart \\
@@ -138,7 +145,7 @@ Against a Masakari running auth_strategy=noauth2:
     },
     ManSection {
         title: "HOW IT WORKS",
-        body: "start records every domain's state (virsh domstats --state). Each monitor lists the domains again; a domain whose state became 'shut off (crashed)' (libvirt's Stopped Failed) is an incident, as is, with report=ioerror, one that became 'paused (ioerror)'. Incidents are written to state_dir before they are sent, with the time they were seen as generated_time.
+        body: "start records every domain's state (virsh domstats --state), as read-only libvirt client. Each monitor lists the domains again; a domain whose state became 'shut off (crashed)' (libvirt's Stopped Failed) is an incident, as is, with report=ioerror, one that became 'paused (ioerror)'. Incidents are written to state_dir before they are sent, with the time they were seen as generated_time.
 
 An incident is done when Masakari answers 202, or 409 duplicate (the same guest crashed again within Masakari's 180 s duplicate window, or the notification was already delivered). 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
 
@@ -148,7 +155,7 @@ An operator stop (virsh destroy, shutdown) is not a crash and is never reported.
         title: "DIFFERENCES FROM MASAKARI-INSTANCEMONITOR",
         body: "It sends only the events Masakari's engine acts on (LIFECYCLE/STOPPED_FAILED and IO_ERROR/IO_ERROR_REPORT) instead of every lifecycle event, which the engine stores as 'ignored'.
 
-It polls instead of holding a libvirt event connection, so a crash that happens while libvirtd restarts is still seen (the state is still 'shut off (crashed)' at the next poll); instancemonitor loses events while it reconnects. The cost is latency: a crash is reported at the next monitor (interval 10 s by default) instead of at once.
+It polls instead of holding a libvirt event connection, so a crash that happens while libvirtd restarts is still seen (the state is still 'shut off (crashed)' at the next poll); instancemonitor loses events while it reconnects. The cost is latency: a crash is reported at the next monitor (interval 10 s by default) instead of at once. With event_wait, each monitor also listens for libvirt lifecycle events for that long and reports a crash within a fraction of a second; polling still covers the gaps between monitors.
 
 Undelivered notifications survive in state_dir and are retried at every monitor with their original generated_time; instancemonitor retries 12 times 10 s in memory and then drops the event.
 
