@@ -1,0 +1,766 @@
+//! `ocf:oxha:masakari-restart`: reports libvirt guests that died (and optionally guests paused
+//! on an I/O error) to Masakari, whose engine then restarts the HA_Enabled ones through nova.
+//!
+//! It is a monitor-style agent run as a clone on compute nodes: `start` takes a baseline of
+//! the domains' states, every `monitor` polls libvirt, turns new crashes into incidents kept in
+//! `state_dir`, and sends the incidents not yet delivered. A failing Masakari never fails the
+//! monitor; a libvirt that cannot be read `libvirt_failures` polls in a row does.
+
+pub mod client;
+pub mod libvirt;
+
+use client::{Auth, Client, Keystone, Notification, PostOutcome};
+use libvirt::{DomainState, Virsh, Wait};
+use ocf_lib::ra::{Context, ResourceAgent};
+use ocf_lib::{
+    ActionMeta, AgentKind, AgentMeta, ManSection, OcfError, OcfResult, OcfStatus, Param,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+fn check_report(value: &str) -> Result<(), String> {
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !matches!(item, "crashed" | "ioerror") {
+            return Err(format!(
+                "unknown report kind '{item}' (expected crashed, ioerror)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_hostname(value: &str) -> Result<(), String> {
+    if value.is_empty()
+        || value.len() > 255
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    {
+        return Err(
+            "must be 1-255 characters of a-z, A-Z, 0-9, '-', '.', '_' (Masakari's rule)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Connection parameters shared with `fence_masakari` (value names are for its command line).
+pub const CONNECTION_PARAMS: [Param; 13] = [
+    Param::string("masakari_url", "Masakari API endpoint").value_name("url")
+        .longdesc("The Masakari v1 endpoint, e.g. http://vip:15868/v1. Required with auth_mode=noauth; with keystone it overrides the catalog's instance-ha endpoint."),
+    Param::select("auth_mode", &["keystone", "noauth"], "Authentication")
+        .value_name("mode")
+        .longdesc("keystone: keystone v3 password authentication (the user needs the admin role, as for masakari-monitors). noauth: no token, for a Masakari running auth_strategy=noauth2.")
+        .default("keystone"),
+    Param::string("auth_url", "Keystone URL").longdesc("Keystone identity endpoint, e.g. http://keystone:5000/v3 (/v3 is appended when missing).").value_name("url"),
+    Param::string("username", "Keystone user").value_name("name"),
+    Param::string("password", "Keystone password").value_name("password")
+        .longdesc("Keystone password. Never logged and never shown in errors.")
+        .secret(),
+    Param::string("project_name", "Keystone project").value_name("name"),
+    Param::string("user_domain_name", "Keystone user domain").default("Default").value_name("domain"),
+    Param::string("project_domain_name", "Keystone project domain").default("Default").value_name("domain"),
+    Param::string("region_name", "Region of the instance-ha endpoint").default("RegionOne").value_name("region"),
+    Param::select("interface", &["public", "internal", "admin"], "Catalog interface of the instance-ha endpoint")
+        .value_name("interface")
+        .default("public"),
+    Param::string("ca_file", "CA bundle (PEM) to verify Masakari's and keystone's certificates").value_name("file"),
+    Param::boolean("insecure", "Do not verify TLS certificates").default("false"),
+    Param::duration("request_timeout", "Timeout of one HTTP request").default("10s").value_name("seconds"),
+];
+
+static PARAMS: &[Param] = &[
+    CONNECTION_PARAMS[0],
+    CONNECTION_PARAMS[1],
+    CONNECTION_PARAMS[2],
+    CONNECTION_PARAMS[3],
+    CONNECTION_PARAMS[4],
+    CONNECTION_PARAMS[5],
+    CONNECTION_PARAMS[6],
+    CONNECTION_PARAMS[7],
+    CONNECTION_PARAMS[8],
+    CONNECTION_PARAMS[9],
+    CONNECTION_PARAMS[10],
+    CONNECTION_PARAMS[11],
+    CONNECTION_PARAMS[12],
+    Param::string("hostname", "This compute host's name in Masakari")
+        .longdesc("Must equal the Masakari host name, the nova-compute service host and normally the Pacemaker node name. Default: this node's FQDN (the host name, completed from /etc/hosts when it has no domain).")
+        .check(check_hostname),
+    Param::string("libvirt_uri", "libvirt connection URI (read-only access is enough)").default("qemu:///system"),
+    Param::string("virsh", "virsh binary").default("virsh"),
+    Param::string("report", "What to report")
+        .longdesc("Comma-separated: crashed (a guest now 'shut off (crashed)' → LIFECYCLE/STOPPED_FAILED), ioerror (a guest now 'paused (ioerror)' → IO_ERROR/IO_ERROR_REPORT). These are the events Masakari's engine acts on.")
+        .default("crashed")
+        .check(check_report),
+    Param::boolean("report_existing", "Report guests already crashed when the agent starts").default("false"),
+    Param::string("state_dir", "Directory for the agent's state")
+        .longdesc("Holds the last seen domain states and the incidents not yet delivered. Default: $HA_RSCTMP/masakari-restart-<instance>.")
+        .unique_group("state_dir"),
+    Param::integer("retry_max", "Attempts per incident within one monitor").default("3"),
+    Param::duration("retry_interval", "Pause between attempts within one monitor").default("5s"),
+    Param::integer("libvirt_failures", "Consecutive failed libvirt polls before the monitor fails").default("3"),
+    Param::duration("event_wait", "Listen for libvirt events this long after each poll")
+        .longdesc("0 (the default) is pure polling: a crash is reported at the next monitor. A positive value makes every monitor, after its poll, wait up to this long for libvirt lifecycle events (virsh event) and poll again at once when one arrives, so a crash inside that window is reported within a fraction of a second. The monitor then runs that long: give it a timeout of at least event_wait + request_timeout + 5 s. Polling remains the safety net between monitors.")
+        .default("0"),
+];
+
+static ACTIONS: &[ActionMeta] = &[
+    ActionMeta::new("start", 30),
+    ActionMeta::new("stop", 20),
+    ActionMeta::new("monitor", 40).interval(10).depth(0),
+    ActionMeta::new("validate-all", 20),
+    ActionMeta::new("meta-data", 5),
+];
+
+static MAN: &[ManSection] = &[
+    ManSection {
+        title: "EXAMPLES",
+        body: "A clone on every compute node (crm):
+
+  primitive masakari-restart ocf:oxha:masakari-restart \\
+      params auth_url=http://keystone:5000/v3 username=masakari \\
+      project_name=services password=secret \\
+      op monitor interval=10s timeout=40s
+  clone cl-masakari-restart masakari-restart
+
+The same with pcs:
+
+  pcs resource create masakari-restart ocf:oxha:masakari-restart \\
+      auth_url=http://keystone:5000/v3 username=masakari \\
+      project_name=services password=secret \\
+      op monitor interval=10s timeout=40s clone
+
+Low latency: every monitor listens for libvirt events for 25 s after its poll:
+
+  pcs resource create masakari-restart ocf:oxha:masakari-restart \\
+      auth_url=http://keystone:5000/v3 username=masakari \\
+      project_name=services password=secret event_wait=25s \\
+      op monitor interval=2s timeout=45s clone
+
+Against a Masakari running auth_strategy=noauth2:
+
+  pcs resource create masakari-restart ocf:oxha:masakari-restart \\
+      auth_mode=noauth masakari_url=http://127.0.0.1:15868/v1 clone",
+    },
+    ManSection {
+        title: "HOW IT WORKS",
+        body: "start records every domain's state (virsh domstats --state), as read-only libvirt client. Each monitor lists the domains again; a domain whose state became 'shut off (crashed)' (libvirt's Stopped Failed) is an incident, as is, with report=ioerror, one that became 'paused (ioerror)'. Incidents are written to state_dir before they are sent, with the time they were seen as generated_time.
+
+An incident is done when Masakari answers 202, or 409 duplicate (the same guest crashed again within Masakari's 180 s duplicate window, or the notification was already delivered). 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
+
+An operator stop (virsh destroy, shutdown) is not a crash and is never reported. stop removes the running marker and keeps undelivered incidents for the next start.",
+    },
+    ManSection {
+        title: "DIFFERENCES FROM MASAKARI-INSTANCEMONITOR",
+        body: "It sends only the events Masakari's engine acts on (LIFECYCLE/STOPPED_FAILED and IO_ERROR/IO_ERROR_REPORT) instead of every lifecycle event, which the engine stores as 'ignored'.
+
+It polls instead of holding a libvirt event connection, so a crash that happens while libvirtd restarts is still seen (the state is still 'shut off (crashed)' at the next poll); instancemonitor loses events while it reconnects. The cost is latency: a crash is reported at the next monitor (interval 10 s by default) instead of at once. With event_wait, each monitor also listens for libvirt lifecycle events for that long and reports a crash within a fraction of a second; polling still covers the gaps between monitors.
+
+Undelivered notifications survive in state_dir and are retried at every monitor with their original generated_time; instancemonitor retries 12 times 10 s in memory and then drops the event.
+
+It talks to libvirt by running 'virsh -r' (LC_ALL=C, one process per poll), not through the libvirt library: the binary is static and Debian ships no static libvirt; virsh is on every nova-compute host.
+
+There is no configuration file: parameters come from the cluster configuration, and the password is never on a command line or in a log.",
+    },
+];
+
+pub static META: AgentMeta = AgentMeta {
+    name: "masakari-restart",
+    kind: AgentKind::Resource,
+    version: env!("CARGO_PKG_VERSION"),
+    shortdesc: "Reports crashed libvirt guests to Masakari for restart",
+    longdesc: "Watches the libvirt guests on this compute node and tells Masakari (POST /v1/notifications, type VM) when one crashed or, optionally, was paused by an I/O error, so the Masakari engine restarts it through nova. Run it as a clone on the compute nodes; it replaces masakari-instancemonitor.",
+    params: PARAMS,
+    actions: ACTIONS,
+    man_sections: MAN,
+};
+
+/// Builds the Masakari client configuration from the connection parameters (both agents).
+pub fn client_config(params: &ocf_lib::Params) -> Result<client::Config, String> {
+    let auth = match params.string("auth_mode").as_deref() {
+        Some("noauth") => {
+            if params.string("masakari_url").is_none() {
+                return Err("auth_mode=noauth needs masakari_url".into());
+            }
+            Auth::NoAuth
+        }
+        _ => {
+            let need = |name: &str| {
+                params
+                    .string(name)
+                    .ok_or_else(|| format!("auth_mode=keystone needs {name}"))
+            };
+            Auth::Keystone(Keystone {
+                auth_url: need("auth_url")?,
+                username: need("username")?,
+                password: need("password")?,
+                project_name: need("project_name")?,
+                user_domain_name: need("user_domain_name")?,
+                project_domain_name: need("project_domain_name")?,
+                region_name: need("region_name")?,
+                interface: need("interface")?,
+            })
+        }
+    };
+    Ok(client::Config {
+        masakari_url: params.string("masakari_url"),
+        auth,
+        ca_file: params.string("ca_file"),
+        insecure: params.bool("insecure").map_err(|e| e.to_string())?,
+        timeout: params
+            .duration("request_timeout")
+            .map_err(|e| e.to_string())?
+            .unwrap_or(Duration::from_secs(10)),
+    })
+}
+
+/// This node's FQDN: the kernel host name, completed from /etc/hosts when it has no dot
+/// (the usual Debian `127.0.1.1 host.example.com host` line). No DNS lookup: an agent must
+/// not hang on a resolver.
+pub fn node_fqdn() -> Result<String, String> {
+    let short = nix::unistd::gethostname()
+        .map_err(|e| format!("gethostname: {e}"))?
+        .to_string_lossy()
+        .into_owned();
+    if short.contains('.') {
+        return Ok(short);
+    }
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    Ok(fqdn_from_hosts(&short, &hosts).unwrap_or(short))
+}
+
+fn fqdn_from_hosts(short: &str, hosts: &str) -> Option<String> {
+    hosts
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .filter(|l| l.split_whitespace().skip(1).any(|n| n == short))
+        .flat_map(|l| l.split_whitespace().skip(1))
+        .find(|n| n.starts_with(&format!("{short}.")))
+        .map(str::to_string)
+}
+
+/// A domain as last seen by a poll.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub name: String,
+    pub state: u32,
+    pub reason: u32,
+}
+
+/// An incident not yet delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub domain: String,
+    pub notification: Notification,
+    pub attempts: u32,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    pub domains: BTreeMap<String, Seen>,
+    pub pending: Vec<Incident>,
+    pub libvirt_failures: u32,
+}
+
+/// What Masakari should hear about a change from `before` to `now`, if anything.
+pub fn incident_for(
+    before: Option<&Seen>,
+    now: &DomainState,
+    crashed: bool,
+    ioerror: bool,
+) -> Option<(&'static str, &'static str)> {
+    let was = |s: u32, r: u32| before.is_some_and(|b| b.state == s && b.reason == r);
+    if crashed && now.is_crashed() && !was(libvirt::SHUTOFF, libvirt::SHUTOFF_CRASHED) {
+        return Some(("LIFECYCLE", "STOPPED_FAILED"));
+    }
+    if ioerror && now.is_paused_ioerror() && !was(libvirt::PAUSED, libvirt::PAUSED_IOERROR) {
+        return Some(("IO_ERROR", "IO_ERROR_REPORT"));
+    }
+    None
+}
+
+pub struct MasakariRestart {
+    state_dir: PathBuf,
+    hostname: Option<String>,
+    virsh: Virsh,
+    report_crashed: bool,
+    report_ioerror: bool,
+    report_existing: bool,
+    retry_max: u32,
+    retry_interval: Duration,
+    libvirt_failures: u32,
+    event_wait: Duration,
+    client: client::Config,
+}
+
+impl MasakariRestart {
+    fn marker(&self) -> PathBuf {
+        self.state_dir.join("running")
+    }
+    fn state_file(&self) -> PathBuf {
+        self.state_dir.join("state.json")
+    }
+
+    fn load(&self) -> State {
+        match std::fs::read(self.state_file()) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                ocf_lib::warn!(
+                    "{}: unreadable ({e}); starting from an empty state",
+                    self.state_file().display()
+                );
+                State::default()
+            }),
+            Err(_) => State::default(),
+        }
+    }
+
+    fn save(&self, state: &State) -> Result<(), OcfError> {
+        let path = self.state_file();
+        let tmp = self.state_dir.join("state.json.tmp");
+        let data = serde_json::to_vec_pretty(state)
+            .map_err(|e| OcfError::generic(format!("state: {e}")))?;
+        std::fs::write(&tmp, data)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| OcfError::generic(format!("cannot write {}: {e}", path.display())))
+    }
+
+    fn hostname(&self) -> Result<String, OcfError> {
+        match &self.hostname {
+            Some(h) => Ok(h.clone()),
+            None => {
+                let h = node_fqdn().map_err(OcfError::generic)?;
+                check_hostname(&h).map_err(|why| {
+                    OcfError::configured(format!("node name '{h}' {why}; set hostname"))
+                })?;
+                Ok(h)
+            }
+        }
+    }
+
+    fn new_incident(
+        &self,
+        hostname: &str,
+        uuid: &str,
+        seen: &DomainState,
+        event: &str,
+        detail: &str,
+    ) -> Incident {
+        let mut payload = serde_json::Map::new();
+        payload.insert("event".into(), event.into());
+        payload.insert("instance_uuid".into(), uuid.into());
+        payload.insert("vir_domain_event".into(), detail.into());
+        ocf_lib::warn!(
+            "guest {} ({uuid}) is {}: reporting {event}/{detail} to Masakari",
+            seen.name,
+            seen.describe()
+        );
+        Incident {
+            domain: seen.name.clone(),
+            notification: Notification {
+                kind: "VM".into(),
+                hostname: hostname.to_string(),
+                generated_time: client::utc_timestamp(SystemTime::now()),
+                payload,
+            },
+            attempts: 0,
+        }
+    }
+
+    /// Sends the pending incidents; keeps the ones that may succeed later.
+    fn deliver(&self, ctx: &Context, state: &mut State) {
+        if state.pending.is_empty() {
+            return;
+        }
+        let mut client = match Client::new(self.client.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                ocf_lib::error!(
+                    "cannot build the Masakari client: {e}; {} incident(s) kept",
+                    state.pending.len()
+                );
+                return;
+            }
+        };
+        let mut kept = Vec::new();
+        for mut incident in std::mem::take(&mut state.pending) {
+            let mut done = false;
+            for attempt in 1..=self.retry_max.max(1) {
+                // A request that could outlive the operation timeout would turn into a failed
+                // monitor; keep the incident for the next monitor instead.
+                if ctx
+                    .deadline
+                    .remaining()
+                    .is_some_and(|r| r <= self.client.timeout)
+                {
+                    break;
+                }
+                incident.attempts += 1;
+                let n = &incident.notification;
+                match client.post_notification(n) {
+                    PostOutcome::Accepted(uuid) => {
+                        ocf_lib::info!(
+                            "Masakari accepted the notification for {} ({}): {uuid}",
+                            incident.domain,
+                            n.generated_time
+                        );
+                        done = true;
+                    }
+                    PostOutcome::Duplicate(m) => {
+                        ocf_lib::info!(
+                            "Masakari already has this incident of {}: {m}",
+                            incident.domain
+                        );
+                        done = true;
+                    }
+                    PostOutcome::Maintenance(m) => {
+                        ocf_lib::warn!(
+                            "Masakari ignores {} because host {} is on maintenance: {m}",
+                            incident.domain,
+                            n.hostname
+                        );
+                        done = true;
+                    }
+                    PostOutcome::UnknownHost(m) => {
+                        ocf_lib::warn!("Masakari does not know host {} (add it to a segment): {m}; incident of {} dropped", n.hostname, incident.domain);
+                        done = true;
+                    }
+                    PostOutcome::Failed(client::Failure::Refused(code, m))
+                        if matches!(code, 401 | 403 | 404) =>
+                    {
+                        // Credentials, role or catalog: a configuration fix makes it deliverable.
+                        ocf_lib::error!(
+                            "notification for {} not delivered (HTTP {code}): {m}; kept",
+                            incident.domain
+                        );
+                        break;
+                    }
+                    PostOutcome::Failed(client::Failure::Refused(code, m)) => {
+                        ocf_lib::error!("Masakari refused the notification for {} (HTTP {code}): {m}; incident dropped", incident.domain);
+                        done = true;
+                    }
+                    PostOutcome::Failed(client::Failure::Transient(m)) => {
+                        ocf_lib::warn!(
+                            "notification for {} not delivered (attempt {attempt}): {m}",
+                            incident.domain
+                        );
+                    }
+                }
+                if done {
+                    break;
+                }
+                let pause = self.retry_interval;
+                // Leave room for the next request; otherwise keep it for the next monitor.
+                let room = ctx
+                    .deadline
+                    .remaining()
+                    .is_none_or(|r| r > pause + self.client.timeout);
+                if attempt == self.retry_max.max(1) || !room {
+                    break;
+                }
+                ctx.deadline.sleep(pause);
+            }
+            if !done {
+                kept.push(incident);
+            }
+        }
+        if !kept.is_empty() {
+            ocf_lib::warn!("{} notification(s) kept for the next monitor", kept.len());
+        }
+        state.pending = kept;
+    }
+
+    /// One poll, then (with `event_wait`) more polls as libvirt lifecycle events arrive.
+    fn poll(&self, ctx: &Context) -> OcfResult {
+        self.poll_once(ctx)?;
+        if self.event_wait.is_zero() {
+            return Ok(OcfStatus::Success);
+        }
+        let listen_until = ocf_lib::Deadline::after(self.event_wait);
+        // Keep room before the operation timeout for the poll and report an event triggers.
+        let reserve = self.client.timeout + Duration::from_secs(2);
+        loop {
+            let listen = listen_until.remaining().unwrap_or(self.event_wait);
+            let budget = match ctx.deadline.remaining() {
+                Some(left) => listen.min(left.saturating_sub(reserve)),
+                None => listen,
+            };
+            if budget < Duration::from_secs(1) {
+                break;
+            }
+            match self.virsh.wait_lifecycle(budget) {
+                Ok(Wait::Event(line)) => {
+                    ocf_lib::debug!("libvirt: {line}");
+                    self.poll_once(ctx)?;
+                }
+                Ok(Wait::TimedOut) => break,
+                Err(e) => {
+                    ocf_lib::warn!(
+                        "waiting for libvirt events: {e}; polling only until the next monitor"
+                    );
+                    break;
+                }
+            }
+        }
+        Ok(OcfStatus::Success)
+    }
+
+    fn poll_once(&self, ctx: &Context) -> OcfResult {
+        let mut state = self.load();
+        let hostname = self.hostname()?;
+        match self.virsh.domains(&ctx.deadline) {
+            Ok(domains) => {
+                state.libvirt_failures = 0;
+                let mut next = BTreeMap::new();
+                for (uuid, now) in &domains {
+                    let before = state.domains.get(uuid);
+                    if let Some((event, detail)) =
+                        incident_for(before, now, self.report_crashed, self.report_ioerror)
+                    {
+                        let incident = self.new_incident(&hostname, uuid, now, event, detail);
+                        state.pending.push(incident);
+                    }
+                    next.insert(
+                        uuid.clone(),
+                        Seen {
+                            name: now.name.clone(),
+                            state: now.state,
+                            reason: now.reason,
+                        },
+                    );
+                }
+                state.domains = next;
+            }
+            Err(e) => {
+                state.libvirt_failures += 1;
+                let n = state.libvirt_failures;
+                self.save(&state)?;
+                if n >= self.libvirt_failures.max(1) {
+                    return Err(OcfError::generic(format!(
+                        "libvirt unreachable for {n} polls: {e}"
+                    )));
+                }
+                ocf_lib::warn!(
+                    "libvirt poll failed ({n} of {}): {e}",
+                    self.libvirt_failures
+                );
+            }
+        }
+        // Saved before sending: an incident must survive this process being killed mid-request.
+        self.save(&state)?;
+        self.deliver(ctx, &mut state);
+        self.save(&state)?;
+        Ok(OcfStatus::Success)
+    }
+}
+
+impl ResourceAgent for MasakariRestart {
+    fn meta() -> &'static AgentMeta {
+        &META
+    }
+
+    fn from_params(ctx: &Context) -> Result<Self, OcfError> {
+        let p = &ctx.params;
+        let cfg = |e: ocf_lib::ParamError| OcfError::configured(e.to_string());
+        let report = p.string("report").unwrap_or_default();
+        let kinds: Vec<&str> = report.split(',').map(str::trim).collect();
+        Ok(MasakariRestart {
+            state_dir: p
+                .string("state_dir")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| ctx.state_file("")),
+            hostname: p.string("hostname"),
+            virsh: Virsh {
+                binary: p.string("virsh").unwrap_or_else(|| "virsh".into()),
+                uri: p
+                    .string("libvirt_uri")
+                    .unwrap_or_else(|| "qemu:///system".into()),
+            },
+            report_crashed: kinds.contains(&"crashed"),
+            report_ioerror: kinds.contains(&"ioerror"),
+            report_existing: p.bool("report_existing").map_err(cfg)?,
+            retry_max: p.integer("retry_max").map_err(cfg)?.unwrap_or(3),
+            retry_interval: p
+                .duration("retry_interval")
+                .map_err(cfg)?
+                .unwrap_or(Duration::from_secs(5)),
+            libvirt_failures: p.integer("libvirt_failures").map_err(cfg)?.unwrap_or(3),
+            event_wait: p.duration("event_wait").map_err(cfg)?.unwrap_or_default(),
+            client: client_config(p).map_err(OcfError::configured)?,
+        })
+    }
+
+    fn validate(&self, ctx: &Context) -> OcfResult {
+        if ctx.find_binary(&self.virsh.binary).is_none() {
+            return Err(OcfError::installed(format!(
+                "{} not found (package libvirt-clients)",
+                self.virsh.binary
+            )));
+        }
+        if let Some(ca) = &self.client.ca_file {
+            if !std::path::Path::new(ca).is_file() {
+                return Err(OcfError::configured(format!("ca_file {ca} does not exist")));
+            }
+        }
+        self.hostname()?;
+        Ok(OcfStatus::Success)
+    }
+
+    fn start(&self, ctx: &Context) -> OcfResult {
+        self.validate(ctx)?;
+        std::fs::create_dir_all(&self.state_dir).map_err(|e| {
+            OcfError::generic(format!("cannot create {}: {e}", self.state_dir.display()))
+        })?;
+        let domains = self
+            .virsh
+            .domains(&ctx.deadline)
+            .map_err(|e| OcfError::generic(format!("cannot read libvirt: {e}")))?;
+        let mut state = self.load();
+        let hostname = self.hostname()?;
+        let already = self.marker().exists();
+        let mut baseline = BTreeMap::new();
+        for (uuid, now) in &domains {
+            if self.report_existing && !already {
+                if let Some((event, detail)) =
+                    incident_for(None, now, self.report_crashed, self.report_ioerror)
+                {
+                    state
+                        .pending
+                        .push(self.new_incident(&hostname, uuid, now, event, detail));
+                }
+            }
+            baseline.insert(
+                uuid.clone(),
+                Seen {
+                    name: now.name.clone(),
+                    state: now.state,
+                    reason: now.reason,
+                },
+            );
+        }
+        if !already {
+            // A restart of the agent keeps the incidents it could not deliver, but re-baselines.
+            state.domains = baseline;
+        }
+        state.libvirt_failures = 0;
+        self.save(&state)?;
+        std::fs::write(self.marker(), b"").map_err(|e| {
+            OcfError::generic(format!("cannot create {}: {e}", self.marker().display()))
+        })?;
+        ocf_lib::info!(
+            "watching {} domain(s) on {} for host {hostname}",
+            domains.len(),
+            self.virsh.uri
+        );
+        if !state.pending.is_empty() {
+            self.deliver(ctx, &mut state);
+            self.save(&state)?;
+        }
+        Ok(OcfStatus::Success)
+    }
+
+    fn stop(&self, _ctx: &Context) -> OcfResult {
+        match std::fs::remove_file(self.marker()) {
+            Ok(()) => Ok(OcfStatus::Success),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(OcfStatus::Success),
+            Err(e) => Err(OcfError::generic(format!(
+                "cannot remove {}: {e}",
+                self.marker().display()
+            ))),
+        }
+    }
+
+    fn monitor(&self, ctx: &Context) -> OcfResult {
+        if !self.marker().exists() {
+            return Ok(OcfStatus::NotRunning);
+        }
+        if ctx.is_probe() {
+            return Ok(OcfStatus::Success);
+        }
+        self.poll(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn man_page() {
+        ocf_lib::check_man_page(
+            &META,
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man")),
+        )
+        .unwrap();
+    }
+
+    fn dom(state: u32, reason: u32) -> DomainState {
+        DomainState {
+            name: "g".into(),
+            state,
+            reason,
+        }
+    }
+    fn seen(state: u32, reason: u32) -> Seen {
+        Seen {
+            name: "g".into(),
+            state,
+            reason,
+        }
+    }
+
+    #[test]
+    fn only_new_crashes_and_ioerrors_are_incidents() {
+        let running = seen(libvirt::RUNNING, 1);
+        let crashed = dom(libvirt::SHUTOFF, libvirt::SHUTOFF_CRASHED);
+        let destroyed = dom(libvirt::SHUTOFF, 2);
+        let ioerror = dom(libvirt::PAUSED, libvirt::PAUSED_IOERROR);
+        assert_eq!(
+            incident_for(Some(&running), &crashed, true, false),
+            Some(("LIFECYCLE", "STOPPED_FAILED"))
+        );
+        assert_eq!(
+            incident_for(None, &crashed, true, false),
+            Some(("LIFECYCLE", "STOPPED_FAILED"))
+        );
+        assert_eq!(
+            incident_for(Some(&seen(5, 3)), &crashed, true, false),
+            None,
+            "still crashed: already reported"
+        );
+        assert_eq!(
+            incident_for(Some(&running), &destroyed, true, true),
+            None,
+            "operator stop"
+        );
+        assert_eq!(
+            incident_for(Some(&running), &crashed, false, true),
+            None,
+            "crashed not asked for"
+        );
+        assert_eq!(incident_for(Some(&running), &ioerror, true, false), None);
+        assert_eq!(
+            incident_for(Some(&running), &ioerror, true, true),
+            Some(("IO_ERROR", "IO_ERROR_REPORT"))
+        );
+    }
+
+    #[test]
+    fn fqdn_comes_from_etc_hosts() {
+        let hosts = "127.0.0.1 localhost\n127.0.1.1 compute-1.example.com compute-1 # me\n";
+        assert_eq!(
+            fqdn_from_hosts("compute-1", hosts).as_deref(),
+            Some("compute-1.example.com")
+        );
+        assert_eq!(fqdn_from_hosts("compute-2", hosts), None);
+    }
+
+    #[test]
+    fn report_and_hostname_checks() {
+        assert!(check_report("crashed,ioerror").is_ok());
+        assert!(check_report("crashed,agent").is_err());
+        assert!(check_hostname("compute-1.example.com").is_ok());
+        assert!(check_hostname("bad host").is_err());
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    ocf_lib::ra::run::<masakari_restart::MasakariRestart>()
+}

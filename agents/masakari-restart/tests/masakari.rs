@@ -1,0 +1,419 @@
+//! masakari-restart against the real Masakari API + engine and real libvirt/qemu guests, in a
+//! real single-node cluster (see tests/masakari-env). Run `make stage` first.
+
+use oxha_harness::{ocf_agent, wait_for, Cluster, Run};
+use oxha_masakari_env::{uuid_of, MasakariEnv, KEYSTONE_URL, MASAKARI_URL};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+static ENV: OnceLock<MasakariEnv> = OnceLock::new();
+
+fn env() -> &'static MasakariEnv {
+    ENV.get_or_init(|| MasakariEnv::up(Cluster::shared(), &["node1"]))
+}
+
+/// The agent as Pacemaker would run it, with noauth against the test Masakari.
+fn agent(action: &str, state_dir: &str, extra: &[(&str, &str)]) -> Run {
+    let mut vars = vec![
+        ("OCF_RESOURCE_INSTANCE", "mr-test"),
+        ("OCF_RESKEY_auth_mode", "noauth"),
+        ("OCF_RESKEY_masakari_url", MASAKARI_URL),
+        ("OCF_RESKEY_state_dir", state_dir),
+        ("OCF_RESKEY_CRM_meta_interval", "10000"),
+        ("OCF_RESKEY_CRM_meta_timeout", "20000"),
+    ];
+    vars.extend_from_slice(extra);
+    env().agent(
+        &PathBuf::from("/usr/lib/ocf/resource.d/oxha/masakari-restart"),
+        action,
+        &vars,
+    )
+}
+
+fn pending(state_dir: &str) -> Vec<Value> {
+    let state = env()
+        .cluster
+        .run(&["cat", &format!("{state_dir}/state.json")])
+        .expect_ok();
+    let doc: Value = serde_json::from_str(&state.stdout).expect("state.json is JSON");
+    doc["pending"].as_array().cloned().unwrap_or_default()
+}
+
+#[track_caller]
+fn wait_finished(uuid: &str, count: usize) -> Vec<Value> {
+    let env = env();
+    wait_for(
+        &format!("{count} finished notification(s) for {uuid}"),
+        Duration::from_secs(90),
+        || {
+            let ns = env.notifications_for(uuid);
+            (ns.len() == count && ns.iter().all(|n| n["status"] == "finished")).then_some(ns)
+        },
+    )
+}
+
+#[track_caller]
+fn wait_running(guest: &str) {
+    let env = env();
+    wait_for(
+        &format!("{guest} running again"),
+        Duration::from_secs(60),
+        || env.domstate(guest).starts_with("running").then_some(()),
+    );
+}
+
+/// stop then start of `uuid` in the stub's nova log, after position `from`.
+fn stop_then_start(uuid: &str, from: usize) -> bool {
+    let actions = env().nova_actions();
+    let mine: Vec<&String> = actions[from.min(actions.len())..]
+        .iter()
+        .filter(|a| a.ends_with(uuid))
+        .collect();
+    mine.len() >= 2 && mine[0] == &format!("stop {uuid}") && mine[1] == &format!("start {uuid}")
+}
+
+#[test]
+fn crash_under_pacemaker_is_restarted_by_masakari() {
+    let _s = Cluster::serial();
+    let env = env();
+    let cluster = env.cluster;
+    let uuid = uuid_of("guest1");
+    // hostname left to its default: the node's name (node1, no domain in this node).
+    cluster
+        .pcs(&[
+            "resource",
+            "create",
+            "mr",
+            "ocf:oxha:masakari-restart",
+            "auth_mode=noauth",
+            &format!("masakari_url={MASAKARI_URL}"),
+            "op",
+            "monitor",
+            "interval=2s",
+            "timeout=20s",
+            "clone",
+        ])
+        .expect_ok();
+    cluster.wait_started("mr", Duration::from_secs(60));
+    let actions_before = env.nova_actions().len();
+    assert!(env.notifications_for(uuid).is_empty());
+
+    env.crash("guest1");
+    let ns = wait_finished(uuid, 1);
+    let n = &ns[0];
+    assert_eq!(n["type"], "VM");
+    assert_eq!(n["payload"]["event"], "LIFECYCLE");
+    assert_eq!(n["payload"]["vir_domain_event"], "STOPPED_FAILED");
+    assert!(
+        stop_then_start(uuid, actions_before),
+        "stub nova actions: {:?}\n{}",
+        env.nova_actions(),
+        env.logs()
+    );
+    wait_running("guest1");
+    assert!(
+        cluster.failures("mr").is_empty(),
+        "{:?}",
+        cluster.failures("mr")
+    );
+
+    cluster.pcs(&["resource", "delete", "mr"]).expect_ok();
+    cluster.wait_stopped("mr", Duration::from_secs(60));
+}
+
+#[test]
+fn operator_stop_is_not_reported_and_a_second_crash_is_a_duplicate() {
+    let _s = Cluster::serial();
+    let env = env();
+    let dir = "/run/mr-guest2";
+    let uuid = uuid_of("guest2");
+    agent("start", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+    agent("start", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+
+    // An operator stop (virsh destroy) is a stop, not a crash.
+    env.virsh(&["destroy", "guest2"]).expect_ok();
+    agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+    assert!(
+        env.notifications_for(uuid).is_empty(),
+        "{:?}",
+        env.notifications_for(uuid)
+    );
+    assert!(pending(dir).is_empty());
+    env.virsh(&["start", "guest2"]).expect_ok();
+    agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+
+    // A crash: reported at the next monitor, Masakari restarts the guest.
+    let actions_before = env.nova_actions().len();
+    env.crash("guest2");
+    let r = agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+    assert!(r.stderr.contains("accepted"), "{r}");
+    wait_finished(uuid, 1);
+    assert!(
+        stop_then_start(uuid, actions_before),
+        "{:?}",
+        env.nova_actions()
+    );
+    wait_running("guest2");
+    agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+
+    // The same guest crashes again within Masakari's 180 s window: 409 duplicate, done.
+    env.crash("guest2");
+    let r = agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+    assert!(r.stderr.contains("already has this incident"), "{r}");
+    assert!(pending(dir).is_empty(), "{:?}", pending(dir));
+    assert_eq!(env.notifications_for(uuid).len(), 1);
+    // Still crashed at the next poll: not a new incident.
+    let r = agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+    assert!(!r.stderr.contains("reporting"), "{r}");
+
+    agent("stop", dir, &[]).expect_ok();
+    agent("stop", dir, &[]).expect_ok();
+    agent("monitor", dir, &[]).expect_code(7);
+    env.ensure_running("guest2");
+}
+
+#[test]
+fn masakari_down_during_the_crash_is_delivered_later_with_the_original_time() {
+    let _s = Cluster::serial();
+    let env = env();
+    let dir = "/run/mr-guest3";
+    let uuid = uuid_of("guest3");
+    let fast = [
+        ("OCF_RESKEY_hostname", "node1"),
+        ("OCF_RESKEY_retry_max", "2"),
+        ("OCF_RESKEY_retry_interval", "200ms"),
+    ];
+    agent("start", dir, &fast).expect_ok();
+    env.masakari_stop();
+    env.crash("guest3");
+    let r = agent("monitor", dir, &fast);
+    // Masakari down must not fail the monitor (no restart loop).
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("not delivered"), "{r}");
+    let kept = pending(dir);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let generated = kept[0]["notification"]["generated_time"]
+        .as_str()
+        .expect("generated_time")
+        .to_string();
+    agent("monitor", dir, &fast).expect_ok();
+    assert_eq!(pending(dir).len(), 1);
+
+    env.masakari_start();
+    let r = agent("monitor", dir, &fast).expect_ok();
+    assert!(r.stderr.contains("accepted"), "{r}");
+    assert!(pending(dir).is_empty());
+    let ns = wait_finished(uuid, 1);
+    // Masakari stores the time without the zone suffix.
+    let stored = ns[0]["generated_time"].as_str().unwrap_or_default();
+    assert_eq!(stored, generated.trim_end_matches('Z'), "{ns:?}");
+    wait_running("guest3");
+    agent("stop", dir, &[]).expect_ok();
+}
+
+#[test]
+fn event_wait_reports_a_crash_while_the_monitor_listens() {
+    let _s = Cluster::serial();
+    let env = env();
+    let dir = "/run/mr-events";
+    let uuid = uuid_of("guest4");
+    agent("start", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+    let listening = std::thread::spawn(move || {
+        agent(
+            "monitor",
+            dir,
+            &[
+                ("OCF_RESKEY_hostname", "node1"),
+                ("OCF_RESKEY_event_wait", "10s"),
+                ("OCF_RESKEY_CRM_meta_timeout", "30000"),
+            ],
+        )
+    });
+    wait_for(
+        "the monitor to listen for libvirt events",
+        Duration::from_secs(20),
+        || {
+            env.cluster
+                .run(&["pgrep", "-f", "event --event lifecycle"])
+                .ok()
+                .then_some(())
+        },
+    );
+    env.crash("guest4");
+    wait_for("the notification", Duration::from_secs(10), || {
+        (env.notifications_for(uuid).len() == 1).then_some(())
+    });
+    assert!(
+        !listening.is_finished(),
+        "reported by the listening monitor, not after it"
+    );
+    let r = listening.join().expect("monitor thread").expect_ok();
+    assert!(r.stderr.contains("accepted"), "{r}");
+    wait_finished(uuid, 1);
+    wait_running("guest4");
+    agent("stop", dir, &[]).expect_ok();
+}
+
+#[test]
+fn keystone_auth_uses_the_catalog_and_never_shows_the_password() {
+    let _s = Cluster::serial();
+    let env = env();
+    let dir = "/run/mr-keystone";
+    let password = "k3ystone-S3cret";
+    std::fs::write(env.dir.join("stub-password"), password).expect("stub password");
+    // An incident already pending (as left by an earlier monitor), for an instance that is
+    // not a guest here; the engine's restart of it is harmless.
+    let uuid = "0d0e0f10-1112-4314-9516-171819202122";
+    cluster_write(
+        &format!("{dir}/state.json"),
+        &serde_json::json!({"domains": {}, "libvirt_failures": 0, "pending": [{
+            "domain": "elsewhere", "attempts": 0, "notification": {
+                "type": "VM", "hostname": "node1", "generated_time": "2026-01-02T03:04:05.000006Z",
+                "payload": {"event": "LIFECYCLE", "instance_uuid": uuid, "vir_domain_event": "STOPPED_FAILED"}}}]})
+        .to_string(),
+    );
+    env.cluster
+        .run(&["touch", &format!("{dir}/running")])
+        .expect_ok();
+    let keystone = |pw: &'static str| {
+        vec![
+            ("OCF_RESKEY_auth_mode", "keystone"),
+            // Empty = unset: the endpoint must come from the keystone catalog.
+            ("OCF_RESKEY_masakari_url", ""),
+            ("OCF_RESKEY_auth_url", KEYSTONE_URL),
+            ("OCF_RESKEY_username", "oxha"),
+            ("OCF_RESKEY_password", pw),
+            ("OCF_RESKEY_project_name", "services"),
+            ("OCF_RESKEY_hostname", "node1"),
+            ("OCF_RESKEY_retry_max", "1"),
+            ("HA_debug", "1"),
+        ]
+    };
+    let r = agent("monitor", dir, &keystone("wrong-password"));
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("401"), "{r}");
+    assert!(!r.stderr.contains("wrong-password"), "{r}");
+    assert_eq!(pending(dir).len(), 1, "bad credentials keep the incident");
+
+    let r = agent("monitor", dir, &keystone("k3ystone-S3cret")).expect_ok();
+    assert!(r.stderr.contains("accepted"), "{r}");
+    assert!(
+        !r.stderr.contains(password) && !r.stdout.contains(password),
+        "{r}"
+    );
+    let auth = std::fs::read_to_string(env.dir.join("auth.log")).unwrap_or_default();
+    assert!(auth.contains("token oxha"), "{auth}");
+    let ns = env.notifications_for(uuid);
+    assert_eq!(ns.len(), 1);
+    assert_eq!(ns[0]["generated_time"], "2026-01-02T03:04:05.000006");
+    agent("stop", dir, &[]).expect_ok();
+}
+
+fn cluster_write(path: &str, content: &str) {
+    let dir = std::path::Path::new(path)
+        .parent()
+        .and_then(|p| p.to_str())
+        .unwrap_or("/");
+    env().cluster.run(&["mkdir", "-p", dir]).expect_ok();
+    env()
+        .cluster
+        .run_stdin(&["sh", "-c", &format!("cat > {path}")], Some(content))
+        .expect_ok();
+}
+
+#[test]
+fn libvirt_unreachable_fails_the_monitor_only_after_n_polls() {
+    let _s = Cluster::serial();
+    let dir = "/run/mr-libvirt";
+    agent("start", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+    let broken = [
+        ("OCF_RESKEY_hostname", "node1"),
+        (
+            "OCF_RESKEY_libvirt_uri",
+            "qemu+unix:///system?socket=/nonexistent/sock",
+        ),
+        ("OCF_RESKEY_libvirt_failures", "2"),
+    ];
+    agent("monitor", dir, &broken).expect_code(0);
+    let r = agent("monitor", dir, &broken).expect_code(1);
+    assert!(
+        r.stderr
+            .contains("ocf-exit-reason:libvirt unreachable for 2 polls"),
+        "{r}"
+    );
+    // One good poll resets the count.
+    agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+    agent("monitor", dir, &broken).expect_code(0);
+    agent("stop", dir, &[]).expect_ok();
+}
+
+#[test]
+fn bad_configuration_is_reported_not_panicked() {
+    let _s = Cluster::serial();
+    let r = env().agent(
+        &PathBuf::from("/usr/lib/ocf/resource.d/oxha/masakari-restart"),
+        "start",
+        &[("OCF_RESKEY_auth_mode", "noauth")],
+    );
+    assert_eq!(r.code, 6, "{r}");
+    assert!(r.stderr.contains("needs masakari_url"), "{r}");
+    let r = agent(
+        "validate-all",
+        "/run/mr-x",
+        &[("OCF_RESKEY_report", "crashed,bogus")],
+    );
+    assert_eq!(r.code, 6, "{r}");
+    let r = agent("start", "/run/mr-x", &[("OCF_RESKEY_hostname", "bad host")]);
+    assert_eq!(r.code, 6, "{r}");
+}
+
+#[test]
+fn ocf_tester_passes() {
+    let _s = Cluster::serial();
+    let r = env().cluster.run(&[
+        "ocf-tester",
+        "-n",
+        "mrt",
+        "-o",
+        "auth_mode=noauth",
+        "-o",
+        &format!("masakari_url={MASAKARI_URL}"),
+        "-o",
+        "hostname=node1",
+        "-o",
+        "state_dir=/run/mr-tester",
+        "/usr/lib/ocf/resource.d/oxha/masakari-restart",
+    ]);
+    let out = format!("{}{}", r.stdout, r.stderr);
+    // ocf-tester checks metadata against the OCF 1.0 DTD, which rejects 1.1 elements; that one
+    // failure is accepted (pacemaker's own Dummy fails it too), nothing else.
+    let failures: Vec<&str> = out.lines().filter(|l| l.starts_with("* rc=")).collect();
+    let dtd_only = failures.len() == 1 && failures[0].contains("does not conform to ra-api-1.dtd");
+    assert!(
+        r.ok() || (dtd_only && out.contains("failed 1 tests")),
+        "ocf-tester: {out}"
+    );
+}
+
+#[test]
+fn metadata_validates_against_ocf_1_1() {
+    let meta = oxha_harness::run(&[
+        ocf_agent("masakari-restart").to_str().unwrap_or("x"),
+        "meta-data",
+    ])
+    .expect_ok();
+    oxha_harness::run_env(
+        &[
+            "xmllint",
+            "--noout",
+            "--relaxng",
+            "/usr/share/pcs/data/ocf-1.1.rng",
+            "-",
+        ],
+        &[],
+        Some(&meta.stdout),
+    )
+    .expect_ok();
+}

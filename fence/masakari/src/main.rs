@@ -1,0 +1,3 @@
+fn main() {
+    ocf_lib::fence::run::<fence_masakari::MasakariFence>()
+}

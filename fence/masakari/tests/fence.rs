@@ -1,0 +1,224 @@
+//! fence_masakari in a real fencing topology (fence_probe as the power device, standing in
+//! for fence_maas), against the real Masakari API + engine. Run `make stage` first.
+
+use oxha_harness::{fence_agent, wait_for, Cluster, Run};
+use oxha_masakari_env::{MasakariEnv, MASAKARI_URL};
+use serde_json::Value;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+static ENV: OnceLock<MasakariEnv> = OnceLock::new();
+
+/// Masakari with hosts compute-1 and compute-2, and the two-device level for both.
+fn env() -> &'static MasakariEnv {
+    ENV.get_or_init(|| {
+        let env = MasakariEnv::up_without_libvirt(Cluster::shared(), &["compute-1", "compute-2"]);
+        let c = env.cluster;
+        // compute-1's power plug exists (on); compute-2 has none, so its power fence fails.
+        c.sh("mkdir -p /run/plugs && echo on > /run/plugs/compute-1")
+            .expect_ok();
+        c.pcs(&[
+            "stonith",
+            "create",
+            "maas",
+            "fence_probe",
+            "plug_dir=/run/plugs",
+            "lag=1",
+            "pcmk_host_list=compute-1 compute-2",
+        ])
+        .expect_ok();
+        c.pcs(&[
+            "stonith",
+            "create",
+            "masakari",
+            "fence_masakari",
+            "auth_mode=noauth",
+            &format!("masakari_url={MASAKARI_URL}"),
+            "pcmk_host_list=compute-1 compute-2",
+        ])
+        .expect_ok();
+        for node in ["compute-1", "compute-2"] {
+            // --force: compute-N are fencing targets, not members of this one-node cluster.
+            c.pcs(&[
+                "stonith", "level", "add", "1", node, "maas", "masakari", "--force",
+            ])
+            .expect_ok();
+        }
+        c.run(&[
+            "crm_attribute",
+            "--type",
+            "crm_config",
+            "--name",
+            "stonith-enabled",
+            "--update",
+            "true",
+        ])
+        .expect_ok();
+        wait_for(
+            "both fence devices registered",
+            Duration::from_secs(60),
+            || {
+                let r = c.run(&["stonith_admin", "--list-registered"]);
+                (r.stdout.contains("maas") && r.stdout.contains("masakari")).then_some(())
+            },
+        );
+        env
+    })
+}
+
+fn compute_host_notifications(host: &str) -> Vec<Value> {
+    env()
+        .notifications_from(host)
+        .into_iter()
+        .filter(|n| n["type"] == "COMPUTE_HOST")
+        .collect()
+}
+
+/// fence_masakari run by hand inside the node, options on the command line.
+fn fence(args: &[&str]) -> Run {
+    let mut argv = vec![
+        "fence_masakari",
+        "--auth-mode",
+        "noauth",
+        "--masakari-url",
+        MASAKARI_URL,
+    ];
+    argv.extend_from_slice(args);
+    env().cluster.run(&argv)
+}
+
+#[test]
+fn reboot_notifies_masakari_once_after_the_power_fence() {
+    let _s = Cluster::serial();
+    let env = env();
+    let c = env.cluster;
+    assert!(compute_host_notifications("compute-1").is_empty());
+    fence(&["-o", "status", "-n", "compute-1"]).expect_ok();
+
+    c.run(&["stonith_admin", "--reboot", "compute-1", "--timeout", "60"])
+        .expect_ok();
+
+    let ns = compute_host_notifications("compute-1");
+    assert_eq!(ns.len(), 1, "{ns:?}");
+    let p = &ns[0]["payload"];
+    assert_eq!(
+        (
+            p["event"].as_str(),
+            p["host_status"].as_str(),
+            p["cluster_status"].as_str()
+        ),
+        (Some("STOPPED"), Some("NORMAL"), Some("OFFLINE")),
+        "{ns:?}"
+    );
+    // The power device was asked to power off (and back on) compute-1 ...
+    let power = c.run(&["cat", "/run/plugs/log"]).expect_ok().stdout;
+    assert!(power.contains("compute-1 off\ncompute-1 on"), "{power}");
+    // ... and fenced ran fence_masakari's off only after the power device's off succeeded.
+    let log = std::fs::read_to_string(c.state_dir().join("pacemaker.log")).unwrap_or_default();
+    let pos = |needle: &str| {
+        log.lines()
+            .position(|l| l.contains(needle) && l.contains("compute-1"))
+    };
+    let power_off = pos("using maas returned 0");
+    let masakari_off = pos("using masakari returned 0");
+    assert!(
+        power_off.is_some() && masakari_off.is_some() && power_off < masakari_off,
+        "maas {power_off:?} masakari {masakari_off:?}\n{}",
+        c.logs()
+    );
+
+    // Masakari's engine puts the failed host on maintenance; status then says off, and a
+    // second fencing sends nothing new.
+    wait_for("compute-1 on maintenance", Duration::from_secs(60), || {
+        (fence(&["-o", "status", "-n", "compute-1"]).code == 2).then_some(())
+    });
+    let again = fence(&["-o", "off", "-n", "compute-1"]).expect_ok();
+    assert!(again.stdout.contains("Already OFF"), "{again}");
+    assert_eq!(compute_host_notifications("compute-1").len(), 1);
+}
+
+#[test]
+fn failed_power_fence_sends_nothing() {
+    let _s = Cluster::serial();
+    let env = env();
+    let r = env
+        .cluster
+        .run(&["stonith_admin", "--reboot", "compute-2", "--timeout", "20"]);
+    assert!(!r.ok(), "fencing compute-2 must fail: {r}");
+    assert!(
+        compute_host_notifications("compute-2").is_empty(),
+        "{:?}",
+        compute_host_notifications("compute-2")
+    );
+    // fence_masakari itself would have worked: the host is known and not on maintenance.
+    fence(&["-o", "status", "-n", "compute-2"]).expect_ok();
+}
+
+#[test]
+fn status_list_monitor_and_errors() {
+    let _s = Cluster::serial();
+    env();
+    let list = fence(&["-o", "list"]).expect_ok();
+    assert!(
+        list.stdout.contains("compute-1,seg1") && list.stdout.contains("compute-2,seg1"),
+        "{list}"
+    );
+    fence(&["-o", "monitor"]).expect_ok();
+    let unknown = fence(&["-o", "status", "-n", "compute-9"]);
+    assert_eq!(unknown.code, 1, "{unknown}");
+    assert!(unknown.stderr.contains("no Masakari segment"), "{unknown}");
+    let down = env().cluster.run(&[
+        "fence_masakari",
+        "--auth-mode",
+        "noauth",
+        "--masakari-url",
+        "http://127.0.0.1:9/v1",
+        "-o",
+        "monitor",
+    ]);
+    assert_eq!(down.code, 1, "{down}");
+    let unconfigured =
+        env()
+            .cluster
+            .run(&["fence_masakari", "-o", "monitor", "--auth-mode", "noauth"]);
+    assert_eq!(unconfigured.code, 1, "{unconfigured}");
+    assert!(
+        unconfigured.stderr.contains("needs masakari_url"),
+        "{unconfigured}"
+    );
+}
+
+#[test]
+fn password_never_shows_up() {
+    let _s = Cluster::serial();
+    env();
+    let stdin = "action=monitor\nauth_url=http://127.0.0.1:15869/v3\nusername=oxha\npassword=Fence-S3cret\nproject_name=services\nverbose=1\nmasakari_url=http://127.0.0.1:9/v1\n";
+    let r = env().cluster.run_stdin(&["fence_masakari"], Some(stdin));
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        !r.stdout.contains("Fence-S3cret") && !r.stderr.contains("Fence-S3cret"),
+        "{r}"
+    );
+}
+
+#[test]
+fn metadata_validates() {
+    let meta = oxha_harness::run(&[
+        fence_agent("fence_masakari").to_str().unwrap_or("x"),
+        "-o",
+        "metadata",
+    ])
+    .expect_ok();
+    oxha_harness::run_env(
+        &[
+            "xmllint",
+            "--noout",
+            "--relaxng",
+            "/usr/share/cluster/relaxng/metadata.rng",
+            "-",
+        ],
+        &[],
+        Some(&meta.stdout),
+    )
+    .expect_ok();
+}
