@@ -4,8 +4,8 @@
 //! not cluster members: each device names its target in pcmk_host_list. Every test takes the
 //! serial lock, because they share the fencer and the simulator.
 
-use oxha_harness::{stage_dir, wait_for, Cluster, Run};
-use std::path::PathBuf;
+use maas_sim::MaasSim;
+use oxha_harness::{wait_for, Cluster, Run};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -23,22 +23,19 @@ fn secret_part() -> String {
     api_key().rsplit(':').next().unwrap_or_default().to_string()
 }
 
+/// The shared simulator, plus what these tests do with it.
 struct Env {
-    cluster: &'static Cluster,
-    dir: PathBuf,
-    addr: String,
-    port: String,
-    key_file: String,
+    sim: MaasSim,
+}
+
+impl std::ops::Deref for Env {
+    type Target = MaasSim;
+    fn deref(&self) -> &MaasSim {
+        &self.sim
+    }
 }
 
 static ENV: OnceLock<Env> = OnceLock::new();
-
-fn sim_bin() -> String {
-    stage_dir()
-        .join("tools/maas-sim")
-        .to_string_lossy()
-        .into_owned()
-}
 
 const MACHINES: &str = r#"[
   {"hostname": "compute-1", "system_id": "c1aaaa"},
@@ -54,91 +51,13 @@ const MACHINES: &str = r#"[
 fn env() -> &'static Env {
     ENV.get_or_init(|| {
         let cluster = Cluster::shared();
-        let dir =
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("maas-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("test dir");
-        let key_file = dir.join("maas.key");
-        std::fs::write(&key_file, format!("{}\n", api_key())).expect("key file");
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
-                .expect("chmod");
-        }
-        std::fs::write(dir.join("machines.json"), MACHINES).expect("machines");
-        let d = dir.to_string_lossy();
-        cluster
-            .sh(&format!(
-                "{} serve --listen 127.0.0.1:0 --port-file {d}/port --machines {d}/machines.json \
-                 --api-key-file {d}/maas.key --power-delay-ms 400 --events {d}/events \
-                 >{d}/sim.log 2>&1 </dev/null &",
-                sim_bin()
-            ))
-            .expect_ok();
-        let port = wait_for("maas-sim to listen", Duration::from_secs(10), || {
-            std::fs::read_to_string(dir.join("port"))
-                .ok()
-                .map(|p| p.trim().to_string())
-        });
-        cluster
-            .run(&[
-                "crm_attribute",
-                "--type",
-                "crm_config",
-                "--name",
-                "stonith-enabled",
-                "--update",
-                "true",
-            ])
-            .expect_ok();
-        Env {
-            cluster,
-            addr: format!("127.0.0.1:{port}"),
-            port,
-            key_file: key_file.to_string_lossy().into_owned(),
-            dir,
-        }
+        let sim = MaasSim::start(cluster, "fence-maas", MACHINES, &api_key(), 400);
+        cluster.set_property("stonith-enabled", "true");
+        Env { sim }
     })
 }
 
 impl Env {
-    fn ctl(&self, method: &str, path: &str, body: &str) -> Run {
-        self.cluster
-            .run(&[&sim_bin(), "ctl", &self.addr, method, path, body])
-    }
-
-    /// Puts a machine back to Deployed, on, no fault, then applies `patch`.
-    fn set(&self, machine: &str, patch: &str) {
-        self.ctl(
-            "POST",
-            &format!("/_sim/machines/{machine}"),
-            r#"{"fault": "", "power_state": "on", "status_name": "Deployed", "locked": false, "power_type": "ipmi"}"#,
-        )
-        .expect_ok();
-        if !patch.is_empty() {
-            self.ctl("POST", &format!("/_sim/machines/{machine}"), patch)
-                .expect_ok();
-        }
-    }
-
-    fn power_state(&self, machine: &str) -> String {
-        let out = self
-            .ctl("GET", &format!("/_sim/machines/{machine}"), "")
-            .expect_ok()
-            .stdout;
-        let v: serde_json::Value = serde_json::from_str(&out).expect("machine JSON");
-        v["power_state"].as_str().unwrap_or("").to_string()
-    }
-
-    /// Power events of one machine, in order.
-    fn events(&self, machine: &str) -> Vec<String> {
-        let out = self.ctl("GET", "/_sim/events", "").expect_ok().stdout;
-        out.lines()
-            .filter(|l| l.starts_with(&format!("{machine} ")))
-            .map(str::to_string)
-            .collect()
-    }
-
     /// Runs the staged agent inside the node with options on stdin, as pacemaker-fenced does.
     fn agent(&self, options: &str) -> Run {
         let input = format!(

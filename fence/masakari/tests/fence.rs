@@ -1,6 +1,7 @@
-//! fence_masakari in a real fencing topology (fence_probe as the power device, standing in
-//! for fence_maas), against the real Masakari API + engine. Run `make stage` first.
+//! fence_masakari in a real fencing topology, right after fence_maas (against maas-sim) in the
+//! same level, against the real Masakari API + engine. Run `make stage` first.
 
+use maas_sim::MaasSim;
 use oxha_harness::{fence_agent, wait_for, Cluster, Run};
 use oxha_masakari_env::{MasakariEnv, MASAKARI_URL};
 use serde_json::Value;
@@ -8,25 +9,34 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 static ENV: OnceLock<MasakariEnv> = OnceLock::new();
+static MAAS: OnceLock<MaasSim> = OnceLock::new();
+
+/// MAAS knows compute-1 only: fencing compute-2 fails at the power level.
+const MACHINES: &str = r#"[{"hostname": "compute-1", "system_id": "c1aaaa"}]"#;
+
+fn maas() -> &'static MaasSim {
+    env();
+    MAAS.get().expect("maas-sim started by env()")
+}
 
 /// Masakari with hosts compute-1 and compute-2, and the two-device level for both.
 fn env() -> &'static MasakariEnv {
     ENV.get_or_init(|| {
         let env = MasakariEnv::up_without_libvirt(Cluster::shared(), &["compute-1", "compute-2"]);
         let c = env.cluster;
-        // compute-1's power plug exists (on); compute-2 has none, so its power fence fails.
-        c.sh("mkdir -p /run/plugs && echo on > /run/plugs/compute-1")
-            .expect_ok();
-        c.pcs(&[
-            "stonith",
-            "create",
-            "maas",
-            "fence_probe",
-            "plug_dir=/run/plugs",
-            "lag=1",
+        let key = format!(
+            "oxhaConsumerKey{0:03}:oxhaTokenKey{0:06}:oxhaTokenSecret{0:017}",
+            std::process::id()
+        );
+        let sim = MAAS.get_or_init(|| MaasSim::start(c, "masakari", MACHINES, &key, 300));
+        let mut maas = vec!["stonith", "create", "maas", "fence_maas"];
+        let options = sim.device_options();
+        maas.extend(options.iter().map(String::as_str));
+        maas.extend([
+            "stonith_status_sleep=0.3",
             "pcmk_host_list=compute-1 compute-2",
-        ])
-        .expect_ok();
+        ]);
+        c.pcs(&maas).expect_ok();
         c.pcs(&[
             "stonith",
             "create",
@@ -110,9 +120,13 @@ fn reboot_notifies_masakari_once_after_the_power_fence() {
         (Some("STOPPED"), Some("NORMAL"), Some("OFFLINE")),
         "{ns:?}"
     );
-    // The power device was asked to power off (and back on) compute-1 ...
-    let power = c.run(&["cat", "/run/plugs/log"]).expect_ok().stdout;
-    assert!(power.contains("compute-1 off\ncompute-1 on"), "{power}");
+    // MAAS powered compute-1 off, and only then on again ...
+    let power: Vec<String> = maas()
+        .events("compute-1")
+        .iter()
+        .map(|e| e.split_whitespace().nth(1).unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(power, ["power_off", "off", "power_on", "on"], "{power:?}");
     // ... and fenced ran fence_masakari's off only after the power device's off succeeded.
     let log = std::fs::read_to_string(c.state_dir().join("pacemaker.log")).unwrap_or_default();
     let pos = |needle: &str| {

@@ -1,0 +1,119 @@
+//! Driving maas-sim from tests: start it inside a cluster node (where fence agents run), change
+//! machines and faults at run time, read the power events. The simulator itself is the
+//! `maas-sim` binary (src/main.rs), staged as `stage/tools/maas-sim`.
+
+use oxha_harness::{stage_dir, wait_for, Cluster, Run};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A running simulator inside a cluster node, and where to reach it.
+pub struct MaasSim {
+    pub cluster: &'static Cluster,
+    /// Holds the key file, the machines file, the event log and the simulator's output.
+    pub dir: PathBuf,
+    /// `127.0.0.1:<port>`, inside the node's network namespace.
+    pub addr: String,
+    pub port: String,
+    pub key_file: String,
+}
+
+/// The staged simulator binary.
+pub fn binary() -> String {
+    stage_dir()
+        .join("tools/maas-sim")
+        .to_string_lossy()
+        .into_owned()
+}
+
+impl MaasSim {
+    /// Starts maas-sim in `cluster`'s node on a free loopback port, serving `machines` (JSON
+    /// array) with `api_key`, power changes taking `power_delay_ms`.
+    pub fn start(
+        cluster: &'static Cluster,
+        name: &str,
+        machines: &str,
+        api_key: &str,
+        power_delay_ms: u32,
+    ) -> MaasSim {
+        let dir = std::env::temp_dir().join(format!("maas-sim-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("simulator dir");
+        let key_file = dir.join("maas.key");
+        std::fs::write(&key_file, format!("{api_key}\n")).expect("key file");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod key file");
+        }
+        std::fs::write(dir.join("machines.json"), machines).expect("machines file");
+        let d = dir.to_string_lossy();
+        cluster
+            .sh(&format!(
+                "{} serve --listen 127.0.0.1:0 --port-file {d}/port --machines {d}/machines.json \
+                 --api-key-file {d}/maas.key --power-delay-ms {power_delay_ms} --events {d}/events \
+                 >{d}/sim.log 2>&1 </dev/null &",
+                binary()
+            ))
+            .expect_ok();
+        let port = wait_for("maas-sim to listen", Duration::from_secs(10), || {
+            std::fs::read_to_string(dir.join("port"))
+                .ok()
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+        });
+        MaasSim {
+            cluster,
+            addr: format!("127.0.0.1:{port}"),
+            port,
+            key_file: key_file.to_string_lossy().into_owned(),
+            dir,
+        }
+    }
+
+    /// `maas-sim ctl` against this simulator (the `/_sim/` control endpoints).
+    pub fn ctl(&self, method: &str, path: &str, body: &str) -> Run {
+        self.cluster
+            .run(&[&binary(), "ctl", &self.addr, method, path, body])
+    }
+
+    /// Puts a machine back to Deployed, on, no fault, then applies `patch` (a JSON object).
+    pub fn set(&self, machine: &str, patch: &str) {
+        self.ctl(
+            "POST",
+            &format!("/_sim/machines/{machine}"),
+            r#"{"fault": "", "power_state": "on", "status_name": "Deployed", "locked": false, "power_type": "ipmi"}"#,
+        )
+        .expect_ok();
+        if !patch.is_empty() {
+            self.ctl("POST", &format!("/_sim/machines/{machine}"), patch)
+                .expect_ok();
+        }
+    }
+
+    pub fn power_state(&self, machine: &str) -> String {
+        let out = self
+            .ctl("GET", &format!("/_sim/machines/{machine}"), "")
+            .expect_ok()
+            .stdout;
+        let v: serde_json::Value = serde_json::from_str(&out).expect("machine JSON");
+        v["power_state"].as_str().unwrap_or("").to_string()
+    }
+
+    /// Power events of one machine, in order (`compute-1 power_off`, `compute-1 off`, ...).
+    pub fn events(&self, machine: &str) -> Vec<String> {
+        let out = self.ctl("GET", "/_sim/events", "").expect_ok().stdout;
+        out.lines()
+            .filter(|l| l.starts_with(&format!("{machine} ")))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Device options for a fence_maas resource talking to this simulator.
+    pub fn device_options(&self) -> Vec<String> {
+        vec![
+            "ip=127.0.0.1".into(),
+            format!("ipport={}", self.port),
+            format!("api_key_file={}", self.key_file),
+        ]
+    }
+}
