@@ -364,6 +364,12 @@ impl MultiCluster {
             .to_string()
     }
 
+    /// When `node`'s plug file last changed (the fence agent turned it on or off).
+    pub fn plug_changed_at(&self, node: &str) -> Option<f64> {
+        let modified = std::fs::metadata(self.plug_dir().join(node)).ok()?.modified().ok()?;
+        modified.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+    }
+
     /// Successful fencing of `target` in the fencer's history (`stonith_admin -H`), as `observer` sees it.
     pub fn fence_history(&self, observer: &str, target: &str) -> String {
         self.run(observer, &["stonith_admin", "--history", target, "--verbose"]).stdout
@@ -377,7 +383,7 @@ impl MultiCluster {
         let class = agents::node_fence_class();
         let text = format!(
             "primitive fence_nodes {class} \\\n\
-             \tparams plug_dir={plugs} lag=0 stonith_status_sleep=200ms power_timeout=5s \\\n\
+             \tparams plug_dir={plugs} lag=1 stonith_status_sleep=200ms power_timeout=5s \\\n\
              \tpcmk_host_list=\"node1 node2 node3\" \\\n\
              \top monitor interval=120s timeout=20s\n\
              property stonith-enabled=true stonith-action=off stonith-timeout=20s \\\n\

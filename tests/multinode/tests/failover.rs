@@ -34,7 +34,7 @@ fn vip_holder_dies_is_fenced_and_vip_moves() {
     oxha_harness::wait_for(&format!("{holder}'s plug to be turned off"), Duration::from_secs(60), || {
         (cluster.plug(&holder) == "off").then_some(())
     });
-    let fenced = now();
+    let fenced = cluster.plug_changed_at(&holder).unwrap_or_else(now);
     let reply = prober.wait_reply_not_from(&holder_mac, died, Duration::from_secs(60));
     let new_holder = cluster.wait_active_one(observer, VIP_RES, Duration::from_secs(30));
     assert!(survivors.contains(&new_holder.as_str()), "VIP on {new_holder}, not a survivor");
