@@ -357,6 +357,14 @@ impl MultiCluster {
         self.state.join("plugs")
     }
 
+    /// Takes the fence device away (its plug directory disappears: every action of
+    /// `fence_probe` fails, as fence_maas fails while MAAS is down) or brings it back.
+    pub fn set_fence_device(&self, up: bool) {
+        let (from, to) = (self.state.join("plugs.down"), self.plug_dir());
+        let (from, to) = if up { (from, to) } else { (to, from) };
+        std::fs::rename(&from, &to).unwrap_or_else(|e| panic!("rename {} → {}: {e}", from.display(), to.display()));
+    }
+
     pub fn plug(&self, node: &str) -> String {
         std::fs::read_to_string(self.plug_dir().join(node))
             .unwrap_or_default()

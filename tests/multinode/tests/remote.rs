@@ -1,0 +1,75 @@
+//! Scenario 3: the pacemaker-remote compute node dies. The cluster fences it through a fencing
+//! topology of two devices in one level, run in order: the power device (fence_maas in
+//! production) and the Masakari notifier (fence_masakari), as the charms configure a
+//! masakari-monitored compute node.
+//!
+//! TODO(lead): with fence_maas + maas-sim and fence_masakari merged, set
+//!   OXHA_REMOTE_POWER_CLASS=stonith:fence_maas   (+ maas-sim running in a node, params in
+//!                                                 `power_params` below)
+//!   OXHA_REMOTE_NOTIFY_CLASS=stonith:fence_masakari (+ a real Masakari API, masakari.md)
+//! and replace the `notifier_log` assertion by: Masakari received exactly one COMPUTE_HOST
+//! notification for compute1 (GET /v1/notifications). Today both levels are fence_probe: the
+//! first one's plug is compute1's power (the power controller cuts it), the second one's plug
+//! only records that it ran.
+
+use oxha_multinode::{now, timing, MultiCluster, REMOTE_NODE};
+use std::time::{Duration, UNIX_EPOCH};
+
+fn class(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| "stonith:fence_probe".into())
+}
+
+fn mtime(path: &std::path::Path) -> Option<f64> {
+    let m = std::fs::metadata(path).ok()?.modified().ok()?;
+    m.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+}
+
+#[test]
+fn dead_compute_node_is_fenced_by_power_then_notifier() {
+    let _s = MultiCluster::serial();
+    let cluster = MultiCluster::start();
+    cluster.configure_fencing();
+    cluster.add_remote();
+
+    // The notifier stand-in: its own plug directory, whose "off" cuts nothing.
+    let notifier_dir = cluster.state_dir().join("plugs-masakari");
+    std::fs::create_dir_all(&notifier_dir).expect("notifier plug dir");
+    std::fs::write(notifier_dir.join(REMOTE_NODE), "on").expect("notifier plug");
+    let power_params = format!("plug_dir={} lag=1 stonith_status_sleep=200ms", cluster.plug_dir().display());
+    let notify_params = format!("plug_dir={} lag=0", notifier_dir.display());
+    let text = format!(
+        "primitive fence_compute_power {power} params {power_params} pcmk_host_list={REMOTE_NODE} \\\n\
+         \top monitor interval=120s\n\
+         primitive fence_compute_masakari {notify} params {notify_params} pcmk_host_list={REMOTE_NODE} \\\n\
+         \top monitor interval=120s\n\
+         fencing_topology {REMOTE_NODE}: fence_compute_power,fence_compute_masakari\n\
+         primitive compute_workload ocf:pacemaker:Dummy op monitor interval=5s\n\
+         location workload_on_compute compute_workload inf: {REMOTE_NODE}\n",
+        power = class("OXHA_REMOTE_POWER_CLASS"),
+        notify = class("OXHA_REMOTE_NOTIFY_CLASS"),
+    );
+    cluster.crm_configure("node1", &text).expect_ok();
+    let on = cluster.wait_active_one("node1", "compute_workload", Duration::from_secs(60));
+    assert_eq!(on, REMOTE_NODE);
+
+    let died = now();
+    cluster.kill(REMOTE_NODE);
+
+    let power_log = cluster.plug_dir().join("log");
+    let notifier_log = notifier_dir.join("log");
+    oxha_harness::wait_for("both fencing levels to run", Duration::from_secs(90), || {
+        let ran = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default().contains(&format!("{REMOTE_NODE} off"));
+        (ran(&power_log) && ran(&notifier_log)).then_some(())
+    });
+    let (power_at, notify_at) = (mtime(&power_log).unwrap_or(0.0), mtime(&notifier_log).unwrap_or(0.0));
+    assert!(power_at <= notify_at, "the notifier ran before the power device");
+    let notifications = std::fs::read_to_string(&notifier_log).unwrap_or_default().matches("off").count();
+    assert_eq!(notifications, 1, "the notifier must run exactly once");
+    cluster.wait_node("node1", REMOTE_NODE, "offline and clean", Duration::from_secs(30), |s| !s.online && !s.unclean);
+    let history = cluster.fence_history("node1", REMOTE_NODE);
+    assert!(history.contains("successful"), "no successful fencing of {REMOTE_NODE}:\n{history}");
+    eprintln!("{history}");
+
+    timing("scenario3 compute death → power level", power_at - died);
+    timing("scenario3 compute death → notifier level", notify_at - died);
+}
