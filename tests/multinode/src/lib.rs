@@ -51,7 +51,9 @@ pub mod agents {
     /// else `ocf:pacemaker:Dummy` (a stand-in with the same lifecycle).
     pub fn service_class() -> String {
         std::env::var("OXHA_SERVICE_CLASS").unwrap_or_else(|_| {
-            if oxha_harness::ocf_agent("haproxy").exists() && Path::new("/usr/sbin/haproxy").exists() {
+            if oxha_harness::ocf_agent("haproxy").exists()
+                && Path::new("/usr/sbin/haproxy").exists()
+            {
                 "ocf:oxha:haproxy".into()
             } else {
                 "ocf:pacemaker:Dummy".into()
@@ -135,7 +137,10 @@ impl MultiCluster {
         let started = Instant::now();
         // The watcher first, so a failing start is torn down too.
         let watcher = Command::new("sh")
-            .args(["-c", "cat >/dev/null; exec \"$0\" down \"$1\" >/dev/null 2>&1"])
+            .args([
+                "-c",
+                "cat >/dev/null; exec \"$0\" down \"$1\" >/dev/null 2>&1",
+            ])
             .arg(script())
             .arg(&state)
             .stdin(Stdio::piped())
@@ -150,8 +155,15 @@ impl MultiCluster {
             &state.to_string_lossy(),
             &stage_dir().to_string_lossy(),
         ]);
-        let cluster = MultiCluster { state, _watcher: watcher };
-        assert!(up.ok(), "multi-node cluster did not come up: {up}\n{}", cluster.logs());
+        let cluster = MultiCluster {
+            state,
+            _watcher: watcher,
+        };
+        assert!(
+            up.ok(),
+            "multi-node cluster did not come up: {up}\n{}",
+            cluster.logs()
+        );
         eprintln!(
             "mcluster: {} online after {:.1}s (state {})",
             FULL_NODES.join(", "),
@@ -215,7 +227,11 @@ impl MultiCluster {
 
     /// `crm configure load update -` with `text` (several objects in one CIB change).
     pub fn crm_configure(&self, node: &str, text: &str) -> Run {
-        self.run_stdin(node, &["crm", "configure", "load", "update", "-"], Some(text))
+        self.run_stdin(
+            node,
+            &["crm", "configure", "load", "update", "-"],
+            Some(text),
+        )
     }
 
     pub fn pcs(&self, node: &str, args: &[&str]) -> Run {
@@ -248,7 +264,8 @@ impl MultiCluster {
     /// Takes one of `node`'s links down (a partition) or up again (heal).
     pub fn set_link(&self, node: &str, link: Link, up: bool) {
         let which = if link == Link::Ring { "ring" } else { "svc" };
-        self.mcluster(&["link", node, which, if up { "up" } else { "down" }]).expect_ok();
+        self.mcluster(&["link", node, which, if up { "up" } else { "down" }])
+            .expect_ok();
     }
 
     pub fn partition(&self, node: &str) {
@@ -261,7 +278,9 @@ impl MultiCluster {
 
     /// The MAC address of `node`'s service link (what answers ARP for a VIP it holds).
     pub fn svc_mac(&self, node: &str) -> String {
-        let ip = self.run(node, &["ip", "-o", "link", "show", "svc0"]).expect_ok();
+        let ip = self
+            .run(node, &["ip", "-o", "link", "show", "svc0"])
+            .expect_ok();
         ip.stdout
             .split_whitespace()
             .skip_while(|w| *w != "link/ether")
@@ -272,7 +291,8 @@ impl MultiCluster {
 
     /// `crm_mon -1 --output-as=xml` as `observer` sees it (empty when it cannot answer).
     pub fn status_xml(&self, observer: &str) -> String {
-        self.run(observer, &["crm_mon", "-1", "--output-as=xml"]).stdout
+        self.run(observer, &["crm_mon", "-1", "--output-as=xml"])
+            .stdout
     }
 
     /// `node`'s state as `observer` sees it.
@@ -290,10 +310,23 @@ impl MultiCluster {
 
     /// Waits until `check` holds for `node` as `observer` sees it.
     #[track_caller]
-    pub fn wait_node(&self, observer: &str, node: &str, what: &str, timeout: Duration, check: impl Fn(&NodeState) -> bool) {
-        wait_for(&format!("{node} {what} (seen from {observer})"), timeout, || {
-            self.node_state(observer, node).filter(|s| check(s)).map(|_| ())
-        })
+    pub fn wait_node(
+        &self,
+        observer: &str,
+        node: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&NodeState) -> bool,
+    ) {
+        wait_for(
+            &format!("{node} {what} (seen from {observer})"),
+            timeout,
+            || {
+                self.node_state(observer, node)
+                    .filter(|s| check(s))
+                    .map(|_| ())
+            },
+        )
     }
 
     /// The nodes where resource (or clone instance) `id` is active, as `observer` sees it.
@@ -304,13 +337,19 @@ impl MultiCluster {
         let key = format!("<resource id=\"{id}\"");
         while let Some(at) = rest.find(&key) {
             let tail = &rest[at..];
-            let end = tail.find("</resource>").or_else(|| tail.find("/>")).unwrap_or(tail.len());
+            let end = tail
+                .find("</resource>")
+                .or_else(|| tail.find("/>"))
+                .unwrap_or(tail.len());
             let element = &tail[..end];
             if attr(element, "active").as_deref() == Some("true")
                 && attr(element, "role").as_deref() == Some("Started")
                 && attr(element, "failed").as_deref() != Some("true")
             {
-                if let Some(n) = element.find("<node ").and_then(|n| attr(&element[n..], "name")) {
+                if let Some(n) = element
+                    .find("<node ")
+                    .and_then(|n| attr(&element[n..], "name"))
+                {
                     nodes.push(n);
                 }
             }
@@ -362,7 +401,8 @@ impl MultiCluster {
     pub fn set_fence_device(&self, up: bool) {
         let (from, to) = (self.state.join("plugs.down"), self.plug_dir());
         let (from, to) = if up { (from, to) } else { (to, from) };
-        std::fs::rename(&from, &to).unwrap_or_else(|e| panic!("rename {} → {}: {e}", from.display(), to.display()));
+        std::fs::rename(&from, &to)
+            .unwrap_or_else(|e| panic!("rename {} → {}: {e}", from.display(), to.display()));
     }
 
     pub fn plug(&self, node: &str) -> String {
@@ -374,13 +414,23 @@ impl MultiCluster {
 
     /// When `node`'s plug file last changed (the fence agent turned it on or off).
     pub fn plug_changed_at(&self, node: &str) -> Option<f64> {
-        let modified = std::fs::metadata(self.plug_dir().join(node)).ok()?.modified().ok()?;
-        modified.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+        let modified = std::fs::metadata(self.plug_dir().join(node))
+            .ok()?
+            .modified()
+            .ok()?;
+        modified
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs_f64())
     }
 
     /// Successful fencing of `target` in the fencer's history (`stonith_admin -H`), as `observer` sees it.
     pub fn fence_history(&self, observer: &str, target: &str) -> String {
-        self.run(observer, &["stonith_admin", "--history", target, "--verbose"]).stdout
+        self.run(
+            observer,
+            &["stonith_admin", "--history", target, "--verbose"],
+        )
+        .stdout
     }
 
     /// Turns on fencing through `fence_probe` (plug = node name, in [`MultiCluster::plug_dir`]) with
@@ -436,7 +486,13 @@ impl MultiCluster {
              \top monitor interval=2s timeout=5s\n"
         );
         self.crm_configure("node1", &text).expect_ok();
-        self.wait_node("node1", REMOTE_NODE, "online", Duration::from_secs(60), |s| s.online);
+        self.wait_node(
+            "node1",
+            REMOTE_NODE,
+            "online",
+            Duration::from_secs(60),
+            |s| s.online,
+        );
     }
 
     /// The tail of every node's pacemaker log and the power log, for failure messages.
@@ -451,7 +507,11 @@ impl MultiCluster {
             if let Ok(text) = std::fs::read_to_string(&file) {
                 let lines: Vec<&str> = text.lines().collect();
                 let from = lines.len().saturating_sub(25);
-                out.push_str(&format!("--- {} (last 25 lines)\n{}\n", file.display(), lines[from..].join("\n")));
+                out.push_str(&format!(
+                    "--- {} (last 25 lines)\n{}\n",
+                    file.display(),
+                    lines[from..].join("\n")
+                ));
             }
         }
         out
@@ -461,7 +521,10 @@ impl MultiCluster {
 impl Drop for MultiCluster {
     fn drop(&mut self) {
         if std::env::var_os("OXHA_KEEP_CLUSTER").is_some() {
-            eprintln!("mcluster: kept in {} (OXHA_KEEP_CLUSTER)", self.state.display());
+            eprintln!(
+                "mcluster: kept in {} (OXHA_KEEP_CLUSTER)",
+                self.state.display()
+            );
             std::mem::forget(self._watcher.take());
             return;
         }
@@ -498,12 +561,22 @@ pub struct ArpProber {
 impl ArpProber {
     pub fn start(cluster: &MultiCluster, ip: &str, interval: Duration) -> ArpProber {
         let tool = stage_dir().join("tools/arp-probe");
-        assert!(tool.exists(), "{} missing: run `make stage`", tool.display());
+        assert!(
+            tool.exists(),
+            "{} missing: run `make stage`",
+            tool.display()
+        );
         let mut child = Command::new(script())
             .arg("client")
             .arg(cluster.state_dir())
             .arg(&tool)
-            .args([CLIENT_IF, CLIENT_MAC, CLIENT_ADDR, ip, &interval.as_millis().to_string()])
+            .args([
+                CLIENT_IF,
+                CLIENT_MAC,
+                CLIENT_ADDR,
+                ip,
+                &interval.as_millis().to_string(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -513,29 +586,49 @@ impl ArpProber {
         let sink = Arc::clone(&replies);
         let stdout = child.stdout.take().expect("piped stdout");
         let reader = std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 let mut w = line.split_whitespace();
-                let (Some(ms), Some(seq), Some(mac)) = (w.next(), w.next(), w.next()) else { continue };
-                let (Ok(ms), Ok(seq)) = (ms.parse::<u64>(), seq.parse::<u64>()) else { continue };
-                let reply = ArpReply { at: ms as f64 / 1000.0, seq, mac: mac.to_string() };
+                let (Some(ms), Some(seq), Some(mac)) = (w.next(), w.next(), w.next()) else {
+                    continue;
+                };
+                let (Ok(ms), Ok(seq)) = (ms.parse::<u64>(), seq.parse::<u64>()) else {
+                    continue;
+                };
+                let reply = ArpReply {
+                    at: ms as f64 / 1000.0,
+                    seq,
+                    mac: mac.to_string(),
+                };
                 sink.lock().unwrap_or_else(|p| p.into_inner()).push(reply);
             }
         });
-        ArpProber { child, replies, reader: Some(reader) }
+        ArpProber {
+            child,
+            replies,
+            reader: Some(reader),
+        }
     }
 
     pub fn replies(&self) -> Vec<ArpReply> {
-        self.replies.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.replies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The first reply from `mac` at or after `since`.
     pub fn first_from(&self, mac: &str, since: f64) -> Option<ArpReply> {
-        self.replies().into_iter().find(|r| r.mac == mac && r.at >= since)
+        self.replies()
+            .into_iter()
+            .find(|r| r.mac == mac && r.at >= since)
     }
 
     /// The last reply from `mac`.
     pub fn last_from(&self, mac: &str) -> Option<ArpReply> {
-        self.replies().into_iter().filter(|r| r.mac == mac).last()
+        self.replies().into_iter().rev().find(|r| r.mac == mac)
     }
 
     /// Requests answered by more than one MAC: (seq, MACs). Empty = never two answerers.
@@ -564,15 +657,23 @@ impl ArpProber {
     /// Waits for a reply from `mac` at or after `since`.
     #[track_caller]
     pub fn wait_reply_from(&self, mac: &str, since: f64, timeout: Duration) -> ArpReply {
-        wait_for(&format!("an ARP reply from {mac}"), timeout, || self.first_from(mac, since))
+        wait_for(&format!("an ARP reply from {mac}"), timeout, || {
+            self.first_from(mac, since)
+        })
     }
 
     /// Waits for a reply from any MAC but `not`, at or after `since`.
     #[track_caller]
     pub fn wait_reply_not_from(&self, not: &str, since: f64, timeout: Duration) -> ArpReply {
-        wait_for(&format!("an ARP reply from a MAC other than {not}"), timeout, || {
-            self.replies().into_iter().find(|r| r.mac != not && r.at >= since)
-        })
+        wait_for(
+            &format!("an ARP reply from a MAC other than {not}"),
+            timeout,
+            || {
+                self.replies()
+                    .into_iter()
+                    .find(|r| r.mac != not && r.at >= since)
+            },
+        )
     }
 }
 

@@ -16,10 +16,16 @@ fn vip_holder_dies_is_fenced_and_vip_moves() {
     cluster.configure_vip_and_clone();
 
     let holder = cluster.wait_active_one("node1", VIP_RES, Duration::from_secs(60));
-    oxha_harness::wait_for("the service clone on all three nodes", Duration::from_secs(60), || {
-        (cluster.active_on("node1", SVC_RES) == FULL_NODES).then_some(())
-    });
-    let survivors: Vec<&str> = FULL_NODES.iter().copied().filter(|n| *n != holder).collect();
+    oxha_harness::wait_for(
+        "the service clone on all three nodes",
+        Duration::from_secs(60),
+        || (cluster.active_on("node1", SVC_RES) == FULL_NODES).then_some(()),
+    );
+    let survivors: Vec<&str> = FULL_NODES
+        .iter()
+        .copied()
+        .filter(|n| *n != holder)
+        .collect();
     let observer = survivors[0];
     let holder_mac = cluster.svc_mac(&holder);
     let prober = ArpProber::start(&cluster, VIP, Duration::from_millis(50));
@@ -31,27 +37,57 @@ fn vip_holder_dies_is_fenced_and_vip_moves() {
 
     // The survivors fence it: the plug goes off through the fence agent, and the fencer
     // records the success.
-    oxha_harness::wait_for(&format!("{holder}'s plug to be turned off"), Duration::from_secs(60), || {
-        (cluster.plug(&holder) == "off").then_some(())
-    });
+    oxha_harness::wait_for(
+        &format!("{holder}'s plug to be turned off"),
+        Duration::from_secs(60),
+        || (cluster.plug(&holder) == "off").then_some(()),
+    );
     let fenced = cluster.plug_changed_at(&holder).unwrap_or_else(now);
     let reply = prober.wait_reply_not_from(&holder_mac, died, Duration::from_secs(60));
     let new_holder = cluster.wait_active_one(observer, VIP_RES, Duration::from_secs(30));
-    assert!(survivors.contains(&new_holder.as_str()), "VIP on {new_holder}, not a survivor");
-    assert_eq!(reply.mac, cluster.svc_mac(&new_holder), "the ARP answer comes from the new holder");
+    assert!(
+        survivors.contains(&new_holder.as_str()),
+        "VIP on {new_holder}, not a survivor"
+    );
+    assert_eq!(
+        reply.mac,
+        cluster.svc_mac(&new_holder),
+        "the ARP answer comes from the new holder"
+    );
 
     let history = cluster.fence_history(observer, &holder);
-    assert!(history.contains("successful") || history.contains("done"), "no successful fencing of {holder}:\n{history}");
-    cluster.wait_node(observer, &holder, "offline and clean", Duration::from_secs(30), |s| !s.online && !s.unclean);
-    oxha_harness::wait_for("the service clone on both survivors", Duration::from_secs(30), || {
-        (cluster.active_on(observer, SVC_RES) == survivors).then_some(())
-    });
+    assert!(
+        history.contains("successful") || history.contains("done"),
+        "no successful fencing of {holder}:\n{history}"
+    );
+    cluster.wait_node(
+        observer,
+        &holder,
+        "offline and clean",
+        Duration::from_secs(30),
+        |s| !s.online && !s.unclean,
+    );
+    oxha_harness::wait_for(
+        "the service clone on both survivors",
+        Duration::from_secs(30),
+        || (cluster.active_on(observer, SVC_RES) == survivors).then_some(()),
+    );
 
     // The dead node never answered again and no request had two answerers.
-    assert!(prober.first_from(&holder_mac, died + 0.5).is_none(), "{holder} answered after its death");
-    assert!(prober.double_answers().is_empty(), "two nodes answered one ARP request: {:?}", prober.double_answers());
+    assert!(
+        prober.first_from(&holder_mac, died + 0.5).is_none(),
+        "{holder} answered after its death"
+    );
+    assert!(
+        prober.double_answers().is_empty(),
+        "two nodes answered one ARP request: {:?}",
+        prober.double_answers()
+    );
 
     eprintln!("VIP moved {holder} → {new_holder}");
     timing("scenario1 node death → plug off (fenced)", fenced - died);
-    timing("scenario1 node death → VIP answers on new node", reply.at - died);
+    timing(
+        "scenario1 node death → VIP answers on new node",
+        reply.at - died,
+    );
 }

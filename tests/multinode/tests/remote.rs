@@ -35,7 +35,10 @@ fn dead_compute_node_is_fenced_by_power_then_notifier() {
     let notifier_dir = cluster.state_dir().join("plugs-masakari");
     std::fs::create_dir_all(&notifier_dir).expect("notifier plug dir");
     std::fs::write(notifier_dir.join(REMOTE_NODE), "on").expect("notifier plug");
-    let power_params = format!("plug_dir={} lag=1 stonith_status_sleep=200ms", cluster.plug_dir().display());
+    let power_params = format!(
+        "plug_dir={} lag=1 stonith_status_sleep=200ms",
+        cluster.plug_dir().display()
+    );
     let notify_params = format!("plug_dir={} lag=0", notifier_dir.display());
     let text = format!(
         "primitive fence_compute_power {power} params {power_params} pcmk_host_list={REMOTE_NODE} \\\n\
@@ -57,17 +60,43 @@ fn dead_compute_node_is_fenced_by_power_then_notifier() {
 
     let power_log = cluster.plug_dir().join("log");
     let notifier_log = notifier_dir.join("log");
-    oxha_harness::wait_for("both fencing levels to run", Duration::from_secs(90), || {
-        let ran = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default().contains(&format!("{REMOTE_NODE} off"));
-        (ran(&power_log) && ran(&notifier_log)).then_some(())
-    });
-    let (power_at, notify_at) = (mtime(&power_log).unwrap_or(0.0), mtime(&notifier_log).unwrap_or(0.0));
-    assert!(power_at <= notify_at, "the notifier ran before the power device");
-    let notifications = std::fs::read_to_string(&notifier_log).unwrap_or_default().matches("off").count();
+    oxha_harness::wait_for(
+        "both fencing levels to run",
+        Duration::from_secs(90),
+        || {
+            let ran = |p: &std::path::Path| {
+                std::fs::read_to_string(p)
+                    .unwrap_or_default()
+                    .contains(&format!("{REMOTE_NODE} off"))
+            };
+            (ran(&power_log) && ran(&notifier_log)).then_some(())
+        },
+    );
+    let (power_at, notify_at) = (
+        mtime(&power_log).unwrap_or(0.0),
+        mtime(&notifier_log).unwrap_or(0.0),
+    );
+    assert!(
+        power_at <= notify_at,
+        "the notifier ran before the power device"
+    );
+    let notifications = std::fs::read_to_string(&notifier_log)
+        .unwrap_or_default()
+        .matches("off")
+        .count();
     assert_eq!(notifications, 1, "the notifier must run exactly once");
-    cluster.wait_node("node1", REMOTE_NODE, "offline and clean", Duration::from_secs(30), |s| !s.online && !s.unclean);
+    cluster.wait_node(
+        "node1",
+        REMOTE_NODE,
+        "offline and clean",
+        Duration::from_secs(30),
+        |s| !s.online && !s.unclean,
+    );
     let history = cluster.fence_history("node1", REMOTE_NODE);
-    assert!(history.contains("successful"), "no successful fencing of {REMOTE_NODE}:\n{history}");
+    assert!(
+        history.contains("successful"),
+        "no successful fencing of {REMOTE_NODE}:\n{history}"
+    );
     eprintln!("{history}");
 
     timing("scenario3 compute death → power level", power_at - died);

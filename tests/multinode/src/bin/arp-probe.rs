@@ -32,14 +32,25 @@ fn main() {
     if args.len() != 6 {
         fail("usage: arp-probe IFACE SRC_MAC SRC_IP TARGET_IP INTERVAL_MS");
     }
-    let iface = std::ffi::CString::new(args[1].as_str()).unwrap_or_else(|_| fail("bad interface name"));
+    let iface =
+        std::ffi::CString::new(args[1].as_str()).unwrap_or_else(|_| fail("bad interface name"));
     let src_mac = parse_mac(&args[2]).unwrap_or_else(|| fail("bad MAC"));
-    let src_ip: Ipv4Addr = args[3].parse().unwrap_or_else(|_| fail("bad source address"));
-    let target: Ipv4Addr = args[4].parse().unwrap_or_else(|_| fail("bad target address"));
+    let src_ip: Ipv4Addr = args[3]
+        .parse()
+        .unwrap_or_else(|_| fail("bad source address"));
+    let target: Ipv4Addr = args[4]
+        .parse()
+        .unwrap_or_else(|_| fail("bad target address"));
     let interval = Duration::from_millis(args[5].parse().unwrap_or_else(|_| fail("bad interval")));
 
     // SAFETY: plain libc calls on a socket this function owns; every struct is fully initialised.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(ETH_P_ARP.to_be())) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW,
+            i32::from(ETH_P_ARP.to_be()),
+        )
+    };
     if fd < 0 {
         fail(&format!("socket: {}", std::io::Error::last_os_error()));
     }
@@ -61,7 +72,10 @@ fn main() {
     if bound < 0 {
         fail(&format!("bind: {}", std::io::Error::last_os_error()));
     }
-    let tick = libc::timeval { tv_sec: 0, tv_usec: 20_000 };
+    let tick = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 20_000,
+    };
     unsafe {
         libc::setsockopt(
             fd,
@@ -89,7 +103,14 @@ fn main() {
     loop {
         if Instant::now() >= next {
             seq += 1;
-            let sent = unsafe { libc::send(fd, request.as_ptr() as *const libc::c_void, request.len(), 0) };
+            let sent = unsafe {
+                libc::send(
+                    fd,
+                    request.as_ptr() as *const libc::c_void,
+                    request.len(),
+                    0,
+                )
+            };
             if sent < 0 {
                 fail(&format!("send: {}", std::io::Error::last_os_error()));
             }
@@ -104,10 +125,20 @@ fn main() {
         if !is_reply || frame[28..32] != target.octets() {
             continue;
         }
-        let mac = frame[22..28].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let mac = frame[22..28]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         let mut out = stdout.lock();
-        if writeln!(out, "{ms} {seq} {mac}").and_then(|_| out.flush()).is_err() {
+        if writeln!(out, "{ms} {seq} {mac}")
+            .and_then(|_| out.flush())
+            .is_err()
+        {
             return; // reader gone
         }
     }
