@@ -495,6 +495,38 @@ impl MultiCluster {
         );
     }
 
+    /// CPU time (seconds) of every finished child of `node`'s pacemaker-execd: the resource
+    /// agents it ran and everything they ran in turn (their times roll up on wait()).
+    pub fn agent_cpu_seconds(&self, node: &str) -> f64 {
+        let out = self
+            .sh(node, "cat /proc/$(pgrep -x pacemaker-execd)/stat")
+            .expect_ok();
+        // Fields after the parenthesised command name: cutime and cstime are fields 16 and 17.
+        let after = out.stdout.rsplit(')').next().unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i - 3)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let hz = run(&["getconf", "CLK_TCK"])
+            .stdout
+            .trim()
+            .parse::<f64>()
+            .unwrap_or(100.0);
+        (ticks(16) + ticks(17)) / hz
+    }
+
+    /// Waits until the cluster has no pending actions (as `observer` sees it).
+    pub fn wait_idle(&self, observer: &str, timeout: Duration) {
+        wait_for("the cluster to settle", timeout, || {
+            self.run(observer, &["crm_resource", "--wait", "--timeout=10s"])
+                .ok()
+                .then_some(())
+        })
+    }
+
     /// The tail of every node's pacemaker log and the power log, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
