@@ -16,7 +16,12 @@ fn script_parses() {
 fn clean_without_a_cluster_is_a_no_op() {
     let state = std::env::temp_dir().join(format!("oxha-demo-test-{}", std::process::id()));
     let state = state.to_string_lossy().into_owned();
-    let out = run_env(&["bash", &script(), "clean"], &[("OXHA_DEMO_STATE", &state)], None).expect_ok();
+    let out = run_env(
+        &["bash", &script(), "clean"],
+        &[("OXHA_DEMO_STATE", &state)],
+        None,
+    )
+    .expect_ok();
     assert!(out.stdout.contains("no demo cluster running"), "{out}");
     assert!(!std::path::Path::new(&state).exists());
 }

@@ -3,6 +3,7 @@
 //!   with the VIP agent of `OXHA_VIP_CLASS` (the runner calls it once per agent);
 //! * monitor cost: 20 VIPs monitored every 5 s for `OXHA_BENCH_SECS` (default 600): CPU time of
 //!   every agent process (pacemaker-execd's reaped children) on all three nodes.
+//!
 //! Results are printed as `bench: <key> <value>` lines for the runner to compare.
 
 use oxha_multinode::{agents, now, ArpProber, MultiCluster, FULL_NODES, VIP};
