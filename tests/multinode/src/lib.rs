@@ -247,6 +247,16 @@ impl MultiCluster {
         self.mcluster(&args)
     }
 
+    /// An HTTP/1.0 GET of `http://ip:port/` from the client namespace (bash /dev/tcp, 2 s
+    /// limit): the response, or None when nothing answered.
+    pub fn http_get(&self, ip: &str, port: u16) -> Option<String> {
+        let script = format!(
+            "exec 3<>/dev/tcp/{ip}/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
+        );
+        let r = self.client(&["timeout", "2", "bash", "-c", &script]);
+        (r.ok() && !r.stdout.is_empty()).then_some(r.stdout)
+    }
+
     /// Kills every process of `node` at once (SIGKILL to its PID 1): a power loss.
     pub fn kill(&self, node: &str) {
         self.mcluster(&["kill", node]).expect_ok();

@@ -2,7 +2,7 @@
 //! it off), then the VIP group and the service clone run on the survivors. Prints the
 //! failover time: node death → first ARP answer for the VIP from the new holder.
 
-use oxha_multinode::{now, timing, ArpProber, MultiCluster, FULL_NODES, VIP};
+use oxha_multinode::{agents, now, timing, ArpProber, MultiCluster, FULL_NODES, VIP};
 use std::time::Duration;
 
 const VIP_RES: &str = "res_masakari_f8b6bde_vip";
@@ -83,6 +83,22 @@ fn vip_holder_dies_is_fenced_and_vip_moves() {
         "two nodes answered one ARP request: {:?}",
         prober.double_answers()
     );
+
+    // With the real haproxy clone, the API answers through the VIP again.
+    if agents::service_class() == "ocf:oxha:haproxy" {
+        let answer =
+            oxha_harness::wait_for("the API behind the VIP", Duration::from_secs(30), || {
+                cluster.http_get(VIP, 15868)
+            });
+        assert!(
+            answer.starts_with("HTTP/1.") && answer.contains(" 200 "),
+            "API answered: {answer}"
+        );
+        timing(
+            "scenario1 node death → API answers through the VIP (upper bound)",
+            now() - died,
+        );
+    }
 
     eprintln!("VIP moved {holder} → {new_holder}");
     timing("scenario1 node death → plug off (fenced)", fenced - died);
