@@ -56,6 +56,8 @@ fn bench_failover() {
     }
     times.sort_by(|a, b| a.total_cmp(b));
     let median = times[times.len() / 2];
+    // After libtest's "test bench_failover ... " (no newline before the output).
+    println!();
     println!("bench: failover_class {class}");
     println!("bench: failover_rounds {rounds}");
     println!("bench: failover_median_s {median:.3}");
@@ -97,6 +99,7 @@ fn bench_monitor_cpu() {
     let window = now() - started;
     let cpu = after - before;
     let monitors = count as f64 * window / 5.0;
+    println!();
     println!("bench: monitor_class {class}");
     println!("bench: monitor_vips {count}");
     println!("bench: monitor_window_s {window:.0}");
