@@ -26,6 +26,10 @@ pub const REMOTE_NODE: &str = "compute1";
 pub const REMOTE_ADDR: &str = "10.77.0.4";
 /// The VIP every scenario moves around, on the service network.
 pub const VIP: &str = "10.77.1.100";
+/// The switch's own address on the ring network: simulators (MAAS) listen there.
+pub const INFRA_ADDR: &str = "10.77.0.254";
+/// Where the MAAS simulator listens when fencing goes through fence_maas.
+pub const MAAS_PORT: u16 = 5240;
 const CLIENT_IF: &str = "svc0";
 const CLIENT_MAC: &str = "02:00:0a:4d:01:c8";
 const CLIENT_ADDR: &str = "10.77.1.200";
@@ -76,10 +80,26 @@ pub mod agents {
         }
     }
 
-    /// The fence device class used for the full nodes (MAAS in production).
-    /// TODO(lead): `stonith:fence_maas` with the MAAS simulator once both are merged.
+    /// True when fence_maas and the MAAS simulator are staged.
+    pub fn maas_staged() -> bool {
+        oxha_harness::fence_agent("fence_maas").exists()
+            && stage_dir().join("tools/maas-sim").exists()
+    }
+
+    /// The fence device class for the nodes: `OXHA_FENCE_CLASS`, else `stonith:fence_maas`
+    /// (against the MAAS simulator) when staged, else `stonith:fence_probe`.
     pub fn node_fence_class() -> String {
-        std::env::var("OXHA_FENCE_CLASS").unwrap_or_else(|_| "stonith:fence_probe".into())
+        std::env::var("OXHA_FENCE_CLASS").unwrap_or_else(|_| {
+            if maas_staged() {
+                "stonith:fence_maas".into()
+            } else {
+                "stonith:fence_probe".into()
+            }
+        })
+    }
+
+    pub fn fencing_through_maas() -> bool {
+        node_fence_class() == "stonith:fence_maas"
     }
 }
 
@@ -110,6 +130,8 @@ pub struct PowerEvent {
 pub struct MultiCluster {
     state: PathBuf,
     _watcher: Option<std::process::ChildStdin>,
+    /// Daemons started in the switch namespace (simulators): reaped after teardown.
+    daemons: Mutex<Vec<Child>>,
 }
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -406,9 +428,22 @@ impl MultiCluster {
         self.state.join("plugs")
     }
 
-    /// Takes the fence device away (its plug directory disappears: every action of
-    /// `fence_probe` fails, as fence_maas fails while MAAS is down) or brings it back.
+    /// Takes the fence device away or brings it back. fence_probe: its plug directory
+    /// disappears (every action fails). fence_maas: every machine of the MAAS simulator answers
+    /// 503, as a MAAS region in trouble does.
     pub fn set_fence_device(&self, up: bool) {
+        if agents::fencing_through_maas() {
+            let body = if up {
+                r#"{"fault":""}"#
+            } else {
+                r#"{"fault":"503"}"#
+            };
+            for node in FULL_NODES.iter().chain([&REMOTE_NODE]) {
+                self.maas_ctl("POST", &format!("/_sim/machines/{node}"), Some(body))
+                    .expect_ok();
+            }
+            return;
+        }
         let (from, to) = (self.state.join("plugs.down"), self.plug_dir());
         let (from, to) = if up { (from, to) } else { (to, from) };
         std::fs::rename(&from, &to)
@@ -449,17 +484,112 @@ impl MultiCluster {
     /// device away must see fencing fail, not the device resource banned.
     pub fn configure_fencing(&self) {
         let class = agents::node_fence_class();
+        let params = self.fence_params(&class, &FULL_NODES);
         let text = format!(
             "primitive fence_nodes {class} \\\n\
-             \tparams plug_dir={plugs} lag=1 stonith_status_sleep=200ms power_timeout=5s \\\n\
-             \tpcmk_host_list=\"node1 node2 node3\" \\\n\
+             \tparams {params} \\\n\
              \top monitor interval=120s timeout=20s\n\
              property stonith-enabled=true stonith-action=off stonith-timeout=20s \\\n\
-             \tno-quorum-policy=stop stonith-max-attempts=1000 cluster-recheck-interval=30s\n",
-            plugs = self.plug_dir().display()
+             \tno-quorum-policy=stop stonith-max-attempts=1000 cluster-recheck-interval=30s\n"
         );
+        eprintln!("mcluster: fencing through {class}");
         self.crm_configure("node1", &text).expect_ok();
         self.wait_active_one("node1", "fence_nodes", Duration::from_secs(60));
+    }
+
+    /// Device parameters for fencing `hosts` with `class`: fence_probe on the plug directory,
+    /// or fence_maas against the MAAS simulator (started on first use).
+    pub fn fence_params(&self, class: &str, hosts: &[&str]) -> String {
+        let host_list = hosts.join(" ");
+        if class == "stonith:fence_maas" {
+            let key = self.start_maas_sim();
+            format!(
+                "ip={INFRA_ADDR} ipport={MAAS_PORT} api_key_file={} power_timeout=10s \\\n\
+                 \tpcmk_host_list=\"{host_list}\"",
+                key.display()
+            )
+        } else {
+            format!(
+                "plug_dir={} lag=1 stonith_status_sleep=200ms power_timeout=5s \\\n\
+                 \tpcmk_host_list=\"{host_list}\"",
+                self.plug_dir().display()
+            )
+        }
+    }
+
+    /// Starts the MAAS simulator (staged `tools/maas-sim`) in the switch namespace, listening on
+    /// `INFRA_ADDR:MAAS_PORT`, with one machine per node whose power-off turns the node's plug
+    /// off (so the power controller cuts it). Returns the API key file. Idempotent. It dies
+    /// with the cluster (`mcluster down` kills every process in the switch namespace).
+    pub fn start_maas_sim(&self) -> PathBuf {
+        let key = self.state.join("maas.key");
+        if key.exists() {
+            return key;
+        }
+        let machines: Vec<String> = FULL_NODES
+            .iter()
+            .chain([&REMOTE_NODE])
+            .map(|n| {
+                format!(
+                    "{{\"hostname\":\"{n}\",\"power_state\":\"on\",\"on_power_off\":\"echo off > {}\"}}",
+                    self.plug_dir().join(n).display()
+                )
+            })
+            .collect();
+        let machines_file = self.state.join("maas-machines.json");
+        std::fs::write(&machines_file, format!("[{}]", machines.join(",")))
+            .expect("write machines");
+        std::fs::write(&key, "oxhaconsumer:oxhatoken:oxhasecret\n").expect("write key");
+        let sim = stage_dir().join("tools/maas-sim");
+        let listen = format!("{INFRA_ADDR}:{MAAS_PORT}");
+        let log = std::fs::File::create(self.state.join("maas-sim.log")).expect("maas-sim log");
+        let child = Command::new(script())
+            .arg("switch")
+            .arg(&self.state)
+            .arg(&sim)
+            .args(["serve", "--listen", &listen, "--machines"])
+            .arg(&machines_file)
+            .arg("--api-key-file")
+            .arg(&key)
+            .args(["--power-delay-ms", "200", "--events"])
+            .arg(self.state.join("maas-events"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("cannot start maas-sim");
+        self.daemons
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(child);
+        wait_for(
+            "the MAAS simulator to listen",
+            Duration::from_secs(10),
+            || {
+                self.maas_ctl("GET", "/_sim/machines/node1", None)
+                    .ok()
+                    .then_some(())
+            },
+        );
+        key
+    }
+
+    /// `maas-sim ctl` against the running simulator.
+    pub fn maas_ctl(&self, method: &str, path: &str, body: Option<&str>) -> Run {
+        let sim = stage_dir().join("tools/maas-sim");
+        let addr = format!("{INFRA_ADDR}:{MAAS_PORT}");
+        let mut args = vec![
+            "switch",
+            sim.to_str().unwrap_or("maas-sim"),
+            "ctl",
+            &addr,
+            method,
+            path,
+        ];
+        if let Some(b) = body {
+            args.push(b);
+        }
+        self.mcluster(&args)
     }
 
     /// The Masakari API layout as the charms build it (masakari.md §3.1), with the agent classes
@@ -573,6 +703,16 @@ impl Drop for MultiCluster {
         let down = self.mcluster(&["down"]);
         if !down.ok() {
             eprintln!("mcluster: teardown failed: {down}");
+        }
+        // `down` killed everything in the switch namespace; reap what we started there.
+        for mut child in self
+            .daemons
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }

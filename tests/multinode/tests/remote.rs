@@ -12,7 +12,7 @@
 //! first one's plug is compute1's power (the power controller cuts it), the second one's plug
 //! only records that it ran.
 
-use oxha_multinode::{now, timing, MultiCluster, REMOTE_NODE};
+use oxha_multinode::{agents, now, timing, MultiCluster, REMOTE_NODE};
 use std::time::{Duration, UNIX_EPOCH};
 
 fn class(var: &str) -> String {
@@ -35,20 +35,20 @@ fn dead_compute_node_is_fenced_by_power_then_notifier() {
     let notifier_dir = cluster.state_dir().join("plugs-masakari");
     std::fs::create_dir_all(&notifier_dir).expect("notifier plug dir");
     std::fs::write(notifier_dir.join(REMOTE_NODE), "on").expect("notifier plug");
-    let power_params = format!(
-        "plug_dir={} lag=1 stonith_status_sleep=200ms",
-        cluster.plug_dir().display()
-    );
+    // The power level: the nodes' device class (fence_maas against the MAAS simulator when
+    // staged, else fence_probe on compute1's plug).
+    let power_class =
+        std::env::var("OXHA_REMOTE_POWER_CLASS").unwrap_or_else(|_| agents::node_fence_class());
+    let power_params = cluster.fence_params(&power_class, &[REMOTE_NODE]);
     let notify_params = format!("plug_dir={} lag=0", notifier_dir.display());
     let text = format!(
-        "primitive fence_compute_power {power} params {power_params} pcmk_host_list={REMOTE_NODE} \\\n\
+        "primitive fence_compute_power {power_class} params {power_params} \\\n\
          \top monitor interval=120s\n\
          primitive fence_compute_masakari {notify} params {notify_params} pcmk_host_list={REMOTE_NODE} \\\n\
          \top monitor interval=120s\n\
          fencing_topology {REMOTE_NODE}: fence_compute_power,fence_compute_masakari\n\
          primitive compute_workload ocf:pacemaker:Dummy op monitor interval=5s\n\
          location workload_on_compute compute_workload inf: {REMOTE_NODE}\n",
-        power = class("OXHA_REMOTE_POWER_CLASS"),
         notify = class("OXHA_REMOTE_NOTIFY_CLASS"),
     );
     cluster.crm_configure("node1", &text).expect_ok();
@@ -58,24 +58,21 @@ fn dead_compute_node_is_fenced_by_power_then_notifier() {
     let died = now();
     cluster.kill(REMOTE_NODE);
 
-    let power_log = cluster.plug_dir().join("log");
     let notifier_log = notifier_dir.join("log");
     oxha_harness::wait_for(
         "both fencing levels to run",
         Duration::from_secs(90),
         || {
-            let ran = |p: &std::path::Path| {
-                std::fs::read_to_string(p)
-                    .unwrap_or_default()
-                    .contains(&format!("{REMOTE_NODE} off"))
-            };
-            (ran(&power_log) && ran(&notifier_log)).then_some(())
+            let notified = std::fs::read_to_string(&notifier_log)
+                .unwrap_or_default()
+                .contains(&format!("{REMOTE_NODE} off"));
+            (cluster.plug(REMOTE_NODE) == "off" && notified).then_some(())
         },
     );
-    let (power_at, notify_at) = (
-        mtime(&power_log).unwrap_or(0.0),
-        mtime(&notifier_log).unwrap_or(0.0),
-    );
+    // The power level's time: when compute1's plug went off (fence_probe confirmed it, or the
+    // MAAS simulator's power-off hook wrote it).
+    let power_at = cluster.plug_changed_at(REMOTE_NODE).unwrap_or(0.0);
+    let notify_at = mtime(&notifier_log).unwrap_or(0.0);
     assert!(
         power_at <= notify_at,
         "the notifier ran before the power device"
