@@ -180,6 +180,7 @@ impl MultiCluster {
         let cluster = MultiCluster {
             state,
             _watcher: watcher,
+            daemons: Mutex::new(Vec::new()),
         };
         assert!(
             up.ok(),
