@@ -161,7 +161,7 @@ impl MultiCluster {
         let watcher = Command::new("sh")
             .args([
                 "-c",
-                "cat >/dev/null; exec \"$0\" down \"$1\" >/dev/null 2>&1",
+                "cat >/dev/null; [ -e \"$1/keep\" ] || exec \"$0\" down \"$1\" >/dev/null 2>&1",
             ])
             .arg(script())
             .arg(&state)
@@ -695,10 +695,12 @@ impl Drop for MultiCluster {
     fn drop(&mut self) {
         if std::env::var_os("OXHA_KEEP_CLUSTER").is_some() {
             eprintln!(
-                "mcluster: kept in {} (OXHA_KEEP_CLUSTER)",
+                "mcluster: kept in {} (OXHA_KEEP_CLUSTER); remove it with: {} down {}",
+                self.state.display(),
+                script().display(),
                 self.state.display()
             );
-            std::mem::forget(self._watcher.take());
+            let _ = std::fs::write(self.state.join("keep"), "");
             return;
         }
         let down = self.mcluster(&["down"]);
