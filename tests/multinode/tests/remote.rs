@@ -3,14 +3,21 @@
 //! production) and the Masakari notifier (fence_masakari), as the charms configure a
 //! masakari-monitored compute node.
 //!
-//! TODO(lead): with fence_maas + maas-sim and fence_masakari merged, set
-//!   OXHA_REMOTE_POWER_CLASS=stonith:fence_maas   (+ maas-sim running in a node, params in
-//!                                                 `power_params` below)
-//!   OXHA_REMOTE_NOTIFY_CLASS=stonith:fence_masakari (+ a real Masakari API, masakari.md)
-//! and replace the `notifier_log` assertion by: Masakari received exactly one COMPUTE_HOST
-//! notification for compute1 (GET /v1/notifications). Today both levels are fence_probe: the
-//! first one's plug is compute1's power (the power controller cuts it), the second one's plug
-//! only records that it ran.
+//! The power level already switches by itself: it is fence_maas against the MAAS simulator when
+//! both are staged (`agents::node_fence_class`), fence_probe otherwise.
+//!
+//! TODO(lead), once fence_masakari and tests/masakari-env are merged — the notifier level:
+//! 1. start the real Masakari in node1: `cluster.run("node1", &[masakari-env, "up", DIR,
+//!    "--no-libvirt", "compute1"])` (its API listens on 127.0.0.1:15868 inside node1; the
+//!    segment must hold the host `compute1`, the pacemaker node name = fence_masakari's plug);
+//! 2. `OXHA_REMOTE_NOTIFY_CLASS=stonith:fence_masakari` and, instead of `notify_params`, the
+//!    connection parameters masakari-env uses (noauth2 / its keystone stub), plus a location
+//!    constraint keeping the device on node1 (`location masakari_dev_on_node1
+//!    fence_compute_masakari rule -inf: #uname ne node1`): fenced runs a device only where its
+//!    resource may run, and only node1 reaches that 127.0.0.1;
+//! 3. replace the `notifier_log` wait and the "exactly once" assertion by: Masakari lists
+//!    exactly one notification, type COMPUTE_HOST, hostname compute1
+//!    (`masakari-env api DIR GET /v1/notifications`), created after the power level.
 
 use oxha_multinode::{agents, now, timing, MultiCluster, REMOTE_NODE};
 use std::time::{Duration, UNIX_EPOCH};
