@@ -621,6 +621,9 @@ impl MultiCluster {
     /// Adds the remote node's connection resource (`ocf:pacemaker:remote`) and waits until
     /// the cluster shows it online.
     pub fn add_remote(&self) {
+        if let Ok(why) = std::fs::read_to_string(self.state.join("no-remote")) {
+            panic!("the cluster has no remote node: {}", why.trim());
+        }
         let text = format!(
             "primitive {REMOTE_NODE} ocf:pacemaker:remote \\\n\
              \tparams server={REMOTE_ADDR} reconnect_interval=60s \\\n\
