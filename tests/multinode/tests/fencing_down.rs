@@ -50,7 +50,10 @@ fn no_recovery_while_fencing_fails_then_recovery() {
     // Watch it for a while (every poll is an assertion, not a sleep).
     let watch_until = now() + 8.0;
     while now() < watch_until {
-        let state = cluster.node_state(observer, &holder).unwrap_or_default();
+        // A crm_mon that could not answer (busy CIB) says nothing either way: ask again.
+        let Some(state) = cluster.node_state(observer, &holder) else {
+            continue;
+        };
         assert!(
             !state.online && state.unclean,
             "{holder} must stay UNCLEAN while fencing fails: {state:?}"
