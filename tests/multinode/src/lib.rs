@@ -1,0 +1,885 @@
+//! A real multi-node Pacemaker cluster for tests: three full nodes (`node1`..`node3`, corosync
+//! with knet + pacemakerd) and one pacemaker-remote node (`compute1`), each in its own pid, net,
+//! mount and UTS namespaces, wired by veth pairs to two bridges in a private "switch" namespace
+//! (`scripts/mcluster` does the work; this crate drives it).
+//!
+//! * ring network `10.77.0.0/24` (corosync, the remote connection) — [`Link::Ring`]
+//! * service network `10.77.1.0/24` (VIPs) — [`Link::Svc`]; a "client" namespace on it
+//!   (`10.77.1.200`) runs the [`ArpProber`].
+//!
+//! Power: `<state>/plugs/<node>` is a plug of the test fence agent `fence_probe`
+//! (`plug_dir=<state>/plugs`): a power controller kills a node the moment its plug reads
+//! `off`, as a BMC or MAAS would cut its power. Everything is torn down when the
+//! [`MultiCluster`] is dropped or the test process exits in any way (a watcher process waits
+//! for EOF on a pipe only the test process holds).
+
+use oxha_harness::{run, run_env, stage_dir, wait_for, workspace_root, Run};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub const FULL_NODES: [&str; 3] = ["node1", "node2", "node3"];
+pub const REMOTE_NODE: &str = "compute1";
+/// The remote node's address on the ring network (pacemaker connects to port 3121 there).
+pub const REMOTE_ADDR: &str = "10.77.0.4";
+/// The VIP every scenario moves around, on the service network.
+pub const VIP: &str = "10.77.1.100";
+/// The switch's own address on the ring network: simulators (MAAS) listen there.
+pub const INFRA_ADDR: &str = "10.77.0.254";
+/// Where the MAAS simulator listens when fencing goes through fence_maas.
+pub const MAAS_PORT: u16 = 5240;
+const CLIENT_IF: &str = "svc0";
+const CLIENT_MAC: &str = "02:00:0a:4d:01:c8";
+const CLIENT_ADDR: &str = "10.77.1.200";
+
+/// Agent classes: each scenario is written against these, so it runs today with the stand-ins
+/// and with the oxha agents as soon as they are staged (or when the environment says so).
+pub mod agents {
+    use super::*;
+
+    /// `OXHA_VIP_CLASS`, else `ocf:oxha:vip` when staged, else `ocf:heartbeat:IPaddr2`.
+    /// Both take `ip`, `cidr_netmask` and `nic`.
+    pub fn vip_class() -> String {
+        std::env::var("OXHA_VIP_CLASS").unwrap_or_else(|_| {
+            if oxha_harness::ocf_agent("vip").exists() {
+                "ocf:oxha:vip".into()
+            } else {
+                "ocf:heartbeat:IPaddr2".into()
+            }
+        })
+    }
+
+    /// `OXHA_SERVICE_CLASS`, else `ocf:oxha:haproxy` when staged and haproxy is installed,
+    /// else `ocf:pacemaker:Dummy` (a stand-in with the same lifecycle).
+    pub fn service_class() -> String {
+        std::env::var("OXHA_SERVICE_CLASS").unwrap_or_else(|_| {
+            if oxha_harness::ocf_agent("haproxy").exists()
+                && Path::new("/usr/sbin/haproxy").exists()
+            {
+                "ocf:oxha:haproxy".into()
+            } else {
+                "ocf:pacemaker:Dummy".into()
+            }
+        })
+    }
+
+    /// Parameters for [`service_class`]: haproxy gets a config in the cluster's state directory
+    /// (every node sees it) answering on the Masakari API port.
+    pub fn service_params(cluster: &MultiCluster) -> String {
+        if service_class() == "ocf:oxha:haproxy" {
+            let cfg = cluster.state_dir().join("haproxy.cfg");
+            let _ = std::fs::write(
+                &cfg,
+                "global\n    maxconn 100\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend masakari_api\n    bind :15868\n    http-request return status 200 content-type text/plain string ok\n",
+            );
+            format!("params conffile={}", cfg.display())
+        } else {
+            String::new()
+        }
+    }
+
+    /// True when fence_maas and the MAAS simulator are staged.
+    pub fn maas_staged() -> bool {
+        oxha_harness::fence_agent("fence_maas").exists()
+            && stage_dir().join("tools/maas-sim").exists()
+    }
+
+    /// The fence device class for the nodes: `OXHA_FENCE_CLASS`, else `stonith:fence_maas`
+    /// (against the MAAS simulator) when staged, else `stonith:fence_probe`.
+    pub fn node_fence_class() -> String {
+        std::env::var("OXHA_FENCE_CLASS").unwrap_or_else(|_| {
+            if maas_staged() {
+                "stonith:fence_maas".into()
+            } else {
+                "stonith:fence_probe".into()
+            }
+        })
+    }
+
+    pub fn fencing_through_maas() -> bool {
+        node_fence_class() == "stonith:fence_maas"
+    }
+}
+
+/// One of a node's two links (veth to a bridge in the switch namespace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    Ring,
+    Svc,
+}
+
+/// What crm_mon says about one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeState {
+    pub online: bool,
+    pub unclean: bool,
+    pub shutdown: bool,
+    pub kind: String,
+}
+
+/// An event of the power controller log: `kill`ed by a test, `off` by its plug, `boot`.
+#[derive(Clone, Debug)]
+pub struct PowerEvent {
+    pub at: f64,
+    pub node: String,
+    pub what: String,
+}
+
+pub struct MultiCluster {
+    state: PathBuf,
+    _watcher: Option<std::process::ChildStdin>,
+    /// Daemons started in the switch namespace (simulators): reaped after teardown.
+    daemons: Mutex<Vec<Child>>,
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn script() -> PathBuf {
+    workspace_root().join("tests/multinode/scripts/mcluster")
+}
+
+/// Seconds since the epoch, the clock of the power log and the prober.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl MultiCluster {
+    /// Starts the switch, the client namespace, the power controller, the three full nodes and
+    /// the remote node's daemon, and waits until the full nodes are online. STONITH is off until
+    /// a test configures fencing ([`MultiCluster::configure_fencing`]); the remote node joins
+    /// when a test adds its connection resource ([`MultiCluster::add_remote`]).
+    pub fn start() -> MultiCluster {
+        let state = std::env::temp_dir().join(format!("oxha-mn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        let started = Instant::now();
+        // The watcher first, so a failing start is torn down too.
+        let watcher = Command::new("sh")
+            .args([
+                "-c",
+                "cat >/dev/null; [ -e \"$1/keep\" ] || exec \"$0\" down \"$1\" >/dev/null 2>&1",
+            ])
+            .arg(script())
+            .arg(&state)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()
+            .and_then(|mut c| c.stdin.take());
+        let up = run(&[
+            &script().to_string_lossy(),
+            "up",
+            &state.to_string_lossy(),
+            &stage_dir().to_string_lossy(),
+        ]);
+        let cluster = MultiCluster {
+            state,
+            _watcher: watcher,
+            daemons: Mutex::new(Vec::new()),
+        };
+        assert!(
+            up.ok(),
+            "multi-node cluster did not come up: {up}\n{}",
+            cluster.logs()
+        );
+        eprintln!(
+            "mcluster: {} online after {:.1}s (state {})",
+            FULL_NODES.join(", "),
+            started.elapsed().as_secs_f64(),
+            cluster.state.display()
+        );
+        cluster
+            .crm("node1", &["configure", "property", "stonith-enabled=false"])
+            .expect_ok();
+        cluster
+    }
+
+    /// Holds the tests of one binary to one at a time: `let _s = MultiCluster::serial();`.
+    pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state
+    }
+
+    fn mcluster(&self, args: &[&str]) -> Run {
+        let mut argv: Vec<String> = vec![
+            script().to_string_lossy().into_owned(),
+            args[0].to_string(),
+            self.state.to_string_lossy().into_owned(),
+        ];
+        argv.extend(args[1..].iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+        run_env(&refs, &[], None)
+    }
+
+    /// Runs a command inside `node` (its mount, network, pid and UTS namespaces).
+    pub fn run(&self, node: &str, argv: &[&str]) -> Run {
+        self.run_stdin(node, argv, None)
+    }
+
+    pub fn run_stdin(&self, node: &str, argv: &[&str], stdin: Option<&str>) -> Run {
+        let mut full: Vec<String> = vec![
+            script().to_string_lossy().into_owned(),
+            "exec".into(),
+            self.state.to_string_lossy().into_owned(),
+            node.into(),
+        ];
+        full.extend(argv.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let mut r = run_env(&refs, &[], stdin);
+        r.command = format!("[{node}] {}", argv.join(" "));
+        r
+    }
+
+    pub fn sh(&self, node: &str, script: &str) -> Run {
+        self.run(node, &["sh", "-c", script])
+    }
+
+    pub fn crm(&self, node: &str, args: &[&str]) -> Run {
+        let mut argv = vec!["crm"];
+        argv.extend_from_slice(args);
+        self.run(node, &argv)
+    }
+
+    /// `crm configure load update -` with `text` (several objects in one CIB change).
+    pub fn crm_configure(&self, node: &str, text: &str) -> Run {
+        self.run_stdin(
+            node,
+            &["crm", "configure", "load", "update", "-"],
+            Some(text),
+        )
+    }
+
+    pub fn pcs(&self, node: &str, args: &[&str]) -> Run {
+        let mut argv = vec!["pcs"];
+        argv.extend_from_slice(args);
+        self.run(node, &argv)
+    }
+
+    /// Runs a command in the client namespace on the service network.
+    pub fn client(&self, argv: &[&str]) -> Run {
+        let mut args = vec!["client"];
+        args.extend_from_slice(argv);
+        self.mcluster(&args)
+    }
+
+    /// An HTTP/1.0 GET of `http://ip:port/` from the client namespace (bash /dev/tcp, 2 s
+    /// limit): the response, or None when nothing answered.
+    pub fn http_get(&self, ip: &str, port: u16) -> Option<String> {
+        let script = format!(
+            "exec 3<>/dev/tcp/{ip}/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
+        );
+        let r = self.client(&["timeout", "2", "bash", "-c", &script]);
+        (r.ok() && !r.stdout.is_empty()).then_some(r.stdout)
+    }
+
+    /// Kills every process of `node` at once (SIGKILL to its PID 1): a power loss.
+    pub fn kill(&self, node: &str) {
+        self.mcluster(&["kill", node]).expect_ok();
+    }
+
+    /// Starts `node` again (plug on) and waits until its daemons are launched.
+    pub fn boot(&self, node: &str) {
+        self.mcluster(&["boot", node]).expect_ok();
+    }
+
+    pub fn running(&self, node: &str) -> bool {
+        self.mcluster(&["running", node]).ok()
+    }
+
+    /// Takes one of `node`'s links down (a partition) or up again (heal).
+    pub fn set_link(&self, node: &str, link: Link, up: bool) {
+        let which = if link == Link::Ring { "ring" } else { "svc" };
+        self.mcluster(&["link", node, which, if up { "up" } else { "down" }])
+            .expect_ok();
+    }
+
+    pub fn partition(&self, node: &str) {
+        self.set_link(node, Link::Ring, false)
+    }
+
+    pub fn heal(&self, node: &str) {
+        self.set_link(node, Link::Ring, true)
+    }
+
+    /// The MAC address of `node`'s service link (what answers ARP for a VIP it holds).
+    pub fn svc_mac(&self, node: &str) -> String {
+        let ip = self
+            .run(node, &["ip", "-o", "link", "show", "svc0"])
+            .expect_ok();
+        ip.stdout
+            .split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .map(str::to_string)
+            .unwrap_or_default()
+    }
+
+    /// `crm_mon -1 --output-as=xml` as `observer` sees it (empty when it cannot answer).
+    pub fn status_xml(&self, observer: &str) -> String {
+        self.run(observer, &["crm_mon", "-1", "--output-as=xml"])
+            .stdout
+    }
+
+    /// `node`'s state as `observer` sees it.
+    pub fn node_state(&self, observer: &str, node: &str) -> Option<NodeState> {
+        let xml = self.status_xml(observer);
+        let at = xml.find(&format!("<node name=\"{node}\" "))?;
+        let element = &xml[at..at + xml[at..].find('>')?];
+        Some(NodeState {
+            online: attr(element, "online").as_deref() == Some("true"),
+            unclean: attr(element, "unclean").as_deref() == Some("true"),
+            shutdown: attr(element, "shutdown").as_deref() == Some("true"),
+            kind: attr(element, "type").unwrap_or_default(),
+        })
+    }
+
+    /// Waits until `check` holds for `node` as `observer` sees it.
+    #[track_caller]
+    pub fn wait_node(
+        &self,
+        observer: &str,
+        node: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&NodeState) -> bool,
+    ) {
+        wait_for(
+            &format!("{node} {what} (seen from {observer})"),
+            timeout,
+            || {
+                self.node_state(observer, node)
+                    .filter(|s| check(s))
+                    .map(|_| ())
+            },
+        )
+    }
+
+    /// The nodes where resource (or clone instance) `id` is active, as `observer` sees it.
+    pub fn active_on(&self, observer: &str, id: &str) -> Vec<String> {
+        let xml = self.status_xml(observer);
+        let mut nodes = Vec::new();
+        let mut rest = xml.as_str();
+        let key = format!("<resource id=\"{id}\"");
+        while let Some(at) = rest.find(&key) {
+            let tail = &rest[at..];
+            let end = tail
+                .find("</resource>")
+                .or_else(|| tail.find("/>"))
+                .unwrap_or(tail.len());
+            let element = &tail[..end];
+            if attr(element, "active").as_deref() == Some("true")
+                && attr(element, "role").as_deref() == Some("Started")
+                && attr(element, "failed").as_deref() != Some("true")
+            {
+                if let Some(n) = element
+                    .find("<node ")
+                    .and_then(|n| attr(&element[n..], "name"))
+                {
+                    nodes.push(n);
+                }
+            }
+            rest = &tail[key.len()..];
+        }
+        nodes.sort();
+        nodes
+    }
+
+    /// Waits until `id` is active on exactly one node, and returns it.
+    #[track_caller]
+    pub fn wait_active_one(&self, observer: &str, id: &str, timeout: Duration) -> String {
+        wait_for(&format!("{id} active on one node"), timeout, || {
+            let nodes = self.active_on(observer, id);
+            (nodes.len() == 1).then(|| nodes[0].clone())
+        })
+    }
+
+    /// The power controller's log.
+    pub fn power_log(&self) -> Vec<PowerEvent> {
+        std::fs::read_to_string(self.state.join("power.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                Some(PowerEvent {
+                    at: w.next()?.parse().ok()?,
+                    node: w.next()?.to_string(),
+                    what: w.next()?.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// When the power controller cut `node`'s power because its plug turned off, after `since`.
+    pub fn powered_off_at(&self, node: &str, since: f64) -> Option<f64> {
+        self.power_log()
+            .into_iter()
+            .find(|e| e.node == node && e.what == "off" && e.at >= since)
+            .map(|e| e.at)
+    }
+
+    pub fn plug_dir(&self) -> PathBuf {
+        self.state.join("plugs")
+    }
+
+    /// Takes the fence device away or brings it back. fence_probe: its plug directory
+    /// disappears (every action fails). fence_maas: every machine of the MAAS simulator answers
+    /// 503, as a MAAS region in trouble does.
+    pub fn set_fence_device(&self, up: bool) {
+        if agents::fencing_through_maas() {
+            let body = if up {
+                r#"{"fault":""}"#
+            } else {
+                r#"{"fault":"503"}"#
+            };
+            for node in FULL_NODES.iter().chain([&REMOTE_NODE]) {
+                self.maas_ctl("POST", &format!("/_sim/machines/{node}"), Some(body))
+                    .expect_ok();
+            }
+            return;
+        }
+        let (from, to) = (self.state.join("plugs.down"), self.plug_dir());
+        let (from, to) = if up { (from, to) } else { (to, from) };
+        std::fs::rename(&from, &to)
+            .unwrap_or_else(|e| panic!("rename {} → {}: {e}", from.display(), to.display()));
+    }
+
+    pub fn plug(&self, node: &str) -> String {
+        std::fs::read_to_string(self.plug_dir().join(node))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    /// When `node`'s plug file last changed (the fence agent turned it on or off).
+    pub fn plug_changed_at(&self, node: &str) -> Option<f64> {
+        let modified = std::fs::metadata(self.plug_dir().join(node))
+            .ok()?
+            .modified()
+            .ok()?;
+        modified
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs_f64())
+    }
+
+    /// Successful fencing of `target` in the fencer's history (`stonith_admin -H`), as `observer` sees it.
+    pub fn fence_history(&self, observer: &str, target: &str) -> String {
+        self.run(
+            observer,
+            &["stonith_admin", "--history", target, "--verbose"],
+        )
+        .stdout
+    }
+
+    /// Turns on fencing through `fence_probe` (plug = node name, in [`MultiCluster::plug_dir`]) with
+    /// short timeouts, `stonith-action=off` (a fenced node stays off until a test boots it) and
+    /// `no-quorum-policy=stop`. The device's monitor is slow on purpose: a scenario that takes the
+    /// device away must see fencing fail, not the device resource banned.
+    pub fn configure_fencing(&self) {
+        let class = agents::node_fence_class();
+        let params = self.fence_params(&class, &FULL_NODES);
+        let text = format!(
+            "primitive fence_nodes {class} \\\n\
+             \tparams {params} \\\n\
+             \top monitor interval=120s timeout=20s\n\
+             property stonith-enabled=true stonith-action=off stonith-timeout=20s \\\n\
+             \tno-quorum-policy=stop stonith-max-attempts=1000 cluster-recheck-interval=30s\n"
+        );
+        eprintln!("mcluster: fencing through {class}");
+        self.crm_configure("node1", &text).expect_ok();
+        self.wait_active_one("node1", "fence_nodes", Duration::from_secs(60));
+    }
+
+    /// Device parameters for fencing `hosts` with `class`: fence_probe on the plug directory,
+    /// or fence_maas against the MAAS simulator (started on first use).
+    pub fn fence_params(&self, class: &str, hosts: &[&str]) -> String {
+        let host_list = hosts.join(" ");
+        if class == "stonith:fence_maas" {
+            let key = self.start_maas_sim();
+            format!(
+                "ip={INFRA_ADDR} ipport={MAAS_PORT} api_key_file={} power_timeout=10s \\\n\
+                 \tpcmk_host_list=\"{host_list}\"",
+                key.display()
+            )
+        } else {
+            format!(
+                "plug_dir={} lag=1 stonith_status_sleep=200ms power_timeout=5s \\\n\
+                 \tpcmk_host_list=\"{host_list}\"",
+                self.plug_dir().display()
+            )
+        }
+    }
+
+    /// Starts the MAAS simulator (staged `tools/maas-sim`) in the switch namespace, listening on
+    /// `INFRA_ADDR:MAAS_PORT`, with one machine per node whose power-off turns the node's plug
+    /// off (so the power controller cuts it). Returns the API key file. Idempotent. It dies
+    /// with the cluster (`mcluster down` kills every process in the switch namespace).
+    pub fn start_maas_sim(&self) -> PathBuf {
+        let key = self.state.join("maas.key");
+        if key.exists() {
+            return key;
+        }
+        let machines: Vec<String> = FULL_NODES
+            .iter()
+            .chain([&REMOTE_NODE])
+            .map(|n| {
+                format!(
+                    "{{\"hostname\":\"{n}\",\"power_state\":\"on\",\"on_power_off\":\"echo off > {}\"}}",
+                    self.plug_dir().join(n).display()
+                )
+            })
+            .collect();
+        let machines_file = self.state.join("maas-machines.json");
+        std::fs::write(&machines_file, format!("[{}]", machines.join(",")))
+            .expect("write machines");
+        std::fs::write(&key, "oxhaconsumer:oxhatoken:oxhasecret\n").expect("write key");
+        let sim = stage_dir().join("tools/maas-sim");
+        let listen = format!("{INFRA_ADDR}:{MAAS_PORT}");
+        let log = std::fs::File::create(self.state.join("maas-sim.log")).expect("maas-sim log");
+        let child = Command::new(script())
+            .arg("switch")
+            .arg(&self.state)
+            .arg(&sim)
+            .args(["serve", "--listen", &listen, "--machines"])
+            .arg(&machines_file)
+            .arg("--api-key-file")
+            .arg(&key)
+            .args(["--power-delay-ms", "200", "--events"])
+            .arg(self.state.join("maas-events"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("cannot start maas-sim");
+        self.daemons
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(child);
+        wait_for(
+            "the MAAS simulator to listen",
+            Duration::from_secs(10),
+            || {
+                self.maas_ctl("GET", "/_sim/machines/node1", None)
+                    .ok()
+                    .then_some(())
+            },
+        );
+        key
+    }
+
+    /// `maas-sim ctl` against the running simulator.
+    pub fn maas_ctl(&self, method: &str, path: &str, body: Option<&str>) -> Run {
+        let sim = stage_dir().join("tools/maas-sim");
+        let addr = format!("{INFRA_ADDR}:{MAAS_PORT}");
+        let mut args = vec![
+            "switch",
+            sim.to_str().unwrap_or("maas-sim"),
+            "ctl",
+            &addr,
+            method,
+            path,
+        ];
+        if let Some(b) = body {
+            args.push(b);
+        }
+        self.mcluster(&args)
+    }
+
+    /// The Masakari API layout as the charms build it (masakari.md §3.1), with the agent classes
+    /// of [`agents`]: an anonymous clone of the service (haproxy) and a group of VIPs, kept off
+    /// the remote (compute) node.
+    pub fn configure_vip_and_clone(&self) {
+        let vip_class = agents::vip_class();
+        let svc_class = agents::service_class();
+        let svc_params = agents::service_params(self);
+        let text = format!(
+            "primitive res_masakari_haproxy {svc_class} {svc_params} \\\n\
+             \top monitor interval=5s \\\n\
+             \tmeta migration-threshold=INFINITY failure-timeout=5s\n\
+             clone cl_res_masakari_haproxy res_masakari_haproxy\n\
+             primitive res_masakari_f8b6bde_vip {vip_class} \\\n\
+             \tparams ip={VIP} cidr_netmask=24 nic=svc0 \\\n\
+             \top monitor timeout=20s interval=10s depth=0 \\\n\
+             \tmeta migration-threshold=INFINITY failure-timeout=5s\n\
+             group grp_masakari_vips res_masakari_f8b6bde_vip\n\
+             colocation vip_with_haproxy inf: grp_masakari_vips cl_res_masakari_haproxy\n\
+             location haproxy_not_on_compute cl_res_masakari_haproxy -inf: {REMOTE_NODE}\n\
+             location vips_not_on_compute grp_masakari_vips -inf: {REMOTE_NODE}\n"
+        );
+        eprintln!("mcluster: VIP {vip_class}, service clone {svc_class}");
+        self.crm_configure("node1", &text).expect_ok();
+    }
+
+    /// Adds the remote node's connection resource (`ocf:pacemaker:remote`) and waits until
+    /// the cluster shows it online.
+    pub fn add_remote(&self) {
+        if let Ok(why) = std::fs::read_to_string(self.state.join("no-remote")) {
+            panic!("the cluster has no remote node: {}", why.trim());
+        }
+        let text = format!(
+            "primitive {REMOTE_NODE} ocf:pacemaker:remote \\\n\
+             \tparams server={REMOTE_ADDR} reconnect_interval=60s \\\n\
+             \top monitor interval=2s timeout=5s\n"
+        );
+        self.crm_configure("node1", &text).expect_ok();
+        self.wait_node(
+            "node1",
+            REMOTE_NODE,
+            "online",
+            Duration::from_secs(60),
+            |s| s.online,
+        );
+    }
+
+    /// CPU time (seconds) of every finished child of `node`'s pacemaker-execd: the resource
+    /// agents it ran and everything they ran in turn (their times roll up on wait()).
+    pub fn agent_cpu_seconds(&self, node: &str) -> f64 {
+        let out = self
+            .sh(node, "cat /proc/$(pgrep -x pacemaker-execd)/stat")
+            .expect_ok();
+        // Fields after the parenthesised command name: cutime and cstime are fields 16 and 17.
+        let after = out.stdout.rsplit(')').next().unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i - 3)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let hz = run(&["getconf", "CLK_TCK"])
+            .stdout
+            .trim()
+            .parse::<f64>()
+            .unwrap_or(100.0);
+        (ticks(16) + ticks(17)) / hz
+    }
+
+    /// Waits until the cluster has no pending actions (as `observer` sees it).
+    pub fn wait_idle(&self, observer: &str, timeout: Duration) {
+        wait_for("the cluster to settle", timeout, || {
+            self.run(observer, &["crm_resource", "--wait", "--timeout=10s"])
+                .ok()
+                .then_some(())
+        })
+    }
+
+    /// The tail of every node's pacemaker log and the power log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        let mut files = vec![self.state.join("power.log")];
+        for node in FULL_NODES.iter().chain([&REMOTE_NODE]) {
+            files.push(self.state.join("nodes").join(node).join("init.out"));
+            files.push(self.state.join("nodes").join(node).join("pacemaker.log"));
+        }
+        for file in files {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                let lines: Vec<&str> = text.lines().collect();
+                let from = lines.len().saturating_sub(25);
+                out.push_str(&format!(
+                    "--- {} (last 25 lines)\n{}\n",
+                    file.display(),
+                    lines[from..].join("\n")
+                ));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for MultiCluster {
+    fn drop(&mut self) {
+        if std::env::var_os("OXHA_KEEP_CLUSTER").is_some() {
+            eprintln!(
+                "mcluster: kept in {} (OXHA_KEEP_CLUSTER); remove it with: {} down {}",
+                self.state.display(),
+                script().display(),
+                self.state.display()
+            );
+            let _ = std::fs::write(self.state.join("keep"), "");
+            return;
+        }
+        let down = self.mcluster(&["down"]);
+        if !down.ok() {
+            eprintln!("mcluster: teardown failed: {down}");
+        }
+        // `down` killed everything in the switch namespace; reap what we started there.
+        for mut child in self
+            .daemons
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn attr(element: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let start = element.find(&key)? + key.len();
+    let len = element[start..].find('"')?;
+    Some(element[start..start + len].to_string())
+}
+
+/// One ARP reply the prober saw: when (unix seconds), for which request, from which MAC.
+#[derive(Clone, Debug)]
+pub struct ArpReply {
+    pub at: f64,
+    pub seq: u64,
+    pub mac: String,
+}
+
+/// Broadcasts an ARP request for an address every `interval` from the client namespace and
+/// records every reply, from every responder (the `arp-probe` tool, staged in `stage/tools`).
+pub struct ArpProber {
+    child: Child,
+    replies: Arc<Mutex<Vec<ArpReply>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ArpProber {
+    pub fn start(cluster: &MultiCluster, ip: &str, interval: Duration) -> ArpProber {
+        let tool = stage_dir().join("tools/arp-probe");
+        assert!(
+            tool.exists(),
+            "{} missing: run `make stage`",
+            tool.display()
+        );
+        let mut child = Command::new(script())
+            .arg("client")
+            .arg(cluster.state_dir())
+            .arg(&tool)
+            .args([
+                CLIENT_IF,
+                CLIENT_MAC,
+                CLIENT_ADDR,
+                ip,
+                &interval.as_millis().to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start arp-probe");
+        let replies = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&replies);
+        let stdout = child.stdout.take().expect("piped stdout");
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut w = line.split_whitespace();
+                let (Some(ms), Some(seq), Some(mac)) = (w.next(), w.next(), w.next()) else {
+                    continue;
+                };
+                let (Ok(ms), Ok(seq)) = (ms.parse::<u64>(), seq.parse::<u64>()) else {
+                    continue;
+                };
+                let reply = ArpReply {
+                    at: ms as f64 / 1000.0,
+                    seq,
+                    mac: mac.to_string(),
+                };
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(reply);
+            }
+        });
+        ArpProber {
+            child,
+            replies,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn replies(&self) -> Vec<ArpReply> {
+        self.replies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The first reply from `mac` at or after `since`.
+    pub fn first_from(&self, mac: &str, since: f64) -> Option<ArpReply> {
+        self.replies()
+            .into_iter()
+            .find(|r| r.mac == mac && r.at >= since)
+    }
+
+    /// The last reply from `mac`.
+    pub fn last_from(&self, mac: &str) -> Option<ArpReply> {
+        self.replies().into_iter().rev().find(|r| r.mac == mac)
+    }
+
+    /// Requests answered by more than one MAC: (seq, MACs). Empty = never two answerers.
+    pub fn double_answers(&self) -> Vec<(u64, Vec<String>)> {
+        let mut by_seq: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+        for r in self.replies() {
+            let macs = by_seq.entry(r.seq).or_default();
+            if !macs.contains(&r.mac) {
+                macs.push(r.mac);
+            }
+        }
+        by_seq.into_iter().filter(|(_, m)| m.len() > 1).collect()
+    }
+
+    /// The sequence of distinct responders in order (A, B = one handover; A, B, A = flapping).
+    pub fn responder_runs(&self) -> Vec<String> {
+        let mut runs: Vec<String> = Vec::new();
+        for r in self.replies() {
+            if runs.last() != Some(&r.mac) {
+                runs.push(r.mac);
+            }
+        }
+        runs
+    }
+
+    /// Waits for a reply from `mac` at or after `since`.
+    #[track_caller]
+    pub fn wait_reply_from(&self, mac: &str, since: f64, timeout: Duration) -> ArpReply {
+        wait_for(&format!("an ARP reply from {mac}"), timeout, || {
+            self.first_from(mac, since)
+        })
+    }
+
+    /// Waits for a reply from any MAC but `not`, at or after `since`.
+    #[track_caller]
+    pub fn wait_reply_not_from(&self, not: &str, since: f64, timeout: Duration) -> ArpReply {
+        wait_for(
+            &format!("an ARP reply from a MAC other than {not}"),
+            timeout,
+            || {
+                self.replies()
+                    .into_iter()
+                    .find(|r| r.mac != not && r.at >= since)
+            },
+        )
+    }
+}
+
+impl Drop for ArpProber {
+    fn drop(&mut self) {
+        // Killing `mcluster client` leaves arp-probe in the client namespace until its stdout
+        // closes; it exits at its next write. Kill its own process too, found by parent.
+        let pid = self.child.id();
+        let _ = run(&["pkill", "-KILL", "-P", &pid.to_string()]);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+/// Prints one timing line in a form the benchmark and the demo can grep: `timing: <what> <secs>s`.
+pub fn timing(what: &str, seconds: f64) {
+    eprintln!("timing: {what} {seconds:.2}s");
+}
