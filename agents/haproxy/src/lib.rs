@@ -735,14 +735,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn man_page() {
-        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man"));
-        if let Err(e) = ocf_lib::check_man_page(&META, dir) {
-            panic!("{e}");
-        }
-    }
-
-    #[test]
     fn parameter_checks() {
         assert!(check_conffile("  ").is_err());
         assert!(check_conffile("/a /b").is_ok());
@@ -753,3 +745,5 @@ mod tests {
         assert!(check_url("tcp://127.0.0.1:80").is_ok());
     }
 }
+
+ocf_lib::man_page_test!(META);

@@ -684,16 +684,6 @@ impl ResourceAgent for MasakariRestart {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    #[test]
-    fn man_page() {
-        ocf_lib::check_man_page(
-            &META,
-            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man")),
-        )
-        .unwrap();
-    }
 
     fn dom(state: u32, reason: u32) -> DomainState {
         DomainState {
@@ -764,3 +754,5 @@ mod tests {
         assert!(check_hostname("bad host").is_err());
     }
 }
+
+ocf_lib::man_page_test!(META);

@@ -874,16 +874,6 @@ impl ResourceAgent for Vip {
 mod tests {
     use super::*;
     use ocf_lib::ra::Action;
-    use std::path::Path;
-
-    #[test]
-    fn man_page() {
-        ocf_lib::check_man_page(
-            &META,
-            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man")),
-        )
-        .unwrap();
-    }
 
     fn context(params: &[(&str, &str)], meta: &[(&str, &str)]) -> Context {
         let mut ctx = Context::from_env(&META, Action::ValidateAll);
@@ -1095,3 +1085,5 @@ mod tests {
         }
     }
 }
+
+ocf_lib::man_page_test!(META);

@@ -492,3 +492,5 @@ impl FenceAgent for MaasFence {
 
 #[cfg(test)]
 mod tests;
+
+ocf_lib::man_page_test!(META);

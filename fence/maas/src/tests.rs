@@ -1,7 +1,6 @@
 use super::api::*;
 use super::*;
 use ocf_lib::fence::{run_with, Source};
-use std::path::Path;
 
 fn machine(id: &str, hostname: &str, domain: &str) -> Machine {
     Machine {
@@ -11,15 +10,6 @@ fn machine(id: &str, hostname: &str, domain: &str) -> Machine {
         status_name: "Deployed".into(),
         power_state: "on".into(),
     }
-}
-
-#[test]
-fn man_page() {
-    ocf_lib::check_man_page(
-        &META,
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man")),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]

@@ -255,16 +255,6 @@ impl FenceAgent for MasakariFence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    #[test]
-    fn man_page() {
-        ocf_lib::check_man_page(
-            &META,
-            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../man")),
-        )
-        .unwrap();
-    }
 
     #[test]
     fn errors_map_to_fence_classes() {
@@ -283,3 +273,5 @@ mod tests {
         );
     }
 }
+
+ocf_lib::man_page_test!(META);
