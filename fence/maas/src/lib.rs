@@ -10,7 +10,7 @@ pub mod api;
 
 use api::{ApiKey, MaasClient, MaasError, Machine, TlsMode};
 use ocf_lib::fence::{opt, FenceAgent, FenceContext, FenceError, Plug, PowerState};
-use ocf_lib::{ActionMeta, AgentKind, AgentMeta, ManSection, Param};
+use ocf_lib::{AgentKind, AgentMeta, ManSection, Param};
 use std::collections::HashMap;
 
 static PARAMS: &[Param] = &[
@@ -70,19 +70,6 @@ static PARAMS: &[Param] = &[
     .default("2"),
 ];
 
-static ACTIONS: &[ActionMeta] = &[
-    ActionMeta::new("on", 120).automatic(false),
-    ActionMeta::new("off", 120),
-    ActionMeta::new("reboot", 180),
-    ActionMeta::new("status", 80),
-    ActionMeta::new("list", 60),
-    ActionMeta::new("list-status", 60),
-    ActionMeta::new("monitor", 30),
-    ActionMeta::new("metadata", 5),
-    ActionMeta::new("manpage", 5),
-    ActionMeta::new("validate-all", 5),
-];
-
 static MAN: &[ManSection] = &[
     ManSection {
         title: "EXAMPLES",
@@ -131,7 +118,7 @@ pub static META: AgentMeta = AgentMeta {
     shortdesc: "Fence agent for machines managed by Canonical MAAS",
     longdesc: "fence_maas powers machines off and on through the MAAS 2.0 REST API (OAuth 1.0 PLAINTEXT with a MAAS API key). MAAS power operations are asynchronous, so an off is reported only once live power queries confirm it. Targets are MAAS hostnames, FQDNs or system_ids.",
     params: PARAMS,
-    actions: ACTIONS,
+    actions: ocf_lib::fence::MULTI_PLUG_ACTIONS,
     man_sections: MAN,
 };
 

@@ -15,7 +15,7 @@
 use masakari_restart::client::{Client, Failure, Notification, PostOutcome};
 use masakari_restart::CONNECTION_PARAMS;
 use ocf_lib::fence::{opt, FenceAgent, FenceContext, FenceError, Plug, PowerState};
-use ocf_lib::{ActionMeta, AgentKind, AgentMeta, ManSection, Param};
+use ocf_lib::{AgentKind, AgentMeta, ManSection, Param};
 use std::collections::HashSet;
 use std::time::SystemTime;
 
@@ -34,19 +34,6 @@ static PARAMS: &[Param] = &[
     CONNECTION_PARAMS[10],
     CONNECTION_PARAMS[11],
     CONNECTION_PARAMS[12],
-];
-
-static ACTIONS: &[ActionMeta] = &[
-    ActionMeta::new("on", 20).automatic(false),
-    ActionMeta::new("off", 20),
-    ActionMeta::new("reboot", 20),
-    ActionMeta::new("status", 20),
-    ActionMeta::new("list", 20),
-    ActionMeta::new("list-status", 20),
-    ActionMeta::new("monitor", 20),
-    ActionMeta::new("metadata", 5),
-    ActionMeta::new("manpage", 5),
-    ActionMeta::new("validate-all", 5),
 ];
 
 static MAN: &[ManSection] = &[
@@ -90,7 +77,7 @@ pub static META: AgentMeta = AgentMeta {
     shortdesc: "Tells Masakari a power-fenced compute host is down",
     longdesc: "fence_masakari is used as the second device of a fencing-topology level, after the power fence (fence_maas, fence_ipmilan, ...). When Pacemaker fences a compute node it posts a COMPUTE_HOST STOPPED notification (host_status NORMAL, cluster_status OFFLINE) to Masakari, which then evacuates the host's instances. It does not power anything off itself.",
     params: PARAMS,
-    actions: ACTIONS,
+    actions: ocf_lib::fence::MULTI_PLUG_ACTIONS,
     man_sections: MAN,
 };
 
