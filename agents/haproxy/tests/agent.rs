@@ -514,20 +514,7 @@ fn stop_lets_requests_in_flight_finish_then_escalates() {
 
 #[test]
 fn metadata_validates_against_the_ocf_1_1_schema() {
-    let agent = oxha_harness::ocf_agent("haproxy");
-    let meta = oxha_harness::run(&[&agent.to_string_lossy(), "meta-data"]).expect_ok();
-    assert!(meta.stdout.contains("<version>1.1</version>"));
-    assert!(meta.stdout.contains("reload-agent"));
-    let r = oxha_harness::run_env(
-        &[
-            "xmllint",
-            "--noout",
-            "--relaxng",
-            "/usr/share/pcs/data/ocf-1.1.rng",
-            "-",
-        ],
-        &[],
-        Some(&meta.stdout),
-    );
-    assert!(r.ok(), "{r}");
+    let meta = oxha_harness::valid_metadata("haproxy");
+    assert!(meta.contains("<version>1.1</version>"));
+    assert!(meta.contains("reload-agent"));
 }

@@ -1,7 +1,7 @@
 //! masakari-restart against the real Masakari API + engine and real libvirt/qemu guests, in a
 //! real single-node cluster (see tests/masakari-env). Run `make stage` first.
 
-use oxha_harness::{ocf_agent, wait_for, Cluster, Run};
+use oxha_harness::{wait_for, Cluster, Run};
 use oxha_masakari_env::{uuid_of, MasakariEnv, KEYSTONE_URL, MASAKARI_URL};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -399,21 +399,5 @@ fn ocf_tester_passes() {
 
 #[test]
 fn metadata_validates_against_ocf_1_1() {
-    let meta = oxha_harness::run(&[
-        ocf_agent("masakari-restart").to_str().unwrap_or("x"),
-        "meta-data",
-    ])
-    .expect_ok();
-    oxha_harness::run_env(
-        &[
-            "xmllint",
-            "--noout",
-            "--relaxng",
-            "/usr/share/pcs/data/ocf-1.1.rng",
-            "-",
-        ],
-        &[],
-        Some(&meta.stdout),
-    )
-    .expect_ok();
+    oxha_harness::valid_metadata("masakari-restart");
 }

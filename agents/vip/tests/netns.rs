@@ -4,7 +4,6 @@
 //! test ends, pass or fail. Run `make stage` first.
 
 use oxha_harness::{ocf_agent, run, run_env, Run};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -522,31 +521,7 @@ fn ocf_tester_passes_its_behavioural_checks() {
 
 #[test]
 fn metadata_validates_against_the_ocf_1_1_schema() {
-    let agent = ocf_agent("vip");
-    let meta = run(&[agent.to_str().unwrap_or("vip"), "meta-data"]).expect_ok();
-    let schema = "/usr/share/pcs/data/ocf-1.1.rng";
-    if Path::new(schema).exists() {
-        let mut child = Command::new("xmllint")
-            .args(["--noout", "--relaxng", schema, "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("xmllint runs");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(meta.stdout.as_bytes())
-            .expect("write");
-        let out = child.wait_with_output().expect("xmllint finishes");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    oxha_harness::valid_metadata("vip");
 }
 
 #[test]

@@ -361,22 +361,7 @@ fn agent_refusals_and_resolution_errors() {
 fn metadata_validates_and_pacemaker_tools_describe_it() {
     let _serial = Cluster::serial();
     let e = env();
-    let meta = e
-        .cluster
-        .run(&["/usr/sbin/fence_maas", "-o", "metadata"])
-        .expect_ok();
-    let check = oxha_harness::run_env(
-        &[
-            "xmllint",
-            "--noout",
-            "--relaxng",
-            "/usr/share/cluster/relaxng/metadata.rng",
-            "-",
-        ],
-        &[],
-        Some(&meta.stdout),
-    );
-    assert!(check.ok(), "metadata does not validate: {check}");
+    oxha_harness::valid_metadata("fence_maas");
     let admin = e
         .cluster
         .run(&["stonith_admin", "--metadata", "-a", "fence_maas"])

@@ -2,7 +2,7 @@
 //! same level, against the real Masakari API + engine. Run `make stage` first.
 
 use maas_sim::MaasSim;
-use oxha_harness::{fence_agent, wait_for, Cluster, Run};
+use oxha_harness::{wait_for, Cluster, Run};
 use oxha_masakari_env::{MasakariEnv, MASAKARI_URL};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -217,22 +217,5 @@ fn password_never_shows_up() {
 
 #[test]
 fn metadata_validates() {
-    let meta = oxha_harness::run(&[
-        fence_agent("fence_masakari").to_str().unwrap_or("x"),
-        "-o",
-        "metadata",
-    ])
-    .expect_ok();
-    oxha_harness::run_env(
-        &[
-            "xmllint",
-            "--noout",
-            "--relaxng",
-            "/usr/share/cluster/relaxng/metadata.rng",
-            "-",
-        ],
-        &[],
-        Some(&meta.stdout),
-    )
-    .expect_ok();
+    oxha_harness::valid_metadata("fence_masakari");
 }

@@ -1,7 +1,7 @@
 //! ocf-lib's fence side under a real pacemaker-fenced: devices created with pcs and crm, driven
 //! with stonith_admin. fence_probe's plugs are files, so every power change is visible.
 
-use oxha_harness::{run, Cluster};
+use oxha_harness::Cluster;
 use std::path::PathBuf;
 
 fn plug_dir(name: &str, plugs: &[(&str, &str)]) -> PathBuf {
@@ -156,16 +156,7 @@ fn metadata_describe_and_validate() {
 
 #[test]
 fn metadata_validates_against_fence_agents_schema() {
-    let agent = oxha_harness::fence_agent("fence_probe");
-    let r = run(&[
-        "sh",
-        "-c",
-        &format!(
-            "{} -o metadata | xmllint --noout --relaxng /usr/share/cluster/relaxng/metadata.rng -",
-            agent.display()
-        ),
-    ]);
-    assert!(r.ok(), "{r}");
+    oxha_harness::valid_metadata("fence_probe");
 }
 
 #[test]

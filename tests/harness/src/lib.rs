@@ -39,6 +39,53 @@ pub fn fence_agent(name: &str) -> PathBuf {
     stage_dir().join("usr/sbin").join(name)
 }
 
+/// The schema pcs uses to accept an OCF 1.1 agent (Debian's pcs package).
+pub const OCF_1_1_SCHEMA: &str = "/usr/share/pcs/data/ocf-1.1.rng";
+/// fence-agents' metadata schema (Debian's fence-agents package).
+pub const FENCE_SCHEMA: &str = "/usr/share/cluster/relaxng/metadata.rng";
+
+/// Runs the staged agent's metadata action and checks the XML against its schema: pcs' OCF 1.1
+/// schema (plus OCF-spec's own `ra-api-1.1.rng` when `shared/schemas` beside the clone has it)
+/// for `ocf:oxha:<name>`, fence-agents' for `fence_*`. Returns the XML for further checks.
+#[track_caller]
+pub fn valid_metadata(name: &str) -> String {
+    let fence = name.starts_with("fence_");
+    let agent = if fence {
+        fence_agent(name)
+    } else {
+        ocf_agent(name)
+    };
+    let path = agent.to_string_lossy();
+    let meta = if fence {
+        run(&[&path, "-o", "metadata"])
+    } else {
+        run(&[&path, "meta-data"])
+    }
+    .expect_ok();
+    let mut schemas = vec![PathBuf::from(if fence {
+        FENCE_SCHEMA
+    } else {
+        OCF_1_1_SCHEMA
+    })];
+    let spec = workspace_root().join("../shared/schemas/ra-api-1.1.rng");
+    if !fence && spec.exists() {
+        schemas.push(spec);
+    }
+    for schema in schemas {
+        let schema = schema.to_string_lossy();
+        let check = run_env(
+            &["xmllint", "--noout", "--relaxng", &schema, "-"],
+            &[],
+            Some(&meta.stdout),
+        );
+        assert!(
+            check.ok(),
+            "{name} metadata does not validate against {schema}: {check}"
+        );
+    }
+    meta.stdout
+}
+
 fn script() -> PathBuf {
     workspace_root().join("tests/harness/scripts/cluster")
 }
