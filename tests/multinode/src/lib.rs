@@ -287,8 +287,18 @@ impl MultiCluster {
         self.mcluster(&["kill", node]).expect_ok();
     }
 
-    /// Starts `node` again (plug on) and waits until its daemons are launched.
+    /// Starts `node` again (plug on) and waits until its daemons are launched. With the MAAS
+    /// simulator running, its machine reads "on" again too, as after a power-on through MAAS:
+    /// otherwise the next fencing of the node finds it "already off" and powers nothing off.
     pub fn boot(&self, node: &str) {
+        if self.state.join("maas.key").exists() {
+            self.maas_ctl(
+                "POST",
+                &format!("/_sim/machines/{node}"),
+                Some(r#"{"power_state":"on"}"#),
+            )
+            .expect_ok();
+        }
         self.mcluster(&["boot", node]).expect_ok();
     }
 
