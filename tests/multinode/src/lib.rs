@@ -13,6 +13,8 @@
 //! [`MultiCluster`] is dropped or the test process exits in any way (a watcher process waits
 //! for EOF on a pipe only the test process holds).
 
+pub mod masakari;
+
 use oxha_harness::{run, run_env, stage_dir, wait_for, workspace_root, Run};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -285,8 +287,18 @@ impl MultiCluster {
         self.mcluster(&["kill", node]).expect_ok();
     }
 
-    /// Starts `node` again (plug on) and waits until its daemons are launched.
+    /// Starts `node` again (plug on) and waits until its daemons are launched. With the MAAS
+    /// simulator running, its machine reads "on" again too, as after a power-on through MAAS:
+    /// otherwise the next fencing of the node finds it "already off" and powers nothing off.
     pub fn boot(&self, node: &str) {
+        if self.state.join("maas.key").exists() {
+            self.maas_ctl(
+                "POST",
+                &format!("/_sim/machines/{node}"),
+                Some(r#"{"power_state":"on"}"#),
+            )
+            .expect_ok();
+        }
         self.mcluster(&["boot", node]).expect_ok();
     }
 
@@ -591,6 +603,24 @@ impl MultiCluster {
             args.push(b);
         }
         self.mcluster(&args)
+    }
+
+    /// Sets a MAAS simulator fault on `node`'s machine (`"503"`, `"500"`, ...; `""` clears it):
+    /// fence_maas then fails for that node only.
+    pub fn set_maas_fault(&self, node: &str, fault: &str) {
+        let body = format!("{{\"fault\":\"{fault}\"}}");
+        self.maas_ctl("POST", &format!("/_sim/machines/{node}"), Some(&body))
+            .expect_ok();
+    }
+
+    /// The MAAS simulator's power events for `node`, in order (`power_off stop_mode=hard`,
+    /// `off`, `power_on`, `on`).
+    pub fn maas_events(&self, node: &str) -> Vec<String> {
+        std::fs::read_to_string(self.state.join("maas-events"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{node} ")).map(str::to_string))
+            .collect()
     }
 
     /// The Masakari API layout as the charms build it (masakari.md §3.1), with the agent classes

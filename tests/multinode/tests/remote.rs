@@ -1,94 +1,178 @@
 //! Scenario 3: the pacemaker-remote compute node dies. The cluster fences it through a fencing
-//! topology of two devices in one level, run in order: the power device (fence_maas in
-//! production) and the Masakari notifier (fence_masakari), as the charms configure a
-//! masakari-monitored compute node.
+//! topology of two devices in one level, run in order, as the charms configure a
+//! masakari-monitored compute node: fence_maas (against the MAAS simulator: the power) and
+//! fence_masakari (against the real Masakari API + engine of tests/masakari-env, running in
+//! node1: the notification that makes Masakari evacuate the host).
 //!
-//! The power level already switches by itself: it is fence_maas against the MAAS simulator when
-//! both are staged (`agents::node_fence_class`), fence_probe otherwise.
-//!
-//! TODO(lead), once fence_masakari and tests/masakari-env are merged — the notifier level:
-//! 1. start the real Masakari in node1: `cluster.run("node1", &[masakari-env, "up", DIR,
-//!    "--no-libvirt", "compute1"])` (its API listens on 127.0.0.1:15868 inside node1; the
-//!    segment must hold the host `compute1`, the pacemaker node name = fence_masakari's plug);
-//! 2. `OXHA_REMOTE_NOTIFY_CLASS=stonith:fence_masakari` and, instead of `notify_params`, the
-//!    connection parameters masakari-env uses (noauth2 / its keystone stub), plus a location
-//!    constraint keeping the device on node1 (`location masakari_dev_on_node1
-//!    fence_compute_masakari rule -inf: #uname ne node1`): fenced runs a device only where its
-//!    resource may run, and only node1 reaches that 127.0.0.1;
-//! 3. replace the `notifier_log` wait and the "exactly once" assertion by: Masakari lists
-//!    exactly one notification, type COMPUTE_HOST, hostname compute1
-//!    (`masakari-env api DIR GET /v1/notifications`), created after the power level.
+//! First with MAAS failing for the compute machine (503): the level fails at the power device,
+//! the node stays UNCLEAN, its workload is not recovered and Masakari hears nothing. Then MAAS
+//! recovers: the node is powered off, and only then Masakari gets exactly one COMPUTE_HOST
+//! notification (STOPPED / NORMAL / OFFLINE) for it.
 
-use oxha_multinode::{agents, now, timing, MultiCluster, REMOTE_NODE};
-use std::time::{Duration, UNIX_EPOCH};
+use oxha_multinode::masakari::{epoch_of, Masakari};
+use oxha_multinode::{agents, now, timing, MultiCluster, FULL_NODES, REMOTE_NODE};
+use std::time::Duration;
 
-fn class(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| "stonith:fence_probe".into())
+const POWER_DEV: &str = "fence_compute_power";
+const MASAKARI_DEV: &str = "fence_compute_masakari";
+const WORKLOAD: &str = "compute_workload";
+
+/// Fencing attempts against `target` in the fencer's history, as node1 sees it:
+/// (failed, successful).
+fn attempts(cluster: &MultiCluster, target: &str) -> (usize, usize) {
+    let history = cluster.fence_history("node1", target);
+    let count = |word: &str| history.lines().filter(|l| l.contains(word)).count();
+    (count("failed"), count("successful"))
 }
 
-fn mtime(path: &std::path::Path) -> Option<f64> {
-    let m = std::fs::metadata(path).ok()?.modified().ok()?;
-    m.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+/// The first line of `node`'s pacemaker log that contains every one of `needles`.
+fn log_line(cluster: &MultiCluster, node: &str, needles: &[&str]) -> Option<String> {
+    let log = cluster
+        .state_dir()
+        .join("nodes")
+        .join(node)
+        .join("pacemaker.log");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .find(|l| needles.iter().all(|n| l.contains(n)))
+        .map(str::to_string)
+}
+
+/// The time of day (seconds) of a pacemaker log line: `Nov 25 03:21:18.312 node3 ...`.
+fn time_of_day(line: &str) -> Option<f64> {
+    let clock = line.split_whitespace().nth(2)?;
+    let mut hms = clock.splitn(3, ':');
+    let h: f64 = hms.next()?.parse().ok()?;
+    let m: f64 = hms.next()?.parse().ok()?;
+    let s: f64 = hms.next()?.parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+fn registered(cluster: &MultiCluster, node: &str) -> String {
+    cluster
+        .run(node, &["stonith_admin", "--list-registered"])
+        .stdout
 }
 
 #[test]
-fn dead_compute_node_is_fenced_by_power_then_notifier() {
+fn dead_compute_node_is_powered_off_then_reported_to_masakari_once() {
     let _s = MultiCluster::serial();
+    assert!(
+        agents::maas_staged() && oxha_harness::fence_agent("fence_masakari").exists(),
+        "scenario 3 needs fence_maas, maas-sim and fence_masakari staged: run `make stage`"
+    );
+    let t0 = now();
     let cluster = MultiCluster::start();
-    cluster.configure_fencing();
-    cluster.add_remote();
+    // Masakari's start (Python, a database migration) overlaps the cluster's own setup.
+    let masakari = std::thread::scope(|s| {
+        let masakari = s.spawn(|| Masakari::start(&cluster, "node1", &[REMOTE_NODE]));
+        cluster.configure_fencing();
+        cluster.add_remote();
+        masakari
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    });
+    let compute_uuid = masakari.host_uuid(REMOTE_NODE);
 
-    // The notifier stand-in: its own plug directory, whose "off" cuts nothing.
-    let notifier_dir = cluster.state_dir().join("plugs-masakari");
-    std::fs::create_dir_all(&notifier_dir).expect("notifier plug dir");
-    std::fs::write(notifier_dir.join(REMOTE_NODE), "on").expect("notifier plug");
-    // The power level: the nodes' device class (fence_maas against the MAAS simulator when
-    // staged, else fence_probe on compute1's plug).
-    let power_class =
-        std::env::var("OXHA_REMOTE_POWER_CLASS").unwrap_or_else(|_| agents::node_fence_class());
-    let power_params = cluster.fence_params(&power_class, &[REMOTE_NODE]);
-    let notify_params = format!("plug_dir={} lag=0", notifier_dir.display());
+    let power_params = cluster.fence_params("stonith:fence_maas", &[REMOTE_NODE]);
     let text = format!(
-        "primitive fence_compute_power {power_class} params {power_params} \\\n\
+        "primitive {POWER_DEV} stonith:fence_maas params {power_params} \\\n\
          \top monitor interval=120s\n\
-         primitive fence_compute_masakari {notify} params {notify_params} pcmk_host_list={REMOTE_NODE} \\\n\
+         primitive {MASAKARI_DEV} stonith:fence_masakari \\\n\
+         \tparams {masakari_params} pcmk_host_list={REMOTE_NODE} \\\n\
          \top monitor interval=120s\n\
-         fencing_topology {REMOTE_NODE}: fence_compute_power,fence_compute_masakari\n\
-         primitive compute_workload ocf:pacemaker:Dummy op monitor interval=5s\n\
-         location workload_on_compute compute_workload inf: {REMOTE_NODE}\n",
-        notify = class("OXHA_REMOTE_NOTIFY_CLASS"),
+         {pin}\
+         fencing_topology {REMOTE_NODE}: {POWER_DEV},{MASAKARI_DEV}\n\
+         primitive {WORKLOAD} ocf:pacemaker:Dummy op monitor interval=5s\n\
+         location workload_on_compute {WORKLOAD} inf: {REMOTE_NODE}\n",
+        masakari_params = masakari.device_params(),
+        pin = masakari.pin_device(MASAKARI_DEV),
     );
     cluster.crm_configure("node1", &text).expect_ok();
-    let on = cluster.wait_active_one("node1", "compute_workload", Duration::from_secs(60));
+    let on = cluster.wait_active_one("node1", WORKLOAD, Duration::from_secs(60));
     assert_eq!(on, REMOTE_NODE);
-
-    let died = now();
-    cluster.kill(REMOTE_NODE);
-
-    let notifier_log = notifier_dir.join("log");
+    // The fencer registers a device only where its resource may run: the Masakari notifier
+    // on node1 alone (only node1 reaches its API), the power device everywhere.
     oxha_harness::wait_for(
-        "both fencing levels to run",
-        Duration::from_secs(90),
+        "both compute fence devices registered on node1, the power device on node2",
+        Duration::from_secs(60),
         || {
-            let notified = std::fs::read_to_string(&notifier_log)
-                .unwrap_or_default()
-                .contains(&format!("{REMOTE_NODE} off"));
-            (cluster.plug(REMOTE_NODE) == "off" && notified).then_some(())
+            let (n1, n2) = (registered(&cluster, "node1"), registered(&cluster, "node2"));
+            (n1.contains(POWER_DEV) && n1.contains(MASAKARI_DEV) && n2.contains(POWER_DEV))
+                .then_some(())
         },
     );
-    // The power level's time: when compute1's plug went off (fence_probe confirmed it, or the
-    // MAAS simulator's power-off hook wrote it).
-    let power_at = cluster.plug_changed_at(REMOTE_NODE).unwrap_or(0.0);
-    let notify_at = mtime(&notifier_log).unwrap_or(0.0);
     assert!(
-        power_at <= notify_at,
-        "the notifier ran before the power device"
+        !registered(&cluster, "node2").contains(MASAKARI_DEV),
+        "the Masakari device must be registered on node1 only"
     );
-    let notifications = std::fs::read_to_string(&notifier_log)
-        .unwrap_or_default()
-        .matches("off")
-        .count();
-    assert_eq!(notifications, 1, "the notifier must run exactly once");
+    assert!(masakari.notifications().is_empty());
+    let ready = now();
+
+    // Phase 1: MAAS cannot power the compute machine (503). The level fails at the power
+    // device; fence_masakari must never run.
+    cluster.set_maas_fault(REMOTE_NODE, "503");
+    let died = now();
+    cluster.kill(REMOTE_NODE);
+    oxha_harness::wait_for(
+        "two failed fencing attempts of compute1",
+        Duration::from_secs(60),
+        || (attempts(&cluster, REMOTE_NODE).0 >= 2).then_some(()),
+    );
+    let failed_at = now();
+    // A crm_mon that could not answer (busy CIB) says nothing either way: ask again.
+    let state = oxha_harness::wait_for("crm_mon on node1", Duration::from_secs(10), || {
+        cluster.node_state("node1", REMOTE_NODE)
+    });
+    assert!(
+        !state.online && state.unclean,
+        "{REMOTE_NODE} must stay UNCLEAN while its fencing fails: {state:?}"
+    );
+    let elsewhere: Vec<String> = cluster
+        .active_on("node1", WORKLOAD)
+        .into_iter()
+        .filter(|n| n != REMOTE_NODE)
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "{WORKLOAD} recovered on {elsewhere:?} while {REMOTE_NODE} is unfenced"
+    );
+    assert_eq!(attempts(&cluster, REMOTE_NODE).1, 0);
+    assert!(
+        !cluster
+            .maas_events(REMOTE_NODE)
+            .iter()
+            .any(|e| e.starts_with("power_off")),
+        "MAAS powered {REMOTE_NODE} off despite its fault: {:?}",
+        cluster.maas_events(REMOTE_NODE)
+    );
+    let early = masakari.notifications();
+    assert!(
+        early.is_empty(),
+        "Masakari was notified although the power fence failed: {early:?}"
+    );
+    assert!(
+        log_line(
+            &cluster,
+            "node1",
+            &["targeting compute1 using", MASAKARI_DEV]
+        )
+        .is_none(),
+        "fenced ran {MASAKARI_DEV} after a failed power device"
+    );
+    let (failures, _) = attempts(&cluster, REMOTE_NODE);
+    eprintln!("{failures} failed fencing attempts of {REMOTE_NODE}; Masakari heard nothing");
+
+    // Phase 2: MAAS recovers. Power-off first, then exactly one notification.
+    let back = now();
+    cluster.set_maas_fault(REMOTE_NODE, "");
+    let first = oxha_harness::wait_for(
+        "Masakari to receive a notification",
+        Duration::from_secs(90),
+        || masakari.notifications().into_iter().next(),
+    );
+    let notified_seen = now();
     cluster.wait_node(
         "node1",
         REMOTE_NODE,
@@ -96,13 +180,120 @@ fn dead_compute_node_is_fenced_by_power_then_notifier() {
         Duration::from_secs(30),
         |s| !s.online && !s.unclean,
     );
-    let history = cluster.fence_history("node1", REMOTE_NODE);
-    assert!(
-        history.contains("successful"),
-        "no successful fencing of {REMOTE_NODE}:\n{history}"
-    );
-    eprintln!("{history}");
+    // Its workload comes back on a full node, now that the compute node is known off.
+    let recovered = cluster.wait_active_one("node1", WORKLOAD, Duration::from_secs(30));
+    assert!(FULL_NODES.contains(&recovered.as_str()), "{recovered}");
 
-    timing("scenario3 compute death → power level", power_at - died);
-    timing("scenario3 compute death → notifier level", notify_at - died);
+    let power = cluster.maas_events(REMOTE_NODE);
+    assert_eq!(
+        power,
+        ["power_off stop_mode=hard", "off"],
+        "MAAS power events for {REMOTE_NODE}"
+    );
+    // The MAAS simulator's power-off hook turned the plug off when the machine went off.
+    let powered_off = cluster
+        .plug_changed_at(REMOTE_NODE)
+        .filter(|_| cluster.plug(REMOTE_NODE) == "off")
+        .expect("MAAS's power-off hook did not turn compute1's plug off");
+    // fence_masakari's own timestamp of the notification (microseconds).
+    let generated = first["generated_time"]
+        .as_str()
+        .and_then(epoch_of)
+        .unwrap_or_else(|| panic!("no generated_time in {first}"));
+    assert!(
+        powered_off <= generated,
+        "Masakari was notified ({generated:.3}) before MAAS powered {REMOTE_NODE} off ({powered_off:.3})"
+    );
+    // The fencers' view: the power device's off returned before the notifier's, and the
+    // notifier ran on node1.
+    let power_line = FULL_NODES
+        .iter()
+        .find_map(|n| log_line(&cluster, n, &["compute1 using", POWER_DEV, "returned 0"]));
+    let masakari_line = log_line(
+        &cluster,
+        "node1",
+        &["compute1 using", MASAKARI_DEV, "returned 0"],
+    );
+    eprintln!("{power_line:?}\n{masakari_line:?}");
+    let (Some(power_line), Some(masakari_line)) = (power_line, masakari_line) else {
+        panic!(
+            "fenced logged no successful off for both devices\n{}",
+            cluster.logs()
+        )
+    };
+    // Every node logs with milliseconds on the same clock.
+    assert!(
+        time_of_day(&power_line) <= time_of_day(&masakari_line),
+        "the notifier's off finished before the power device's:\n{power_line}\n{masakari_line}"
+    );
+
+    // The notification itself, once everything settled: one, for compute1, what fence_masakari
+    // posts for a fenced compute node.
+    let all = masakari.notifications();
+    assert_eq!(all.len(), 1, "Masakari notifications: {all:#?}");
+    let n = &all[0];
+    let p = &n["payload"];
+    assert_eq!(n["type"], "COMPUTE_HOST", "{n:#}");
+    assert_eq!(
+        n["source_host_uuid"].as_str(),
+        Some(compute_uuid.as_str()),
+        "{n:#}"
+    );
+    assert_eq!(
+        (
+            p["event"].as_str(),
+            p["host_status"].as_str(),
+            p["cluster_status"].as_str()
+        ),
+        (Some("STOPPED"), Some("NORMAL"), Some("OFFLINE")),
+        "{n:#}"
+    );
+    assert_eq!(
+        attempts(&cluster, REMOTE_NODE).1,
+        1,
+        "one successful fencing"
+    );
+    // Masakari's engine takes it through its host-failure flow (the stub's nova has no
+    // instances on compute1 to evacuate).
+    let notification = n["notification_uuid"].as_str().unwrap_or_default();
+    let status = oxha_harness::wait_for(
+        "Masakari's engine to finish with the notification",
+        Duration::from_secs(60),
+        || {
+            let s = masakari
+                .api("GET", &format!("/notifications/{notification}"))
+                .ok()?["notification"]["status"]
+                .as_str()?
+                .to_string();
+            (s != "new" && s != "running").then_some(s)
+        },
+    );
+    assert_eq!(status, "finished", "{}", masakari.logs());
+    let processed = now();
+
+    timing(
+        "scenario3 setup (cluster, MAAS, Masakari, remote)",
+        ready - t0,
+    );
+    timing(
+        "scenario3 compute death → second failed fencing (MAAS 503)",
+        failed_at - died,
+    );
+    timing(
+        "scenario3 MAAS back → MAAS powered compute1 off",
+        powered_off - back,
+    );
+    timing("scenario3 MAAS back → Masakari notified", generated - back);
+    timing(
+        "scenario3 power off → Masakari notified",
+        generated - powered_off,
+    );
+    timing(
+        "scenario3 MAAS back → notification listed",
+        notified_seen - back,
+    );
+    timing(
+        "scenario3 MAAS back → Masakari finished its recovery",
+        processed - back,
+    );
 }
