@@ -10,6 +10,7 @@
 //!
 //! An agent crate is its metadata, its parameter struct and its actions; nothing else.
 
+pub mod clock;
 pub mod deadline;
 pub mod fence;
 pub mod log;

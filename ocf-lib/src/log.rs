@@ -161,35 +161,6 @@ pub fn redact(text: &str) -> String {
     out
 }
 
-fn timestamp() -> String {
-    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
-        .map(|t| t.tv_sec())
-        .unwrap_or(0);
-    // UTC keeps this free of time zone files; syslog adds its own stamp anyway.
-    let days = now.div_euclid(86_400);
-    let secs = now.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 fn append(path: &str, line: &str) {
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
         let _ = f.write_all(line.as_bytes());
@@ -229,7 +200,7 @@ pub fn log(level: Level, message: &str) {
     }
     let line = format!(
         "{} {}[{pid}]: {}: {}\n",
-        timestamp(),
+        crate::clock::utc_rfc3339(std::time::SystemTime::now()),
         config.tag,
         level.label(),
         message
@@ -272,13 +243,6 @@ mod tests {
         register_secret("xy"); // too short to register
         let text = "key abcd:efgh:ijklmnop then ijklmnop and xy";
         assert_eq!(redact(text), "key **** then **** and xy");
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
     #[test]

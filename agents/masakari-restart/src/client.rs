@@ -6,7 +6,7 @@
 //! disk (a token file would be a secret in a state directory).
 
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 #[derive(Clone, Debug)]
 pub struct Keystone {
@@ -89,26 +89,7 @@ pub struct Client {
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC), the form masakari-monitors sends.
 pub fn utc_timestamp(t: SystemTime) -> String {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian, era-based).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_micros()
-    )
+    ocf_lib::clock::utc_rfc3339(t)
 }
 
 /// The message of an OpenStack error body (`{"conflictingRequest": {"message": ...}}`), or
@@ -370,6 +351,7 @@ pub fn catalog_endpoint(token: &Value, region: &str, interface: &str) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn timestamps_are_utc_iso8601_with_micros() {
