@@ -445,14 +445,8 @@ fn ocf_tester_passes() {
     );
 }
 
-#[test]
-fn stop_lets_requests_in_flight_finish_then_escalates() {
-    let backend = Backend::with_delay(Duration::from_millis(1500));
-    let hap = Instance::http("graceful", backend.port);
-    hap.run("start", &[]).expect_ok();
-    // Soft stop: the slow request in flight still gets its answer.
-    let port = hap.port;
-    let client = std::thread::spawn(move || get(port));
+/// Waits until haproxy reports one connection in flight (the test's slow request).
+fn wait_for_one_connection(hap: &Instance) {
     wait_for(
         "the request to reach the backend",
         Duration::from_secs(5),
@@ -466,6 +460,17 @@ fn stop_lets_requests_in_flight_finish_then_escalates() {
             info.contains("CurrConns: 1").then_some(())
         },
     );
+}
+
+#[test]
+fn stop_lets_requests_in_flight_finish_then_escalates() {
+    let backend = Backend::with_delay(Duration::from_millis(1500));
+    let hap = Instance::http("graceful", backend.port);
+    hap.run("start", &[]).expect_ok();
+    // Soft stop: the slow request in flight still gets its answer.
+    let port = hap.port;
+    let client = std::thread::spawn(move || get(port));
+    wait_for_one_connection(&hap);
     let started = Instant::now();
     hap.run("stop", &[]).expect_ok();
     let graceful = started.elapsed();
@@ -481,19 +486,7 @@ fn stop_lets_requests_in_flight_finish_then_escalates() {
     hap.run("start", &[]).expect_ok();
     let port = hap.port;
     let client = std::thread::spawn(move || get(port));
-    wait_for(
-        "the request to reach the backend",
-        Duration::from_secs(5),
-        || {
-            let info = haproxy::cli::command(
-                &hap.state(".stats.sock"),
-                "show info",
-                Duration::from_secs(2),
-            )
-            .ok()?;
-            info.contains("CurrConns: 1").then_some(())
-        },
-    );
+    wait_for_one_connection(&hap);
     let started = Instant::now();
     let r = hap.run("stop", &[]).expect_ok();
     let forced = started.elapsed();

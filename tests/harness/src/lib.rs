@@ -86,6 +86,26 @@ pub fn valid_metadata(name: &str) -> String {
     meta.stdout
 }
 
+/// Starts a watcher that runs `<script> down <state>` once this test process exits, however it
+/// exits (panic, abort, static never dropped): it waits for EOF on a pipe only this process
+/// holds. Keep the returned handle alive as long as the cluster should live. A `keep` file in
+/// `state` leaves the cluster running for inspection.
+pub fn teardown_at_exit(script: &Path, state: &Path) -> Option<std::process::ChildStdin> {
+    Command::new("sh")
+        .args([
+            "-c",
+            "cat >/dev/null; [ -e \"$1/keep\" ] || exec \"$0\" down \"$1\" >/dev/null 2>&1",
+        ])
+        .arg(script)
+        .arg(state)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
+        .and_then(|mut c| c.stdin.take())
+}
+
 fn script() -> PathBuf {
     workspace_root().join("tests/harness/scripts/cluster")
 }
@@ -222,19 +242,7 @@ impl Cluster {
             node,
             stage.to_str().unwrap_or("/nonexistent"),
         ]);
-        let watcher = Command::new("sh")
-            .args([
-                "-c",
-                "cat >/dev/null; exec \"$0\" down \"$1\" >/dev/null 2>&1",
-            ])
-            .arg(script())
-            .arg(&state)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()
-            .and_then(|mut c| c.stdin.take());
+        let watcher = teardown_at_exit(&script(), &state);
         let cluster = Cluster {
             state,
             node: node.to_string(),

@@ -160,19 +160,7 @@ impl MultiCluster {
         let _ = std::fs::remove_dir_all(&state);
         let started = Instant::now();
         // The watcher first, so a failing start is torn down too.
-        let watcher = Command::new("sh")
-            .args([
-                "-c",
-                "cat >/dev/null; [ -e \"$1/keep\" ] || exec \"$0\" down \"$1\" >/dev/null 2>&1",
-            ])
-            .arg(script())
-            .arg(&state)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()
-            .and_then(|mut c| c.stdin.take());
+        let watcher = oxha_harness::teardown_at_exit(&script(), &state);
         let up = run(&[
             &script().to_string_lossy(),
             "up",
