@@ -8,11 +8,15 @@ MAN_DIR    := $(DESTDIR)$(PREFIX)/share/man
 STAGE      ?= $(CURDIR)/stage
 
 # Static binaries: musl when its Rust target is installed (tests/setup-deps adds it),
-# otherwise glibc with crt-static.
+# otherwise glibc with crt-static. Both are decided when a recipe runs, never when make starts:
+# `make test` and `make demo` install the musl target first (deps), and a value computed before
+# that would be stale. `=` (not `:=`) makes every use ask again.
 MUSL       := x86_64-unknown-linux-musl
-TARGET     := $(shell rustup target list --installed 2>/dev/null | grep -qx $(MUSL) && echo $(MUSL) || rustc -vV | sed -n 's/^host: //p')
-RELEASE    := target/$(TARGET)/release
-export RUSTFLAGS := $(if $(filter $(MUSL),$(TARGET)),,-C target-feature=+crt-static)
+TARGET      = $(shell rustup target list --installed 2>/dev/null | grep -qx $(MUSL) && echo $(MUSL) || rustc -vV | sed -n 's/^host: //p')
+RELEASE     = target/$(TARGET)/release
+# Only for the release build: with --target, cargo keeps RUSTFLAGS off build scripts and proc
+# macros, which cannot be linked with crt-static. Never exported to `cargo test`.
+STATIC_FLAGS = $(if $(filter $(MUSL),$(TARGET)),,-C target-feature=+crt-static)
 
 # Agents: agents/<name> builds the OCF agent <name>; fence/<name> builds fence_<name>.
 # Test fixtures are staged for the tests but installed only with WITH_TEST_AGENTS=1.
@@ -33,7 +37,7 @@ help:
 	@echo "make bench       benchmarks against the agents oxha replaces (bench/)"
 
 build:
-	cargo build --release --locked --target $(TARGET) --workspace --bins
+	RUSTFLAGS="$(STATIC_FLAGS)" cargo build --release --locked --target $(TARGET) --workspace --bins
 
 install: build
 	install -d $(OCF_DIR) $(SBIN_DIR) $(MAN_DIR)/man7 $(MAN_DIR)/man8
@@ -52,8 +56,8 @@ stage:
 deps:
 	bash tests/setup-deps
 
-# Everything CI runs; prints the time of each suite.
-test: deps
+# Everything CI runs: the set-up (tests/setup-deps), the build, every suite; prints each one's time.
+test:
 	bash tests/run-all
 
 unit-test:

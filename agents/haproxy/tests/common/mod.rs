@@ -55,11 +55,13 @@ impl Backend {
                             Ok(n) => request.extend_from_slice(&buf[..n]),
                         }
                     }
+                    // Counted before the answer is written: a client that got its answer may
+                    // read the counter at once, and must find its request in it.
+                    served.fetch_add(1, Ordering::SeqCst);
                     std::thread::sleep(delay);
                     let _ = conn.write_all(
                         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
                     );
-                    served.fetch_add(1, Ordering::Relaxed);
                 });
             }
         });
