@@ -10,6 +10,9 @@
 //! One cluster per test binary: start it once (e.g. in a `OnceLock`) or run the tests of a
 //! binary serially against one cluster.
 
+mod stage;
+pub use stage::{fence_agent, ocf_agent, stage_dir, tool};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -22,31 +25,19 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
 }
 
-/// Where `make stage` installs the release binaries (`make install DESTDIR=stage`).
-/// `OXHA_STAGE` overrides it.
-pub fn stage_dir() -> PathBuf {
-    std::env::var_os("OXHA_STAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("stage"))
-}
-
-/// A staged binary: `ocf("vip")` is `<stage>/usr/lib/ocf/resource.d/oxha/vip`.
-pub fn ocf_agent(name: &str) -> PathBuf {
-    stage_dir().join("usr/lib/ocf/resource.d/oxha").join(name)
-}
-
-pub fn fence_agent(name: &str) -> PathBuf {
-    stage_dir().join("usr/sbin").join(name)
-}
-
 /// The schema pcs uses to accept an OCF 1.1 agent (Debian's pcs package).
 pub const OCF_1_1_SCHEMA: &str = "/usr/share/pcs/data/ocf-1.1.rng";
 /// fence-agents' metadata schema (Debian's fence-agents package).
 pub const FENCE_SCHEMA: &str = "/usr/share/cluster/relaxng/metadata.rng";
 
-/// Runs the staged agent's metadata action and checks the XML against its schema: pcs' OCF 1.1
-/// schema (plus OCF-spec's own `ra-api-1.1.rng` when `shared/schemas` beside the clone has it)
-/// for `ocf:oxha:<name>`, fence-agents' for `fence_*`. Returns the XML for further checks.
+/// OCF-spec's own OCF 1.1 metadata schema, kept in this crate (`schemas/README.md`).
+pub fn ocf_spec_schema() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/ra-api-1.1.rng")
+}
+
+/// Runs the staged agent's metadata action and checks the XML against its schemas: pcs' OCF 1.1
+/// schema and OCF-spec's own `ra-api-1.1.rng` for `ocf:oxha:<name>`, fence-agents' for
+/// `fence_*`. A missing schema is a failure, never a skipped check. Returns the XML.
 #[track_caller]
 pub fn valid_metadata(name: &str) -> String {
     let fence = name.starts_with("fence_");
@@ -62,14 +53,18 @@ pub fn valid_metadata(name: &str) -> String {
         run(&[&path, "meta-data"])
     }
     .expect_ok();
-    let mut schemas = vec![PathBuf::from(if fence {
-        FENCE_SCHEMA
+    let schemas = if fence {
+        vec![PathBuf::from(FENCE_SCHEMA)]
     } else {
-        OCF_1_1_SCHEMA
-    })];
-    let spec = workspace_root().join("../shared/schemas/ra-api-1.1.rng");
-    if !fence && spec.exists() {
-        schemas.push(spec);
+        vec![PathBuf::from(OCF_1_1_SCHEMA), ocf_spec_schema()]
+    };
+    for schema in &schemas {
+        assert!(
+            schema.is_file(),
+            "schema {} is missing: the metadata of {name} cannot be checked (the package that \
+             ships it is installed by tests/setup-deps)",
+            schema.display()
+        );
     }
     for schema in schemas {
         let schema = schema.to_string_lossy();

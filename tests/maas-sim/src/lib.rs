@@ -2,7 +2,7 @@
 //! machines and faults at run time, read the power events. The simulator itself is the
 //! `maas-sim` binary (src/main.rs), staged as `stage/tools/maas-sim`.
 
-use oxha_harness::{stage_dir, wait_for, Cluster, Run};
+use oxha_harness::{wait_for, Cluster, Run};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,8 +19,7 @@ pub struct MaasSim {
 
 /// The staged simulator binary.
 pub fn binary() -> String {
-    stage_dir()
-        .join("tools/maas-sim")
+    oxha_harness::tool("maas-sim")
         .to_string_lossy()
         .into_owned()
 }

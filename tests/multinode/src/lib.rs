@@ -36,35 +36,29 @@ const CLIENT_IF: &str = "svc0";
 const CLIENT_MAC: &str = "02:00:0a:4d:01:c8";
 const CLIENT_ADDR: &str = "10.77.1.200";
 
-/// Agent classes: each scenario is written against these, so it runs today with the stand-ins
-/// and with the oxha agents as soon as they are staged (or when the environment says so).
+/// Agent classes. Every scenario runs oxha's agents; a stand-in (`ocf:heartbeat:IPaddr2`,
+/// `ocf:pacemaker:Dummy`, `stonith:fence_probe`) runs only when the environment names it
+/// (`OXHA_VIP_CLASS`, `OXHA_SERVICE_CLASS`, `OXHA_FENCE_CLASS`: the failover benchmark runs
+/// IPaddr2 side by side with vip that way), never because an oxha binary or haproxy is missing:
+/// that is a failure. [`MultiCluster::start`] prints the classes in effect.
 pub mod agents {
     use super::*;
 
-    /// `OXHA_VIP_CLASS`, else `ocf:oxha:vip` when staged, else `ocf:heartbeat:IPaddr2`.
-    /// Both take `ip`, `cidr_netmask` and `nic`.
-    pub fn vip_class() -> String {
-        std::env::var("OXHA_VIP_CLASS").unwrap_or_else(|_| {
-            if oxha_harness::ocf_agent("vip").exists() {
-                "ocf:oxha:vip".into()
-            } else {
-                "ocf:heartbeat:IPaddr2".into()
-            }
-        })
+    fn named_or(var: &str, oxha: &str) -> String {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| oxha.to_string())
     }
 
-    /// `OXHA_SERVICE_CLASS`, else `ocf:oxha:haproxy` when staged and haproxy is installed,
-    /// else `ocf:pacemaker:Dummy` (a stand-in with the same lifecycle).
+    /// `ocf:oxha:vip`, or what `OXHA_VIP_CLASS` names (it must take `ip`, `cidr_netmask`, `nic`).
+    pub fn vip_class() -> String {
+        named_or("OXHA_VIP_CLASS", "ocf:oxha:vip")
+    }
+
+    /// `ocf:oxha:haproxy` (haproxy from Debian's package), or what `OXHA_SERVICE_CLASS` names.
     pub fn service_class() -> String {
-        std::env::var("OXHA_SERVICE_CLASS").unwrap_or_else(|_| {
-            if oxha_harness::ocf_agent("haproxy").exists()
-                && Path::new("/usr/sbin/haproxy").exists()
-            {
-                "ocf:oxha:haproxy".into()
-            } else {
-                "ocf:pacemaker:Dummy".into()
-            }
-        })
+        named_or("OXHA_SERVICE_CLASS", "ocf:oxha:haproxy")
     }
 
     /// Parameters for [`service_class`]: haproxy gets a config in the cluster's state directory
@@ -82,26 +76,48 @@ pub mod agents {
         }
     }
 
-    /// True when fence_maas and the MAAS simulator are staged.
-    pub fn maas_staged() -> bool {
-        oxha_harness::fence_agent("fence_maas").exists()
-            && stage_dir().join("tools/maas-sim").exists()
-    }
-
-    /// The fence device class for the nodes: `OXHA_FENCE_CLASS`, else `stonith:fence_maas`
-    /// (against the MAAS simulator) when staged, else `stonith:fence_probe`.
+    /// The fence device class for the nodes: `stonith:fence_maas` (against the MAAS
+    /// simulator), or what `OXHA_FENCE_CLASS` names (`stonith:fence_probe` drives the plugs
+    /// directly).
     pub fn node_fence_class() -> String {
-        std::env::var("OXHA_FENCE_CLASS").unwrap_or_else(|_| {
-            if maas_staged() {
-                "stonith:fence_maas".into()
-            } else {
-                "stonith:fence_probe".into()
-            }
-        })
+        named_or("OXHA_FENCE_CLASS", "stonith:fence_maas")
     }
 
     pub fn fencing_through_maas() -> bool {
         node_fence_class() == "stonith:fence_maas"
+    }
+
+    /// Fails, naming what is missing, unless every oxha agent these classes name is staged
+    /// (and haproxy installed for the service clone): a scenario never quietly runs without
+    /// the agent it claims to test.
+    #[track_caller]
+    pub fn require_staged() {
+        if vip_class() == "ocf:oxha:vip" {
+            oxha_harness::ocf_agent("vip");
+        }
+        if service_class() == "ocf:oxha:haproxy" {
+            oxha_harness::ocf_agent("haproxy");
+            assert!(
+                Path::new("/usr/sbin/haproxy").exists(),
+                "ocf:oxha:haproxy needs haproxy (/usr/sbin/haproxy): run tests/setup-deps"
+            );
+        }
+        if fencing_through_maas() {
+            oxha_harness::fence_agent("fence_maas");
+            oxha_harness::tool("maas-sim");
+        } else if node_fence_class() == "stonith:fence_probe" {
+            oxha_harness::fence_agent("fence_probe");
+        }
+    }
+
+    /// One line saying which agent classes a scenario runs.
+    pub fn describe() -> String {
+        format!(
+            "VIP {}, service clone {}, node fencing {}",
+            vip_class(),
+            service_class(),
+            node_fence_class()
+        )
     }
 }
 
@@ -158,6 +174,8 @@ impl MultiCluster {
     pub fn start() -> MultiCluster {
         let state = std::env::temp_dir().join(format!("oxha-mn-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
+        agents::require_staged();
+        eprintln!("mcluster: agents: {}", agents::describe());
         let started = Instant::now();
         // The watcher first, so a failing start is torn down too.
         let watcher = oxha_harness::teardown_at_exit(&script(), &state);
@@ -541,7 +559,7 @@ impl MultiCluster {
         std::fs::write(&machines_file, format!("[{}]", machines.join(",")))
             .expect("write machines");
         std::fs::write(&key, "oxhaconsumer:oxhatoken:oxhasecret\n").expect("write key");
-        let sim = stage_dir().join("tools/maas-sim");
+        let sim = oxha_harness::tool("maas-sim");
         let listen = format!("{INFRA_ADDR}:{MAAS_PORT}");
         let log = std::fs::File::create(self.state.join("maas-sim.log")).expect("maas-sim log");
         let child = Command::new(script())
@@ -577,7 +595,7 @@ impl MultiCluster {
 
     /// `maas-sim ctl` against the running simulator.
     pub fn maas_ctl(&self, method: &str, path: &str, body: Option<&str>) -> Run {
-        let sim = stage_dir().join("tools/maas-sim");
+        let sim = oxha_harness::tool("maas-sim");
         let addr = format!("{INFRA_ADDR}:{MAAS_PORT}");
         let mut args = vec![
             "switch",
@@ -766,7 +784,7 @@ pub struct ArpProber {
 
 impl ArpProber {
     pub fn start(cluster: &MultiCluster, ip: &str, interval: Duration) -> ArpProber {
-        let tool = stage_dir().join("tools/arp-probe");
+        let tool = oxha_harness::tool("arp-probe");
         assert!(
             tool.exists(),
             "{} missing: run `make stage`",

@@ -10,7 +10,7 @@
 //! notification (STOPPED / NORMAL / OFFLINE) for it.
 
 use oxha_multinode::masakari::{epoch_of, Masakari};
-use oxha_multinode::{agents, now, timing, MultiCluster, FULL_NODES, REMOTE_NODE};
+use oxha_multinode::{now, timing, MultiCluster, FULL_NODES, REMOTE_NODE};
 use std::time::Duration;
 
 const POWER_DEV: &str = "fence_compute_power";
@@ -58,10 +58,11 @@ fn registered(cluster: &MultiCluster, node: &str) -> String {
 #[test]
 fn dead_compute_node_is_powered_off_then_reported_to_masakari_once() {
     let _s = MultiCluster::serial();
-    assert!(
-        agents::maas_staged() && oxha_harness::fence_agent("fence_masakari").exists(),
-        "scenario 3 needs fence_maas, maas-sim and fence_masakari staged: run `make stage`"
-    );
+    // Scenario 3 is always fence_maas (against maas-sim) then fence_masakari.
+    oxha_harness::fence_agent("fence_maas");
+    oxha_harness::fence_agent("fence_masakari");
+    oxha_harness::tool("maas-sim");
+    eprintln!("remote: agents: power fence stonith:fence_maas, then stonith:fence_masakari");
     let t0 = now();
     let cluster = MultiCluster::start();
     // Masakari's start (Python, a database migration) overlaps the cluster's own setup.
