@@ -42,7 +42,8 @@ fn metadata_tools_and_validation() {
         .pcs(&["resource", "describe", "ocf:oxha:vip"])
         .expect_ok();
     for word in [
-        "ip (required) (unique group: ip)",
+        "ip (unique group: ip)",
+        "ipv6addr (unique group: ip)",
         "cidr_netmask",
         "arp_count",
     ] {
