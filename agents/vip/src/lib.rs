@@ -997,6 +997,8 @@ impl ResourceAgent for Vip {
             }
         }
         let broadcast = match (self.ip, self.broadcast) {
+            // Loopback has no broadcast domain (IPaddr2 adds none there either).
+            (IpAddr::V4(_), Broadcast::Computed) if link.loopback => None,
             (IpAddr::V4(ip), Broadcast::Computed) => config::computed_broadcast(ip, *prefix),
             (IpAddr::V4(_), Broadcast::Address(b)) => Some(b),
             _ => None,
