@@ -202,9 +202,7 @@ impl Conflict {
     }
 
     pub fn record(self, path: &Path) -> io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, self.to_line())?;
-        std::fs::rename(&tmp, path)
+        crate::daemon::replace_file(path, &self.to_line())
     }
 
     /// The recorded conflict, if any. A file that cannot be parsed is still a conflict

@@ -31,25 +31,74 @@ pub enum Fork {
 }
 
 /// Forks a detached child that keeps only the descriptors in `keep`. Call it while the process
-/// has a single thread (an agent always does): the child continues from here.
+/// has a single thread (an agent always does): the child continues from here. Returns in the
+/// parent only once the child is detached (own session, stdio on /dev/null, nothing else open),
+/// so when the agent exits nothing of its operation's pipes is left in the child.
 pub fn detach(keep: &[RawFd]) -> io::Result<Fork> {
+    // The child says it is done by closing its end of this pipe (or writes one byte if it
+    // failed); the parent waits for that.
+    let mut ready = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills the two-element array.
+    if unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let [read_end, write_end] = ready;
     // SAFETY: the agent is single-threaded, so the child gets a consistent copy of everything.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(io::Error::last_os_error());
+        let e = io::Error::last_os_error();
+        // SAFETY: closing the pipe we just made.
+        unsafe {
+            libc::close(read_end);
+            libc::close(write_end);
+        }
+        return Err(e);
     }
-    if pid > 0 {
-        let start_time = start_time(pid)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the child vanished at once"))?;
-        return Ok(Fork::Parent(Daemon { pid, start_time }));
+    if pid == 0 {
+        let mut kept = keep.to_vec();
+        kept.push(write_end);
+        let failed = become_daemon(&kept).is_err();
+        // SAFETY: write/close on our end of the pipe; _exit ends the child without running
+        // the parent's exit handlers when it could not detach.
+        unsafe {
+            if failed {
+                libc::write(write_end, [1u8].as_ptr().cast(), 1);
+                libc::_exit(1);
+            }
+            libc::close(write_end);
+        }
+        return Ok(Fork::Child);
     }
-    // The child. Failures here cannot be reported to anyone: it exits instead, and the agent
-    // has already sent the first announcement.
-    if become_daemon(keep).is_err() {
-        // SAFETY: _exit ends the child without running the parent's exit handlers.
-        unsafe { libc::_exit(1) };
+    // Read now: the child cannot be reaped before we wait for it, so its stat is there even if
+    // it has already done its work and exited (an owner answering at once).
+    let start_time = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| parse_stat(&stat))
+        .map(|(_, t)| t);
+    // SAFETY: closing our copy of the child's end, so that its close is the EOF we wait for.
+    unsafe { libc::close(write_end) };
+    let mut answer = [0u8; 1];
+    let n = loop {
+        // SAFETY: read into a one-byte buffer.
+        let n = unsafe { libc::read(read_end, answer.as_mut_ptr().cast(), 1) };
+        if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break n;
+        }
+    };
+    // SAFETY: closing our end of the pipe.
+    unsafe { libc::close(read_end) };
+    match (n, start_time) {
+        (0, Some(start_time)) => Ok(Fork::Parent(Daemon { pid, start_time })),
+        _ => {
+            let mut status = 0;
+            // SAFETY: reaping our own child, which failed or already ended.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            Err(io::Error::other("the announcer could not detach"))
+        }
     }
-    Ok(Fork::Child)
 }
 
 fn become_daemon(keep: &[RawFd]) -> io::Result<()> {
@@ -91,6 +140,15 @@ fn close_all_but(keep: &[RawFd]) {
     }
 }
 
+/// Writes `text` to `path` through `<path>.tmp` and a rename: a reader sees the old content
+/// or the new, never half of it.
+pub fn replace_file(path: &Path, text: &str) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// The start time of process `pid`, or `None` when it does not exist or is a zombie.
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -127,11 +185,9 @@ impl Daemon {
         (pid > 1 && words.next().is_none()).then_some(Daemon { pid, start_time })
     }
 
-    /// Writes the pid file (through a temporary file and a rename: a reader never sees half).
+    /// Writes the pid file.
     pub fn write_pid_file(&self, path: &Path) -> io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, self.pid_file_text())?;
-        std::fs::rename(&tmp, path)
+        replace_file(path, &self.pid_file_text())
     }
 
     /// The daemon a pid file names, if that process still runs.

@@ -93,13 +93,11 @@ pub struct ArpSocket {
 
 impl ArpSocket {
     pub fn open(ifindex: u32) -> io::Result<ArpSocket> {
+        // Protocol 0 here, ETH_P_ARP in bind: a packet socket created with a protocol is hooked
+        // on every interface at once, and re-binding it waits for an RCU grace period (~5 ms).
         // SAFETY: plain socket(2) call; the descriptor is owned right away.
         let fd = check(unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                i32::from(ETH_P_ARP.to_be()),
-            )
+            libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
         })?;
         // SAFETY: fd is a fresh descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
