@@ -27,6 +27,8 @@ pub const WATCH_AFTER: Duration = Duration::from_millis(500);
 pub struct Plan {
     pub ifindex: u32,
     pub mac: [u8; 6],
+    /// Every hardware address of this host: answers from these are not another owner.
+    pub own_macs: Vec<[u8; 6]>,
     pub ip: IpAddr,
     /// Rounds in all, the first included.
     pub count: u32,
@@ -104,8 +106,8 @@ impl Announcer {
 
     fn watch(&self, wait: Duration) -> io::Result<Option<[u8; 6]>> {
         match (&self.sockets, self.plan.ip) {
-            (Sockets::Arp(s), IpAddr::V4(ip)) => s.watch(ip, &self.plan.mac, wait),
-            (Sockets::Nd(s), IpAddr::V6(ip)) => s.watch(ip, &self.plan.mac, wait),
+            (Sockets::Arp(s), IpAddr::V4(ip)) => s.watch(ip, &self.plan.own_macs, wait),
+            (Sockets::Nd(s), IpAddr::V6(ip)) => s.watch(ip, &self.plan.own_macs, wait),
             _ => Ok(None),
         }
     }

@@ -223,7 +223,7 @@ pub fn stop(path: &Path, grace: Duration) -> io::Result<Option<Daemon>> {
         // SAFETY: kill(2) on the process the pid file names, whose start time we just matched.
         unsafe { libc::kill(d.pid, libc::SIGTERM) };
         let gone = ocf_lib::Deadline::after(grace)
-            .poll(Duration::from_millis(5), || (!d.alive()).then_some(()))
+            .poll(Duration::from_millis(1), || (!d.alive()).then_some(()))
             .is_some();
         if !gone {
             // SAFETY: as above.

@@ -598,9 +598,11 @@ impl Vip {
         let failed = |e: std::io::Error| {
             OcfError::generic(format!("cannot announce {} on {}: {e}", self.ip, link.name))
         };
+        let own_macs = self.own_macs(nl, mac)?;
         let mut announcer = Announcer::open(Plan {
             ifindex: link.index,
             mac,
+            own_macs,
             ip: self.ip,
             count: self.arp_count,
             interval: self.arp_interval,
@@ -983,8 +985,9 @@ impl ResourceAgent for Vip {
         self.end_announcer(&files, ctx);
         if let (IpAddr::V4(ip), Some(mac), true) = (self.ip, mac6(link), self.run_arping) {
             if !link.loopback && !link.noarp {
-                let owner =
-                    packet::probe_v4(link.index, mac, ip, PROBES, PROBE_WAIT).map_err(|e| {
+                let own_macs = self.own_macs(&mut nl, mac)?;
+                let owner = packet::probe_v4(link.index, mac, &own_macs, ip, PROBES, PROBE_WAIT)
+                    .map_err(|e| {
                         OcfError::generic(format!("cannot probe for {ip} on {}: {e}", link.name))
                     })?;
                 if let Some(owner) = owner {
@@ -1187,6 +1190,17 @@ impl Vip {
         if let Err(e) = announce::remove(&files.conflict) {
             ocf_lib::warn!("cannot remove {}: {e}", files.conflict.display());
         }
+    }
+
+    /// The hardware addresses of this host, `mac` among them.
+    fn own_macs(&self, nl: &mut Netlink, mac: [u8; 6]) -> Result<Vec<[u8; 6]>, OcfError> {
+        let mut macs = nl
+            .hardware_addresses()
+            .map_err(|e| netlink_error("cannot list the interfaces", e))?;
+        if !macs.contains(&mac) {
+            macs.push(mac);
+        }
+        Ok(macs)
     }
 
     /// Fails when the announcer saw another host claim the address.

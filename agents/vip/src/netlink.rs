@@ -232,6 +232,27 @@ impl Netlink {
         self.get_link(message)
     }
 
+    /// The hardware address of every interface (one RTM_GETLINK dump): this host's own.
+    pub fn hardware_addresses(&mut self) -> io::Result<Vec<[u8; 6]>> {
+        let replies = self.request(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        let mut macs: Vec<[u8; 6]> = replies
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(link) => {
+                    <[u8; 6]>::try_from(link_from(link).mac.as_slice()).ok()
+                }
+                _ => None,
+            })
+            .filter(|mac| *mac != [0; 6])
+            .collect();
+        macs.sort_unstable();
+        macs.dedup();
+        Ok(macs)
+    }
+
     /// Every address of the family of `like` (one RTM_GETADDR dump).
     pub fn addresses(&mut self, like: &IpAddr) -> io::Result<Vec<Addr>> {
         let mut message = AddressMessage::default();

@@ -39,8 +39,10 @@ pub fn arp_packet(
 }
 
 /// An ARP packet that says another host owns `ip`: a reply, or a request (announcement) whose
-/// sender address is `ip`, from a hardware address that is not ours.
-pub fn claims_address(packet: &[u8], ip: Ipv4Addr, our_mac: &[u8; 6]) -> Option<[u8; 6]> {
+/// sender address is `ip`, from a hardware address that is none of this host's (`ours`: every
+/// interface's; a host answers ARP for its addresses on all its interfaces, so another NIC of
+/// ours on the same segment answers our own probe).
+pub fn claims_address(packet: &[u8], ip: Ipv4Addr, ours: &[[u8; 6]]) -> Option<[u8; 6]> {
     if packet.len() < 28 || packet[0..6] != [0, 1, 8, 0, 6, 4] {
         return None;
     }
@@ -49,7 +51,7 @@ pub fn claims_address(packet: &[u8], ip: Ipv4Addr, our_mac: &[u8; 6]) -> Option<
     sender_mac.copy_from_slice(&packet[8..14]);
     let sender_ip = Ipv4Addr::new(packet[14], packet[15], packet[16], packet[17]);
     let relevant = op == ARP_REPLY || op == ARP_REQUEST;
-    (relevant && sender_ip == ip && &sender_mac != our_mac).then_some(sender_mac)
+    (relevant && sender_ip == ip && !ours.contains(&sender_mac)).then_some(sender_mac)
 }
 
 /// Builds an unsolicited neighbour advertisement for `target` with the Override flag and a
@@ -152,16 +154,14 @@ impl ArpSocket {
         ))
     }
 
-    /// Listens for `wait`: the hardware address of the first host that claims `ip`.
+    /// Listens for `wait`: the hardware address of the first other host that claims `ip`.
     pub fn watch(
         &self,
         ip: Ipv4Addr,
-        our_mac: &[u8; 6],
+        ours: &[[u8; 6]],
         wait: Duration,
     ) -> io::Result<Option<[u8; 6]>> {
-        watch(self.fd.as_raw_fd(), wait, |p| {
-            claims_address(p, ip, our_mac)
-        })
+        watch(self.fd.as_raw_fd(), wait, |p| claims_address(p, ip, ours))
     }
 }
 
@@ -229,10 +229,11 @@ fn watch(
 }
 
 /// The blocking conflict check of `run_arping=true`: `probes` ARP probes spread over `wait`,
-/// before the address is added. Returns the hardware address of a host that answered.
+/// before the address is added. Returns the hardware address of another host that answered.
 pub fn probe_v4(
     ifindex: u32,
     mac: [u8; 6],
+    ours: &[[u8; 6]],
     ip: Ipv4Addr,
     probes: u32,
     wait: Duration,
@@ -241,7 +242,7 @@ pub fn probe_v4(
     let spacing = wait / probes.max(1);
     for _ in 0..probes.max(1) {
         socket.probe(mac, ip)?;
-        if let Some(owner) = socket.watch(ip, &mac, spacing)? {
+        if let Some(owner) = socket.watch(ip, ours, spacing)? {
             return Ok(Some(owner));
         }
     }
@@ -253,9 +254,9 @@ const ICMP6_NEIGHBOUR_ADVERTISEMENT: u8 = 136;
 const ICMP6_FILTER: libc::c_int = 1;
 
 /// What another host's neighbour advertisement says: the hardware address it gives for `ip`
-/// (its target link-layer address option), when that is not `our_mac`. `icmp` is an ICMPv6
-/// message as a raw socket delivers it (no IPv6 header).
-pub fn advertises_address(icmp: &[u8], ip: Ipv6Addr, our_mac: &[u8; 6]) -> Option<[u8; 6]> {
+/// (its target link-layer address option), when that is none of this host's (`ours`). `icmp`
+/// is an ICMPv6 message as a raw socket delivers it (no IPv6 header).
+pub fn advertises_address(icmp: &[u8], ip: Ipv6Addr, ours: &[[u8; 6]]) -> Option<[u8; 6]> {
     if icmp.len() < 24 || icmp[0] != ICMP6_NEIGHBOUR_ADVERTISEMENT || icmp[1] != 0 {
         return None;
     }
@@ -274,7 +275,7 @@ pub fn advertises_address(icmp: &[u8], ip: Ipv6Addr, our_mac: &[u8; 6]) -> Optio
         if options[0] == 2 && length >= 8 {
             let mut mac = [0u8; 6];
             mac.copy_from_slice(&options[2..8]);
-            return (&mac != our_mac).then_some(mac);
+            return (!ours.contains(&mac)).then_some(mac);
         }
         options = &options[length..];
     }
@@ -401,11 +402,11 @@ impl NdSocket {
     pub fn watch(
         &self,
         ip: Ipv6Addr,
-        our_mac: &[u8; 6],
+        ours: &[[u8; 6]],
         wait: Duration,
     ) -> io::Result<Option<[u8; 6]>> {
         watch(self.watcher.as_raw_fd(), wait, |p| {
-            advertises_address(p, ip, our_mac)
+            advertises_address(p, ip, ours)
         })
     }
 }
@@ -476,8 +477,11 @@ mod tests {
             ("empty", Vec::new(), None),
         ];
         for (what, packet, want) in cases {
-            assert_eq!(claims_address(packet, ip, &OURS), *want, "{what}");
+            assert_eq!(claims_address(packet, ip, &[OURS]), *want, "{what}");
         }
+        // Another interface of this host answering (same segment): not another host.
+        let other_nic = arp_packet(ARP_REPLY, THEIRS, ip, OURS, ip);
+        assert_eq!(claims_address(&other_nic, ip, &[OURS, THEIRS]), None);
     }
 
     fn advert(target: &str, options: &[u8]) -> Vec<u8> {
@@ -541,12 +545,12 @@ mod tests {
             ("empty", Vec::new(), None),
         ];
         for (what, packet, want) in cases {
-            assert_eq!(advertises_address(packet, ip, &OURS), *want, "{what}");
+            assert_eq!(advertises_address(packet, ip, &[OURS]), *want, "{what}");
         }
         // What we send is recognised as ours.
         let mine = neighbour_advertisement(ip, OURS);
-        assert_eq!(advertises_address(&mine, ip, &OURS), None);
-        assert_eq!(advertises_address(&mine, ip, &THEIRS), Some(OURS));
+        assert_eq!(advertises_address(&mine, ip, &[OURS]), None);
+        assert_eq!(advertises_address(&mine, ip, &[THEIRS]), Some(OURS));
     }
 
     proptest::proptest! {
@@ -555,8 +559,8 @@ mod tests {
         fn any_packet_is_parsed_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let v4 = Ipv4Addr::new(192, 0, 2, 10);
             let v6: Ipv6Addr = "2001:db8::10".parse().unwrap();
-            let _ = claims_address(&bytes, v4, &OURS);
-            let _ = advertises_address(&bytes, v6, &OURS);
+            let _ = claims_address(&bytes, v4, &[OURS]);
+            let _ = advertises_address(&bytes, v6, &[OURS]);
         }
 
         /// Any ARP packet claiming an address from another MAC is seen, whatever the rest says.
@@ -571,10 +575,10 @@ mod tests {
             let op = if reply { ARP_REPLY } else { ARP_REQUEST };
             let packet = arp_packet(op, mac, ip, target, ip);
             let want = (mac != OURS).then_some(mac);
-            proptest::prop_assert_eq!(claims_address(&packet, ip, &OURS), want);
+            proptest::prop_assert_eq!(claims_address(&packet, ip, &[OURS]), want);
             let mut padded = packet.to_vec();
             padded.extend_from_slice(&[0; 18]);
-            proptest::prop_assert_eq!(claims_address(&padded, ip, &OURS), want);
+            proptest::prop_assert_eq!(claims_address(&padded, ip, &[OURS]), want);
         }
 
         /// Our own advertisement format round-trips through the parser for any address and MAC.
@@ -586,7 +590,7 @@ mod tests {
             let ip = Ipv6Addr::from(ip);
             let packet = neighbour_advertisement(ip, mac);
             let want = (mac != OURS).then_some(mac);
-            proptest::prop_assert_eq!(advertises_address(&packet, ip, &OURS), want);
+            proptest::prop_assert_eq!(advertises_address(&packet, ip, &[OURS]), want);
         }
     }
 

@@ -727,3 +727,47 @@ fn arp_count_refresh_reannounces_on_every_monitor() {
     assert_eq!(packets.len(), 4);
     lab.agent("stop", &params).expect_ok();
 }
+
+/// A host answers ARP for its addresses on every interface: another interface of the node on
+/// the same segment answers the announcer's probe. That is this host, not another owner.
+#[test]
+fn another_interface_of_this_host_is_not_another_owner() {
+    let lab = Lab::new();
+    for cmd in [
+        "link add vx0 type veth peer name vx1",
+        "link set vx0 up",
+        "link set vx1 up",
+        "addr add 198.51.100.1/24 dev vx0",
+    ] {
+        lab.ip(&lab.node, cmd).expect_ok();
+    }
+    let params = &[
+        ("ip", "198.51.100.10"),
+        ("nic", "vx0"),
+        ("cidr_netmask", "24"),
+        ("arp_count", "2"),
+        ("arp_interval", "50"),
+    ];
+    let capture = lab_capture_on_node(&lab, "vx1");
+    lab.agent("start", params).expect_ok();
+    wait_for("the announcer to end", Duration::from_secs(10), || {
+        lab.announcer_pid().is_none().then_some(())
+    });
+    // vx1 did answer the probe (so the watch saw an answer from a MAC that is not vx0's)...
+    let answers = capture.packets();
+    assert!(
+        answers
+            .iter()
+            .any(|p| p.line.contains("Reply 198.51.100.10 is-at")),
+        "no answer from vx1: {:?}",
+        answers.iter().map(|p| &p.line).collect::<Vec<_>>()
+    );
+    // ...and the resource is healthy all the same.
+    lab.agent("monitor", params).expect_ok();
+    lab.agent("stop", params).expect_ok();
+}
+
+/// tcpdump on an interface of the node namespace, until the first ARP reply (or 10 s).
+fn lab_capture_on_node(lab: &Lab, dev: &str) -> common::Capture {
+    common::Capture::start(&lab.node, dev, "arp and arp[6:2] == 2", 1, 10)
+}

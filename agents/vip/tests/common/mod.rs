@@ -158,37 +158,10 @@ impl Lab {
         (process_start(pid) == Some(start)).then_some(pid)
     }
 
-    /// Starts tcpdump (`-tt`: epoch timestamps) in the peer namespace and returns once it
-    /// is capturing; it ends after `count` packets (or 20 s).
+    /// Starts tcpdump (`-tt`: epoch timestamps) on the peer's `vb` and returns once it is
+    /// capturing; it ends after `count` packets (or 20 s).
     pub fn capture(&self, filter: &str, count: u32) -> Capture {
-        let mut argv = vec![
-            "netns", "exec", &self.peer, "timeout", "20", "tcpdump", "-l", "-n", "-e", "-tt", "-i",
-            "vb",
-        ];
-        let count_text = count.to_string();
-        argv.extend(["-c", &count_text]);
-        argv.extend(filter.split(' '));
-        let mut child = Command::new("ip")
-            .args(&argv)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tcpdump runs");
-        // tcpdump says "listening on" once the capture is open.
-        let stderr = child.stderr.take().expect("stderr piped");
-        let mut reader = std::io::BufReader::new(stderr);
-        let mut said = String::new();
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => panic!("tcpdump did not start: {said}"),
-                Ok(_) if line.contains("listening on") => break,
-                Ok(_) => said.push_str(&line),
-            }
-        }
-        // Keep draining stderr so tcpdump never blocks on it.
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        Capture { child }
+        Capture::start(&self.peer, "vb", filter, count, 20)
     }
 }
 
@@ -212,6 +185,51 @@ pub struct Packet {
 }
 
 impl Capture {
+    /// tcpdump in namespace `ns` on `dev`, once it is capturing; it ends after `count` packets
+    /// or `seconds`.
+    pub fn start(ns: &str, dev: &str, filter: &str, count: u32, seconds: u32) -> Capture {
+        let count_text = count.to_string();
+        let seconds_text = seconds.to_string();
+        let mut argv = vec![
+            "netns",
+            "exec",
+            ns,
+            "timeout",
+            &seconds_text,
+            "tcpdump",
+            "-l",
+            "-n",
+            "-e",
+            "-tt",
+            "-i",
+            dev,
+            "-c",
+            &count_text,
+        ];
+        argv.extend(filter.split(' '));
+        let mut child = Command::new("ip")
+            .args(&argv)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump runs");
+        // tcpdump says "listening on" once the capture is open.
+        let stderr = child.stderr.take().expect("stderr piped");
+        let mut reader = std::io::BufReader::new(stderr);
+        let mut said = String::new();
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => panic!("tcpdump did not start: {said}"),
+                Ok(_) if line.contains("listening on") => break,
+                Ok(_) => said.push_str(&line),
+            }
+        }
+        // Keep draining stderr so tcpdump never blocks on it.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        Capture { child }
+    }
+
     /// Waits for the capture to end and returns its packets.
     pub fn packets(self) -> Vec<Packet> {
         let out = self.child.wait_with_output().expect("tcpdump finishes");
