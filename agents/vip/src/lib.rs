@@ -235,8 +235,9 @@ with the override flag, to all nodes).
 
 With arp_bg=true (the default) start returns then. A detached announcer sends the other arp_count - 1 \
 rounds arp_interval ms apart and, until 500 ms (or arp_interval, if longer) after the last, watches for \
-another host that claims the address: one that answers the ARP probe, or advertises the IPv6 address from \
-another MAC. It records that host's MAC in $HA_RSCTMP/vip-<instance>.conflict and stops announcing; the \
+another host that claims the address: one that answers the ARP probe, or advertises the IPv6 address, from \
+a MAC that none of this host's interfaces has (a host answers ARP for its addresses on all its interfaces, \
+so a second NIC of this node on the segment is not another owner). It records that host's MAC in $HA_RSCTMP/vip-<instance>.conflict and stops announcing; the \
 next monitor fails (1) naming the MAC. The announcer is the agent itself, forked into a session of its own \
 with standard input, output and error on /dev/null (it holds none of Pacemaker's pipes and is outside the \
 operation's process group) and recorded in $HA_RSCTMP/vip-<instance>.announcer (pid and start time); it \
