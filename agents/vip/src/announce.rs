@@ -5,8 +5,9 @@
 //! rounds, `arp_interval` apart, to a detached announcer ([`crate::daemon`]), as IPaddr2 does
 //! with `arp_bg=true`. Between rounds, and for a while after the last, the announcer reads
 //! every ARP packet (IPv6: every neighbour advertisement) on the interface. A host that owns
-//! the address answers the probe (IPv4) or advertises it (IPv6): the announcer records that
-//! host's MAC in the conflict file, stops announcing, and the next monitor fails with it.
+//! the address answers the probe (IPv4) or advertises it (IPv6) in two rounds: the announcer
+//! records that host's MAC in the conflict file, stops announcing, and the next monitor fails
+//! with it.
 //! It also stops as soon as the address is no longer on the interface, and `stop` ends it.
 
 use crate::netlink::Netlink;
@@ -56,6 +57,33 @@ pub struct Announcer {
     plan: Plan,
     sockets: Sockets,
     sent: u32,
+    claims: Claims,
+}
+
+/// Claims seen so far: a host counts as an owner only when it claims the address in the
+/// windows of two different rounds (or of the only round, with arp_count=1). A switch or VTEP
+/// answering from a stale ARP cache (EVPN ARP suppression) answers once, before our gratuitous
+/// ARP reaches it; an owner answers every probe.
+#[derive(Debug, Default)]
+pub struct Claims {
+    seen: Vec<([u8; 6], u32)>,
+}
+
+impl Claims {
+    /// `mac` claimed the address in the window of round `round` (1-based) of `rounds`: is it an
+    /// owner now?
+    pub fn saw(&mut self, mac: [u8; 6], round: u32, rounds: u32) -> bool {
+        if rounds <= 1 {
+            return true;
+        }
+        match self.seen.iter().find(|(m, _)| *m == mac) {
+            Some((_, first)) => *first != round,
+            None => {
+                self.seen.push((mac, round));
+                false
+            }
+        }
+    }
 }
 
 impl Announcer {
@@ -70,6 +98,7 @@ impl Announcer {
             plan,
             sockets,
             sent: 0,
+            claims: Claims::default(),
         })
     }
 
@@ -135,14 +164,31 @@ impl Announcer {
         Ok(self.watch_until(linger, deadline)?.unwrap_or(Outcome::Done))
     }
 
-    fn watch_until(&self, until: Instant, deadline: &Deadline) -> io::Result<Option<Outcome>> {
-        let mut wait = until.saturating_duration_since(Instant::now());
-        let short = deadline.cap(wait) < wait;
-        wait = deadline.cap(wait);
-        if let Some(mac) = self.watch(wait)? {
-            return Ok(Some(Outcome::Conflict(mac)));
+    /// Watches until `until` (or the deadline): a confirmed owner ends the watch at once.
+    fn watch_until(&mut self, until: Instant, deadline: &Deadline) -> io::Result<Option<Outcome>> {
+        let end = match deadline.remaining() {
+            Some(left) => until.min(Instant::now() + left),
+            None => until,
+        };
+        loop {
+            let wait = end.saturating_duration_since(Instant::now());
+            match self.watch(wait)? {
+                Some(mac) => {
+                    if self.claims.saw(mac, self.sent, self.plan.count) {
+                        return Ok(Some(Outcome::Conflict(mac)));
+                    }
+                    ocf_lib::debug!(
+                        "{} claimed by {} in round {}: watching for a second claim",
+                        self.plan.ip,
+                        format_mac(&mac),
+                        self.sent
+                    );
+                }
+                None if wait.is_zero() => break,
+                None => {}
+            }
         }
-        Ok(short.then_some(Outcome::OutOfTime))
+        Ok((end < until).then_some(Outcome::OutOfTime))
     }
 }
 
@@ -264,6 +310,19 @@ mod tests {
         ] {
             assert_eq!(Conflict::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn claims_need_two_rounds() {
+        let (a, b) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let mut claims = Claims::default();
+        assert!(!claims.saw(a, 1, 5), "first claim");
+        assert!(!claims.saw(a, 1, 5), "again in the same round");
+        assert!(!claims.saw(b, 2, 5), "another host's first claim");
+        assert!(claims.saw(a, 2, 5), "a's second round");
+        assert!(claims.saw(b, 4, 5), "b's second round");
+        // With one round there is nothing to wait for.
+        assert!(Claims::default().saw(a, 1, 1));
     }
 
     proptest::proptest! {

@@ -237,7 +237,8 @@ With arp_bg=true (the default) start returns then. A detached announcer sends th
 rounds arp_interval ms apart and, until 500 ms (or arp_interval, if longer) after the last, watches for \
 another host that claims the address: one that answers the ARP probe, or advertises the IPv6 address, from \
 a MAC that none of this host's interfaces has (a host answers ARP for its addresses on all its interfaces, \
-so a second NIC of this node on the segment is not another owner). It records that host's MAC in $HA_RSCTMP/vip-<instance>.conflict and stops announcing; the \
+so a second NIC of this node on the segment is not another owner), in the windows of two rounds (of the \
+only one, with arp_count=1: a switch answering once from a stale cache is not an owner). It records that host's MAC in $HA_RSCTMP/vip-<instance>.conflict and stops announcing; the \
 next monitor fails (1) naming the MAC. The announcer is the agent itself, forked into a session of its own \
 with standard input, output and error on /dev/null (it holds none of Pacemaker's pipes and is outside the \
 operation's process group) and recorded in $HA_RSCTMP/vip-<instance>.announcer (pid and start time); it \

@@ -771,3 +771,58 @@ fn another_interface_of_this_host_is_not_another_owner() {
 fn lab_capture_on_node(lab: &Lab, dev: &str) -> common::Capture {
     common::Capture::start(&lab.node, dev, "arp and arp[6:2] == 2", 1, 10)
 }
+
+/// Sends, from the peer, `claims` ARP replies claiming 192.0.2.10 at the peer's MAC, `gap_ms`
+/// apart (a stale cache answering once, or an owner answering again).
+fn claim_from_peer(lab: &Lab, claims: u32, gap_ms: u32) {
+    let script = format!(
+        r#"
+import socket, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("vb", 0))
+mac = open("/sys/class/net/vb/address").read().strip()
+src = bytes.fromhex(mac.replace(":", ""))
+ip = socket.inet_aton("192.0.2.10")
+arp = b"\x00\x01\x08\x00\x06\x04\x00\x02" + src + ip + b"\xff" * 6 + ip
+for i in range({claims}):
+    if i:
+        time.sleep({gap_ms} / 1000)
+    s.send(b"\xff" * 6 + src + b"\x08\x06" + arp)
+"#
+    );
+    run_env(
+        &["ip", "netns", "exec", &lab.peer, "python3", "-c", &script],
+        &[],
+        None,
+    )
+    .expect_ok();
+}
+
+/// One claim is not an owner (a switch or VTEP answering from a stale cache answers once,
+/// before our gratuitous ARP reaches it); claims in two rounds are.
+#[test]
+fn an_owner_claims_the_address_in_two_rounds() {
+    let lab = Lab::new();
+    let params = with(V4, &[("arp_count", "5"), ("arp_interval", "200")]);
+    lab.agent("start", &params).expect_ok();
+    claim_from_peer(&lab, 1, 0);
+    wait_for("the announcer to end", Duration::from_secs(10), || {
+        lab.announcer_pid().is_none().then_some(())
+    });
+    lab.agent("monitor", &params).expect_ok();
+    lab.agent("stop", &params).expect_ok();
+
+    lab.agent("start", &params).expect_ok();
+    claim_from_peer(&lab, 2, 450);
+    let owner = lab.mac(&lab.peer, "vb");
+    let r = wait_for(
+        "the monitor to see the owner",
+        Duration::from_secs(10),
+        || {
+            let r = lab.agent("monitor", &params);
+            (r.code == 1).then_some(r)
+        },
+    );
+    assert!(exit_reason(&r).contains(&owner), "{r}");
+    lab.agent("stop", &params).expect_ok();
+}
