@@ -1,8 +1,8 @@
 //! Parameter syntax and the routing-table detection of `nic`/`cidr_netmask`: pure functions,
 //! so every rule is unit-tested with good and bad inputs.
 
-use crate::netlink::{Route, MAIN_TABLE};
-use std::net::{IpAddr, Ipv4Addr};
+use crate::netlink::{Route, LOCAL_TABLE, MAIN_TABLE};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Linux `IFNAMSIZ` less the terminating NUL: the longest interface name or label.
 pub const MAX_IFNAME: usize = 15;
@@ -213,25 +213,76 @@ pub fn contains(network: &IpAddr, prefix: u8, ip: &IpAddr) -> bool {
     }
 }
 
-/// What IPaddr2's findif derives from `ip route list match <ip>`: among the main table's
-/// unicast routes (not the default route) that contain `ip`, optionally only those out of
-/// `nic` and of protocol `proto`, the lowest metric, then the longest prefix. Returns the
-/// outgoing interface index and the route's prefix length.
+/// `RT_SCOPE_LINK`: a route to a directly attached network (what `ip route` shows as
+/// `scope link`).
+pub const SCOPE_LINK: u8 = 253;
+/// `RT_SCOPE_HOST`: a route to this host itself (the local table's `local` routes).
+pub const SCOPE_HOST: u8 = 254;
+
+/// What IPaddr2's findif derives from `ip route list match <ip>[/<cidr_netmask>]`: among the
+/// main table's unicast routes (never the default route) that contain `ip` — with a configured
+/// prefix, only routes at least as wide as it (`match` semantics), and for IPv4 only directly
+/// attached ones (`scope link`) — optionally only those out of `nic` and of protocol `proto`:
+/// the lowest metric, then the longest prefix. Returns the outgoing interface index and the
+/// route's prefix length.
+///
+/// A configured prefix wider than the interface's own network therefore finds nothing (IPaddr2
+/// refuses such a start: "Unable to find nic or netmask"), and a narrower one is found.
 pub fn detect(
     routes: &[Route],
     ip: &IpAddr,
     nic: Option<u32>,
+    prefix: Option<u8>,
     proto: Option<u8>,
 ) -> Option<(u32, u8)> {
     routes
         .iter()
         .filter(|r| r.table == MAIN_TABLE && r.unicast && r.prefix > 0)
         .filter(|r| contains(&r.destination, r.prefix, ip))
+        .filter(|r| prefix.is_none_or(|p| r.prefix <= p))
+        .filter(|r| ip.is_ipv6() || r.scope == SCOPE_LINK)
         .filter(|r| proto.is_none_or(|p| r.protocol == p))
         .filter_map(|r| r.oif.map(|oif| (r, oif)))
         .filter(|(_, oif)| nic.is_none_or(|n| n == *oif))
         .min_by(|(a, _), (b, _)| a.metric.cmp(&b.metric).then(b.prefix.cmp(&a.prefix)))
         .map(|(r, oif)| (oif, r.prefix))
+}
+
+/// IPaddr2's fallback for `127.*` addresses, which no main-table route contains: the local
+/// table's host-scope network route that contains `ip` (`local 127.0.0.0/8 dev lo`), giving the
+/// interface (lo) and its prefix.
+pub fn detect_loopback(routes: &[Route], ip: &IpAddr) -> Option<(u32, u8)> {
+    let IpAddr::V4(v4) = ip else {
+        return None;
+    };
+    if v4.octets()[0] != 127 {
+        return None;
+    }
+    routes
+        .iter()
+        .filter(|r| r.table == LOCAL_TABLE && r.local && r.scope == SCOPE_HOST)
+        .filter(|r| r.prefix > 0 && r.prefix < 32 && contains(&r.destination, r.prefix, ip))
+        .find_map(|r| r.oif.map(|oif| (oif, r.prefix)))
+}
+
+/// `ipv6addr` (ocf:heartbeat:IPv6addr's parameter): an IPv6 address, optionally with its prefix
+/// length (`2001:db8::10/64`); `cidr_netmask`, when set, takes precedence over that prefix.
+pub fn parse_ipv6addr(value: &str) -> Result<(Ipv6Addr, Option<u8>), String> {
+    let v = value.trim();
+    let (address, prefix) = match v.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (v, None),
+    };
+    let ip = match parse_ip(address)? {
+        IpAddr::V6(ip) => ip,
+        IpAddr::V4(_) => {
+            return Err("ipv6addr takes an IPv6 address; use ip for IPv4".into());
+        }
+    };
+    let prefix = prefix
+        .map(|p| parse_netmask(p, &IpAddr::V6(ip)))
+        .transpose()?;
+    Ok((ip, prefix))
 }
 
 /// IPv6 link-local addresses only mean something together with an interface.
@@ -394,6 +445,8 @@ mod tests {
             protocol: 2,
             table: MAIN_TABLE,
             unicast: true,
+            local: false,
+            scope: SCOPE_LINK,
         }
     }
 
@@ -406,7 +459,7 @@ mod tests {
             route("192.0.2.0", 24, 4, 50),
             route("198.51.100.0", 24, 5, 0),
             Route {
-                table: 255,
+                table: LOCAL_TABLE,
                 ..route("203.0.113.0", 24, 6, 0)
             },
             Route {
@@ -422,64 +475,204 @@ mod tests {
                 ..route("198.51.100.0", 25, 9, 0)
             },
             route("2001:db8::", 64, 10, 256),
+            // Reached through a gateway: IPaddr2 only considers directly attached networks.
+            Route {
+                scope: 0,
+                ..route("10.0.0.0", 8, 11, 0)
+            },
         ];
-        let cases: &[(&str, Option<u32>, Option<u8>, Option<(u32, u8)>)] = &[
+        type Case = (
+            &'static str,
+            Option<u32>,
+            Option<u8>,
+            Option<u8>,
+            Option<(u32, u8)>,
+        );
+        let cases: &[Case] = &[
             (
                 "lowest metric wins over longer prefix",
                 None,
                 None,
+                None,
                 Some((4, 24)),
             ),
-            ("nic filter", Some(3), None, Some((3, 25))),
-            ("nic filter, same prefix", Some(2), None, Some((2, 24))),
-            ("nic without a matching route", Some(5), None, None),
+            ("nic filter", Some(3), None, None, Some((3, 25))),
+            (
+                "nic filter, same prefix",
+                Some(2),
+                None,
+                None,
+                Some((2, 24)),
+            ),
+            ("nic without a matching route", Some(5), None, None, None),
+            (
+                "narrower prefix than the network",
+                None,
+                Some(32),
+                None,
+                Some((4, 24)),
+            ),
+            (
+                "same prefix as the network",
+                Some(3),
+                Some(25),
+                None,
+                Some((3, 25)),
+            ),
+            ("prefix between the routes", Some(3), Some(24), None, None),
+            ("wider prefix than the network", None, Some(16), None, None),
         ];
-        for (what, nic, proto, want) in cases {
+        for (what, nic, prefix, proto, want) in cases {
             assert_eq!(
-                detect(&routes, &ip("192.0.2.10"), *nic, *proto),
+                detect(&routes, &ip("192.0.2.10"), *nic, *prefix, *proto),
                 *want,
                 "{what}"
             );
         }
         assert_eq!(
-            detect(&routes, &ip("198.51.100.7"), None, None),
+            detect(&routes, &ip("198.51.100.7"), None, None, None),
             Some((9, 25)),
             "longest prefix at equal metric"
         );
         assert_eq!(
-            detect(&routes, &ip("198.51.100.7"), None, Some(2)),
+            detect(&routes, &ip("198.51.100.7"), None, None, Some(2)),
             Some((5, 24)),
             "proto filter"
         );
         assert_eq!(
-            detect(&routes, &ip("198.51.100.200"), None, None),
+            detect(&routes, &ip("198.51.100.200"), None, None, None),
             Some((5, 24))
         );
+        for (addr, what) in [
+            ("203.0.113.1", "local table ignored"),
+            ("203.0.114.1", "non-unicast ignored"),
+            ("203.0.115.1", "no interface"),
+            ("8.8.8.8", "default route never matches"),
+            ("10.1.2.3", "gatewayed route ignored for IPv4"),
+        ] {
+            assert_eq!(detect(&routes, &ip(addr), None, None, None), None, "{what}");
+        }
         assert_eq!(
-            detect(&routes, &ip("203.0.113.1"), None, None),
-            None,
-            "local table ignored"
-        );
-        assert_eq!(
-            detect(&routes, &ip("203.0.114.1"), None, None),
-            None,
-            "non-unicast ignored"
-        );
-        assert_eq!(
-            detect(&routes, &ip("203.0.115.1"), None, None),
-            None,
-            "no interface"
-        );
-        assert_eq!(
-            detect(&routes, &ip("8.8.8.8"), None, None),
-            None,
-            "default route never matches"
-        );
-        assert_eq!(
-            detect(&routes, &ip("2001:db8::5"), None, None),
+            detect(&routes, &ip("2001:db8::5"), None, None, None),
             Some((10, 64))
         );
-        assert_eq!(detect(&[], &ip("192.0.2.1"), None, None), None);
+        assert_eq!(
+            detect(&routes, &ip("2001:db8::5"), None, Some(48), None),
+            None
+        );
+        assert_eq!(detect(&[], &ip("192.0.2.1"), None, None, None), None);
+    }
+
+    #[test]
+    fn loopback_detection() {
+        let lo = |dest: &str, prefix: u8| Route {
+            table: LOCAL_TABLE,
+            local: true,
+            unicast: false,
+            scope: SCOPE_HOST,
+            ..route(dest, prefix, 1, 0)
+        };
+        let routes = vec![lo("127.0.0.1", 32), lo("127.0.0.0", 8), lo("192.0.2.1", 32)];
+        assert_eq!(detect_loopback(&routes, &ip("127.0.0.2")), Some((1, 8)));
+        assert_eq!(detect_loopback(&routes, &ip("127.1.2.3")), Some((1, 8)));
+        assert_eq!(detect_loopback(&routes, &ip("192.0.2.1")), None);
+        assert_eq!(detect_loopback(&routes, &ip("::1")), None);
+        assert_eq!(detect_loopback(&routes[..1], &ip("127.0.0.2")), None);
+    }
+
+    #[test]
+    fn ipv6addr_values() {
+        let v6 = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        assert_eq!(
+            parse_ipv6addr("2001:db8::10"),
+            Ok((v6("2001:db8::10"), None))
+        );
+        assert_eq!(
+            parse_ipv6addr(" 2001:db8::10/64 "),
+            Ok((v6("2001:db8::10"), Some(64)))
+        );
+        for bad in [
+            "",
+            "192.0.2.10",
+            "2001:db8::10/",
+            "2001:db8::10/129",
+            "2001:db8::10/0",
+            "2001:db8::10/64/64",
+            "ff02::1",
+            "::",
+        ] {
+            assert!(parse_ipv6addr(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every parameter parser answers any text with a value or a reason, never a panic.
+        #[test]
+        fn any_text_parses_without_panic(text in "\\PC{0,40}") {
+            let v4 = ip("192.0.2.10");
+            let v6 = ip("2001:db8::10");
+            let _ = parse_ip(&text);
+            let _ = parse_ipv6addr(&text);
+            let _ = parse_netmask(&text, &v4);
+            let _ = parse_netmask(&text, &v6);
+            let _ = parse_broadcast(&text, &v4);
+            let _ = parse_nic(&text);
+            let _ = check_label("eth0", &text);
+            let _ = parse_lifetime(&text);
+            let _ = parse_route_protocol(&text);
+        }
+
+        /// A prefix length reads back as itself, with or without '/', and as a dotted netmask.
+        #[test]
+        fn prefixes_round_trip(prefix in 1u8..=128) {
+            let v4 = ip("192.0.2.10");
+            let v6 = ip("2001:db8::10");
+            proptest::prop_assert_eq!(parse_netmask(&prefix.to_string(), &v6), Ok(prefix));
+            proptest::prop_assert_eq!(parse_netmask(&format!("/{prefix}"), &v6), Ok(prefix));
+            if prefix <= 32 {
+                proptest::prop_assert_eq!(parse_netmask(&prefix.to_string(), &v4), Ok(prefix));
+                let mask = Ipv4Addr::from(u32::MAX << (32 - u32::from(prefix)));
+                proptest::prop_assert_eq!(parse_netmask(&mask.to_string(), &v4), Ok(prefix));
+            } else {
+                proptest::prop_assert!(parse_netmask(&prefix.to_string(), &v4).is_err());
+            }
+        }
+
+        /// Only contiguous dotted netmasks are accepted.
+        #[test]
+        fn dotted_netmasks(bits in proptest::num::u32::ANY) {
+            let v4 = ip("192.0.2.10");
+            let contiguous = bits != 0 && bits.leading_ones() == bits.count_ones();
+            let text = Ipv4Addr::from(bits).to_string();
+            proptest::prop_assert_eq!(parse_netmask(&text, &v4).is_ok(), contiguous);
+        }
+
+        /// Any unicast address reads back; ipv6addr carries its prefix along.
+        #[test]
+        fn addresses_round_trip(v4 in proptest::num::u32::ANY, v6 in proptest::num::u128::ANY, prefix in 1u8..=128) {
+            let a = IpAddr::V4(Ipv4Addr::from(v4));
+            let b = IpAddr::V6(Ipv6Addr::from(v6));
+            for addr in [a, b] {
+                let usable = !addr.is_unspecified() && !addr.is_multicast()
+                    && addr != IpAddr::V4(Ipv4Addr::BROADCAST);
+                proptest::prop_assert_eq!(parse_ip(&addr.to_string()).ok(), usable.then_some(addr));
+            }
+            let v6 = Ipv6Addr::from(v6);
+            if !v6.is_unspecified() && !v6.is_multicast() {
+                proptest::prop_assert_eq!(parse_ipv6addr(&format!("{v6}/{prefix}")), Ok((v6, Some(prefix))));
+            }
+        }
+
+        /// `contains` agrees with comparing the masked integers, for any prefix.
+        #[test]
+        fn containment_matches_masking(a in proptest::num::u32::ANY, b in proptest::num::u32::ANY, prefix in 0u8..=32) {
+            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+            let want = a & mask == b & mask;
+            proptest::prop_assert_eq!(
+                contains(&IpAddr::V4(Ipv4Addr::from(a)), prefix, &IpAddr::V4(Ipv4Addr::from(b))),
+                want
+            );
+        }
     }
 
     #[test]

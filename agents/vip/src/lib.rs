@@ -1,12 +1,16 @@
 //! `ocf:oxha:vip`: a virtual IP address, a drop-in for `ocf:heartbeat:IPaddr2`.
 //!
 //! Same parameter names and meanings; every operation is rtnetlink requests and raw sockets in
-//! this one process (IPaddr2 forks `ip`, `grep`, `sed`, `send_arp`... 20-40 times per action).
+//! this one process (IPaddr2 forks `ip`, `grep`, `sed`, `send_arp`... 20-40 times per action);
+//! the only process start leaves behind is itself, forked, sending the remaining announcements.
 
+pub mod announce;
 pub mod config;
+pub mod daemon;
 pub mod netlink;
 pub mod packet;
 
+use announce::{Announcer, Conflict, Outcome, Plan};
 use config::Broadcast;
 use netlink::{Addr, Link, Netlink, NewAddr};
 use ocf_lib::ra::{Context, ResourceAgent};
@@ -18,6 +22,10 @@ use std::time::Duration;
 
 fn check_ip(v: &str) -> Result<(), String> {
     config::parse_ip(v).map(|_| ())
+}
+
+fn check_ipv6addr(v: &str) -> Result<(), String> {
+    config::parse_ipv6addr(v).map(|_| ())
 }
 
 fn check_nic(v: &str) -> Result<(), String> {
@@ -56,16 +64,28 @@ ocf:oxha:vip (see DIFFERENCES FROM IPADDR2).";
 
 static PARAMS: &[Param] = &[
     Param::string("ip", "IPv4 or IPv6 address")
-        .longdesc("The virtual IP address (IPv4 dotted quad or IPv6), e.g. 192.0.2.10 or 2001:db8::10.")
-        .required()
+        .longdesc(
+            "The virtual IP address (IPv4 dotted quad or IPv6), e.g. 192.0.2.10 or 2001:db8::10. \
+Required, unless ipv6addr is set.",
+        )
         .unique_group("ip")
         .check(check_ip),
+    Param::string("ipv6addr", "IPv6 address (ocf:heartbeat:IPv6addr's name for ip)")
+        .longdesc(
+            "The parameter of ocf:heartbeat:IPv6addr, so a resource of that agent switches by a \
+change of class: an IPv6 address, optionally with its prefix length (2001:db8::10/64). \
+cidr_netmask, when set, takes precedence over that prefix. Setting both ip and ipv6addr is an error \
+unless they name the same address.",
+        )
+        .unique_group("ip")
+        .check(check_ipv6addr),
     Param::string("nic", "Network interface")
         .longdesc(
             "The interface to add the address to (the base name, e.g. eth0). When unset it is found \
-from the main routing table: the route containing ip with the lowest metric, then the longest prefix \
-(the default route never matches). Setting nic and cidr_netmask explicitly is recommended. The \
-deprecated form nic=eth0:label is accepted and means nic=eth0 iflabel=label.",
+from the main routing table as IPaddr2 finds it: the directly attached network containing ip (at least \
+as wide as cidr_netmask, when set) with the lowest metric, then the longest prefix; the default route \
+never matches (see BEHAVIOUR). Setting nic and cidr_netmask explicitly is recommended. The deprecated \
+form nic=eth0:label is accepted and means nic=eth0 iflabel=label.",
         )
         .check(check_nic),
     Param::string("cidr_netmask", "Prefix length (CIDR netmask)")
@@ -91,20 +111,39 @@ traffic for it.",
         )
         .default("false"),
     Param::integer("arp_count", "Number of gratuitous ARPs / unsolicited NAs at start")
+        .longdesc(
+            "Announcement rounds after the address is added, arp_interval ms apart (IPv4: a \
+gratuitous ARP request and reply, and an ARP probe whose answer reveals another owner; IPv6: an \
+unsolicited neighbour advertisement). 0 sends none and also turns off the conflict watch.",
+        )
         .default("5")
         .check(check_non_negative),
     Param::integer("arp_interval", "Milliseconds between gratuitous ARPs")
         .default("200")
         .check(check_non_negative),
     Param::integer("arp_count_refresh", "Gratuitous ARPs sent by every monitor (IPv4)")
-        .longdesc("When above 0, every recurring monitor re-announces an IPv4 address this many times, arp_interval apart.")
+        .longdesc("When above 0, every recurring monitor re-announces an IPv4 address this many times, arp_interval apart (in the monitor itself: a monitor never starts a process).")
         .default("0")
         .check(check_non_negative),
-    Param::string("arp_bg", "Send ARPs in the background").longdesc(IGNORED),
+    Param::boolean("arp_bg", "Send the announcements after the first in the background")
+        .longdesc(
+            "true (the default, for IPv4 and IPv6): start sends the first announcement itself and \
+returns; a detached announcer (the agent forked into its own session, stdio on /dev/null, pid file \
+under HA_RSCTMP) sends the others and watches for another host claiming the address; stop ends it, \
+and it ends by itself when the address leaves the interface. false: start sends every announcement \
+and watches itself, and fails (removing the address) when another host claims it.",
+        )
+        .default("true"),
     Param::string("arp_sender", "ARP sender program").longdesc(IGNORED),
     Param::string("send_arp_opts", "Extra options for the ARP sender").longdesc(IGNORED),
-    Param::boolean("run_arping", "Check for an address conflict before start (IPv4)")
-        .longdesc("Accepted and ignored: ocf:oxha:vip always sends an ARP probe before adding an IPv4 address and refuses to start when another host answers."),
+    Param::boolean("run_arping", "Probe for an address conflict before adding the address (IPv4)")
+        .longdesc(
+            "true: before adding an IPv4 address, start sends two ARP probes within 300 ms and \
+refuses to start (exit 1, naming the owner's MAC) when another host answers, as IPaddr2's arping \
+check does. false (the default): the address is added at once and the announcer watches for an \
+owner afterwards (see arp_bg); a conflict then fails the next monitor.",
+        )
+        .default("false"),
     Param::boolean("flush_routes", "Flush the route cache on stop")
         .longdesc("Accepted and ignored: the IPv4 route cache no longer exists in the kernel (since Linux 3.6), and IPv6 cached routes follow address removal."),
     Param::boolean("nodad", "Skip IPv6 duplicate address detection")
@@ -177,33 +216,56 @@ IPv6, checking for duplicate-address state on every monitor:
   pcs resource create vip6 ocf:oxha:vip ip=2001:db8::10 cidr_netmask=64 nic=eth1 \\
       op monitor interval=10s OCF_CHECK_LEVEL=10
 
-Switching an existing IPaddr2 resource is a change of class; the parameters stay:
+Switching an existing IPaddr2 or IPv6addr resource is a change of class; the parameters stay:
 
-  crm configure edit vip   # ocf:heartbeat:IPaddr2 -> ocf:oxha:vip",
+  crm configure edit vip   # ocf:heartbeat:IPaddr2 -> ocf:oxha:vip
+  crm configure primitive vip6 ocf:oxha:vip \\
+      params ipv6addr=2001:db8::10 cidr_netmask=64 nic=eth1   # was ocf:heartbeat:IPv6addr",
     },
     ManSection {
         title: "BEHAVIOUR",
         body: "start: when the address is already on the interface with the configured prefix, start succeeds at \
-once. Otherwise the interface must be up with carrier (check_link_status), an IPv4 address is probed with \
-ARP (two probes within 300 ms, sender address 0.0.0.0) and start fails when another host answers, the \
-address is added with its label and broadcast address, an IPv6 address waits until duplicate address \
-detection is over (a failed DAD deletes the address and fails start: another host owns it), and the \
-address is announced arp_count times arp_interval ms apart (IPv4: a gratuitous ARP request and reply per \
-round; IPv6: unsolicited neighbour advertisements with the override flag to all-nodes). No other \
-interface or address is touched.
+once; when it is on this node otherwise (another prefix or another interface), start fails (1) and stop \
+removes it. Else the interface must be up with carrier (check_link_status); with run_arping=true an IPv4 \
+address is first probed with ARP and start fails when another host answers; the address is added with its \
+label and broadcast address; an IPv6 address waits until duplicate address detection is over (a failed DAD \
+deletes the address and fails start: another host owns it); and the first announcement goes out at once \
+(IPv4: a gratuitous ARP request and reply, then an ARP probe; IPv6: an unsolicited neighbour advertisement \
+with the override flag, to all nodes).
 
-monitor: one address dump. Running (0) means the address is on the interface with the configured prefix \
-(and label). Not running (7) when it is absent, on another interface, has another prefix, the interface \
-does not exist, or the link is down (check_link_status). OCF_CHECK_LEVEL=10 also fails (1) an address in \
-the tentative or dadfailed state.
+With arp_bg=true (the default) start returns then. A detached announcer sends the other arp_count - 1 \
+rounds arp_interval ms apart and, until 500 ms (or arp_interval, if longer) after the last, watches for \
+another host that claims the address: one that answers the ARP probe, or advertises the IPv6 address, from \
+a MAC that none of this host's interfaces has (a host answers ARP for its addresses on all its interfaces, \
+so a second NIC of this node on the segment is not another owner), in the windows of two rounds (of the \
+only one, with arp_count=1: a switch answering once from a stale cache is not an owner). It records that host's MAC in $HA_RSCTMP/vip-<instance>.conflict and stops announcing; the \
+next monitor fails (1) naming the MAC. The announcer is the agent itself, forked into a session of its own \
+with standard input, output and error on /dev/null (it holds none of Pacemaker's pipes and is outside the \
+operation's process group) and recorded in $HA_RSCTMP/vip-<instance>.announcer (pid and start time); it \
+ends by itself when the address leaves the interface, and stop ends it. With arp_bg=false start sends \
+every round and watches itself, and fails (removing the address) when another host claims it.
 
-stop: deletes exactly ip/prefix from the interface; success when it is already gone (idempotent).
+monitor: one address dump, and a read of the conflict file; a monitor never starts a process. Running (0) \
+means the address is on the interface with the configured prefix (and label). Not running (7): the address \
+is not on this node, the interface does not exist, or its link is down (check_link_status). Failed (1): the \
+address is on this node but not as configured (another prefix or another interface; it answers ARP all the \
+same, so \"not running\" would let the cluster start it on a second node), the announcer saw another host \
+claim it, or, with OCF_CHECK_LEVEL=10, it is tentative or failed DAD.
+
+stop: ends the announcer, then deletes every copy of ip from every interface of this node, whatever its \
+prefix (except the /32 on lo that lvs_support keeps); success when none is left (idempotent).
 
 validate-all: parameter syntax (exit 6 naming the parameter and value); with OCF_CHECK_LEVEL=10 also that \
 the interface exists and nic/cidr_netmask can be found.
 
-No action ever starts a process: addresses, links and routes are read and changed with rtnetlink, \
-announcements and probes go out on raw sockets.",
+nic and cidr_netmask, when unset, are found as IPaddr2 finds them: the main routing table's routes that \
+contain ip (IPv4: directly attached networks only), with cidr_netmask set only routes at least as wide as it, \
+the lowest metric, then the longest prefix. So a cidr_netmask wider than the interface's own network finds \
+no interface and start fails (1), as with IPaddr2. An address in 127.0.0.0/8 that no such route contains \
+goes on the local table's network of lo (ip=127.0.0.2 alone starts as 127.0.0.2/8 on lo, as with IPaddr2).
+
+Addresses, links and routes are read and changed with rtnetlink, announcements and probes go out on raw \
+sockets: no action runs another program, and only start forks (the announcer).",
     },
     ManSection {
         title: "DIFFERENCES FROM IPADDR2",
@@ -212,14 +274,24 @@ unique_clone_address=true, mac, clusterip_hash, clusterip_firewall, clusterip_ha
 clusterip_chain, clusterip_mac_mangle, lvs_ipv6_addrlabel=true, and cloning the \
 resource with clone-max above 1 (IPaddr2's cluster-IP mode). An anonymous clone with clone-max=1 works.
 
-Accepted and ignored (the choice is internal): arp_bg (announcements are sent in the foreground, within \
-the operation timeout), arp_sender and send_arp_opts (requests and replies are both sent, which covers \
-send_arp -A), run_arping (an ARP probe is always made), flush_routes (no IPv4 route cache since Linux \
-3.6), lvs_ipv6_addrlabel_value.
+Accepted and ignored (the choice is internal): arp_sender and send_arp_opts (requests and replies are both \
+sent, which covers send_arp -A), flush_routes (no IPv4 route cache since Linux 3.6), \
+lvs_ipv6_addrlabel_value.
 
-Address conflicts: IPaddr2 only checks with run_arping=true; vip always probes IPv4 addresses before \
-adding them and fails start when another host answers. IPv6 conflicts are found by the kernel's DAD \
-(unless nodad=true), as with IPaddr2.
+Address conflicts: IPaddr2 checks only with run_arping=true (arping before adding the address); vip does \
+the same with run_arping=true, and otherwise still finds an owner while announcing and fails the next \
+monitor with its MAC. IPv6 conflicts are found by the kernel's DAD (unless nodad=true), as with IPaddr2, \
+and by the announcer's watch.
+
+arp_bg: true by default for IPv6 as well (IPaddr2: false for IPv6): start returns after DAD and the first \
+advertisement. arp_count_refresh announcements are sent by the monitor itself (IPaddr2 sends them in the \
+background when arp_bg is true). arp_count=0 (no announcements, no conflict watch) and arp_interval=0 are \
+accepted; IPaddr2 refuses them (6).
+
+Address present but not as configured (another prefix, another interface): IPaddr2's monitor and probe \
+say not running (7) and its stop leaves the address, so the cluster can start it on a second node while \
+this one still answers for it; vip's monitor and probe fail (1) with a reason and stop removes every copy. \
+start on such a node fails (1); IPaddr2 adds a second copy beside it.
 
 Interface state: IPaddr2 runs 'ip link set up' on the interface at start; vip never changes interface \
 state and fails start on a down interface (with check_link_status=true, the default) instead.
@@ -227,8 +299,8 @@ state and fails start on a down interface (with check_link_status=true, the defa
 network_namespace: the agent enters the namespace itself (setns) instead of re-running itself with \
 'ip netns exec'; on a node where the namespace does not exist a probe returns 7 and start 5.
 
-Broadcast: when unset, IPaddr2 copies the brd of another address of the route; vip computes it from the \
-prefix ('+').
+Broadcast: when unset, IPaddr2 looks for the brd of an address through the route (with resource-agents \
+4.12 that finds none: the address gets no broadcast); vip computes it from the prefix ('+').
 
 Monitor: does not consult the routing table (IPaddr2 re-runs findif on every monitor, which failed \
 monitors when routes changed, resource-agents issue #1963). Without cidr_netmask, any prefix counts. \
@@ -242,22 +314,41 @@ errors are 6 at every level.
 
 Metadata is OCF 1.1 (ocf-tester's 1.0 DTD check fails, as it does for pacemaker's Dummy).",
     },
+    ManSection {
+        title: "DIFFERENCES FROM IPV6ADDR",
+        body: "ocf:heartbeat:IPv6addr's parameters ipv6addr (with or without a /prefix), cidr_netmask and nic \
+are accepted with the same meaning, so an IPv6addr resource switches by a change of class. Without nic or \
+cidr_netmask, IPv6addr takes the interface and prefix of an existing global address of the same prefix; vip \
+takes them from the route the kernel made for that address (the same answer).
+
+start: IPv6addr pings the new address until it answers, then sends 5 advertisements 1 s apart before it \
+returns (start takes 5 s or more); vip waits for the end of DAD and returns after the first of arp_count \
+advertisements (arp_interval apart, 200 ms by default).
+
+monitor: IPv6addr pings the address and says not running (7) when no answer comes back at once, which \
+fails under load (resource-agents issue #1855); vip reads the address's state from the kernel.
+
+Bad values: IPv6addr exits 2 (OCF_ERR_ARGS, this node only) for an invalid ipv6addr; vip exits 6, and also \
+refuses an IPv4 address in ipv6addr. A link-local ipv6addr without nic: IPv6addr fails start (1), vip \
+refuses it (6), as IPaddr2 does.",
+    },
 ];
 
 pub static META: AgentMeta = AgentMeta {
     name: "vip",
     kind: AgentKind::Resource,
     version: env!("CARGO_PKG_VERSION"),
-    shortdesc: "Virtual IP address (IPaddr2-compatible, no forks)",
+    shortdesc: "Virtual IP address (a drop-in for IPaddr2 and IPv6addr)",
     longdesc: "Manages a virtual IPv4 or IPv6 address on a network interface, with the parameters of \
-ocf:heartbeat:IPaddr2. Everything is done with rtnetlink and raw sockets inside the agent: a monitor is \
-one address dump and takes well under a millisecond, and no action ever starts another process.",
+ocf:heartbeat:IPaddr2 and ocf:heartbeat:IPv6addr. Everything is done with rtnetlink and raw sockets inside \
+the agent: a monitor is one address dump and takes well under a millisecond, and no action runs another \
+program.",
     params: PARAMS,
     actions: ACTIONS,
     man_sections: MAN_SECTIONS,
 };
 
-/// How long the ARP conflict probe listens, and in how many probes.
+/// How long the opt-in ARP conflict probe (`run_arping`) listens, and in how many probes.
 const PROBE_WAIT: Duration = Duration::from_millis(300);
 const PROBES: u32 = 2;
 /// How often start looks at an IPv6 address while the kernel runs DAD.
@@ -275,12 +366,20 @@ pub struct Vip {
     arp_count: u32,
     arp_interval: Duration,
     arp_count_refresh: u32,
+    arp_bg: bool,
+    run_arping: bool,
     nodad: bool,
     noprefixroute: bool,
     preferred_lft: Option<u32>,
     proto: Option<u8>,
     check_link_status: bool,
     network_namespace: Option<String>,
+}
+
+#[derive(Default)]
+struct Copies<'a> {
+    ours: Option<&'a Addr>,
+    misplaced: Vec<&'a Addr>,
 }
 
 /// Where the address goes: the interface and the prefix.
@@ -301,12 +400,26 @@ fn mac6(link: &Link) -> Option<[u8; 6]> {
     <[u8; 6]>::try_from(link.mac.as_slice()).ok()
 }
 
-fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+use announce::format_mac;
+
+/// The announcer's pid file and the conflict it may record, per resource instance under
+/// HA_RSCTMP (cleared at boot).
+struct StateFiles {
+    announcer: std::path::PathBuf,
+    conflict: std::path::PathBuf,
 }
+
+impl StateFiles {
+    fn of(ctx: &Context) -> StateFiles {
+        StateFiles {
+            announcer: ctx.state_file(".announcer"),
+            conflict: ctx.state_file(".conflict"),
+        }
+    }
+}
+
+/// How long stop gives the announcer to end after SIGTERM before SIGKILL.
+const ANNOUNCER_GRACE: Duration = Duration::from_secs(1);
 
 impl Vip {
     /// Moves this process into `network_namespace`, if one is configured, before any socket
@@ -384,15 +497,19 @@ impl Vip {
         let routes = nl
             .routes(&self.ip)
             .map_err(|e| netlink_error("cannot read the routing table", e))?;
-        let Some((oif, route_prefix)) = config::detect(
+        let found = config::detect(
             &routes,
             &self.ip,
             link.as_ref().map(|l| l.index),
+            self.prefix,
             self.proto,
-        ) else {
+        )
+        .or_else(|| config::detect_loopback(&routes, &self.ip));
+        let Some((oif, route_prefix)) = found else {
             return Err(OcfError::generic(format!(
-                "unable to find nic or netmask for {}: no route of the main table{} contains it; set nic and cidr_netmask",
+                "unable to find nic or netmask for {}{}: no directly attached network of the main table{} contains it; set nic and cidr_netmask",
                 self.ip,
+                self.prefix_text(),
                 self.nic.as_ref().map(|n| format!(" via {n}")).unwrap_or_default()
             )));
         };
@@ -414,16 +531,22 @@ impl Vip {
         })
     }
 
-    /// Our address as it is now: on the configured interface (any when nic is unset) and,
-    /// when cidr_netmask is set, with that prefix.
-    fn find<'a>(&self, addrs: &'a [Addr], index: Option<u32>) -> (Option<&'a Addr>, Vec<&'a Addr>) {
-        let same_ip: Vec<&Addr> = addrs.iter().filter(|a| a.ip == self.ip).collect();
-        let ours = same_ip
-            .iter()
-            .copied()
-            .filter(|a| index.is_none_or(|i| a.index == i))
-            .find(|a| self.prefix.is_none_or(|p| a.prefix == p));
-        (ours, same_ip)
+    /// Every copy of our IP on this node, split in two: `ours`, on the configured interface
+    /// (any, when nic is unset) with the configured prefix (any, when cidr_netmask is unset);
+    /// and the others (another prefix or another interface), except the /32 that lvs_support
+    /// keeps on lo between stop and start.
+    fn copies<'a>(&self, addrs: &'a [Addr], index: Option<u32>, lo: Option<u32>) -> Copies<'a> {
+        let mut copies = Copies::default();
+        for a in addrs.iter().filter(|a| a.ip == self.ip) {
+            let right_place =
+                index.is_none_or(|i| a.index == i) && self.prefix.is_none_or(|p| a.prefix == p);
+            if right_place && copies.ours.is_none() {
+                copies.ours = Some(a);
+            } else if !(self.lvs_support && Some(a.index) == lo && a.prefix == 32) {
+                copies.misplaced.push(a);
+            }
+        }
+        copies
     }
 
     fn interface_name(nl: &mut Netlink, index: u32) -> String {
@@ -434,29 +557,179 @@ impl Vip {
             .unwrap_or_else(|| format!("#{index}"))
     }
 
-    fn announce(&self, link: &Link, count: u32, ctx: &Context) -> Result<u32, OcfError> {
-        if count == 0 || link.loopback || link.noarp {
-            return Ok(0);
+    /// `arp_count_refresh` in a monitor: gratuitous ARP only, in this process.
+    fn refresh(&self, link: &Link, ctx: &Context) -> Result<(), OcfError> {
+        let (IpAddr::V4(ip), Some(mac)) = (self.ip, mac6(link)) else {
+            return Ok(());
+        };
+        if link.loopback || link.noarp {
+            return Ok(());
+        }
+        let failed = |e: std::io::Error| {
+            OcfError::generic(format!("cannot announce {ip} on {}: {e}", link.name))
+        };
+        let socket = packet::ArpSocket::open(link.index).map_err(failed)?;
+        for round in 0..self.arp_count_refresh {
+            if round > 0 && !ctx.deadline.sleep(self.arp_interval) {
+                break;
+            }
+            socket.announce(mac, ip).map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    /// Announces the address start just added: the first round at once, the others from a
+    /// detached announcer (`arp_bg`, the default) or here. See [`announce`].
+    fn announce_start(
+        &self,
+        nl: &mut Netlink,
+        link: &Link,
+        prefix: u8,
+        ctx: &Context,
+    ) -> Result<(), OcfError> {
+        if self.arp_count == 0 || link.loopback || link.noarp {
+            return Ok(());
         }
         let Some(mac) = mac6(link) else {
             ocf_lib::warn!(
                 "interface {} has no Ethernet address: no announcements sent",
                 link.name
             );
-            return Ok(0);
+            return Ok(());
         };
-        let sent = match self.ip {
-            IpAddr::V4(ip) => {
-                packet::announce_v4(link.index, mac, ip, count, self.arp_interval, &ctx.deadline)
-            }
-            IpAddr::V6(ip) => {
-                packet::announce_v6(link.index, mac, ip, count, self.arp_interval, &ctx.deadline)
+        let failed = |e: std::io::Error| {
+            OcfError::generic(format!("cannot announce {} on {}: {e}", self.ip, link.name))
+        };
+        let own_macs = self.own_macs(nl, mac)?;
+        let mut announcer = Announcer::open(Plan {
+            ifindex: link.index,
+            mac,
+            own_macs,
+            ip: self.ip,
+            count: self.arp_count,
+            interval: self.arp_interval,
+        })
+        .map_err(failed)?;
+        announcer.round().map_err(failed)?;
+        if self.arp_bg {
+            match self.detach_announcer(&mut announcer, link, ctx) {
+                Ok(()) => return Ok(()),
+                Err(e) => ocf_lib::warn!(
+                    "cannot leave the announcements of {} to a detached announcer ({e}): sending them now",
+                    self.ip
+                ),
             }
         }
-        .map_err(|e| {
-            OcfError::generic(format!("cannot announce {} on {}: {e}", self.ip, link.name))
-        })?;
-        Ok(sent)
+        let (ip, index) = (self.ip, link.index);
+        let outcome = announcer
+            .rest(&ctx.deadline, || announce::still_present(nl, ip, index))
+            .map_err(failed)?;
+        match outcome {
+            Outcome::Done => {
+                ocf_lib::info!(
+                    "announced {ip} on {} {} time(s)",
+                    link.name,
+                    announcer.sent()
+                );
+                Ok(())
+            }
+            Outcome::OutOfTime => {
+                ocf_lib::warn!(
+                    "start timeout: announced {ip} on {} only {} of {} times",
+                    link.name,
+                    announcer.sent(),
+                    self.arp_count
+                );
+                Ok(())
+            }
+            Outcome::Gone => Err(OcfError::generic(format!(
+                "{ip} left {} while it was being announced",
+                link.name
+            ))),
+            Outcome::Conflict(owner) => {
+                let _ = nl.delete_address(index, ip, prefix);
+                Err(OcfError::generic(format!(
+                    "{ip} is already in use on {} by the host with MAC {}: refusing to start",
+                    link.name,
+                    format_mac(&owner)
+                )))
+            }
+        }
+    }
+
+    /// Forks the announcer for the remaining rounds and records it in its pid file. Returns in
+    /// the agent only; the announcer ends inside [`Vip::run_announcer`].
+    fn detach_announcer(
+        &self,
+        announcer: &mut Announcer,
+        link: &Link,
+        ctx: &Context,
+    ) -> std::io::Result<()> {
+        let files = StateFiles::of(ctx);
+        std::fs::create_dir_all(&ctx.rsc_tmp)?;
+        match daemon::detach(&announcer.raw_fds())? {
+            daemon::Fork::Parent(child) => {
+                if let Err(e) = child.write_pid_file(&files.announcer) {
+                    // Unaccounted for, it could not be stopped: end it, announce here instead.
+                    // SAFETY: kill(2) on our own child, which has not been reaped.
+                    unsafe { libc::kill(child.pid, libc::SIGKILL) };
+                    let mut status = 0;
+                    // SAFETY: reaping our own child.
+                    unsafe { libc::waitpid(child.pid, &mut status, 0) };
+                    return Err(e);
+                }
+                ocf_lib::info!(
+                    "announced {} on {} once; announcer {} sends the other {} and watches for another owner",
+                    self.ip,
+                    link.name,
+                    child.pid,
+                    self.arp_count.saturating_sub(1)
+                );
+                Ok(())
+            }
+            daemon::Fork::Child => self.run_announcer(announcer, link, &files),
+        }
+    }
+
+    /// The detached announcer's whole life (see [`announce`]).
+    fn run_announcer(&self, announcer: &mut Announcer, link: &Link, files: &StateFiles) -> ! {
+        let myself = daemon::Daemon::myself();
+        let (ip, index) = (self.ip, link.index);
+        let outcome = Netlink::open().and_then(|mut nl| {
+            announcer.rest(&ocf_lib::Deadline::none(), || {
+                announce::still_present(&mut nl, ip, index)
+            })
+        });
+        match outcome {
+            Ok(Outcome::Conflict(owner)) => {
+                let recorded = Conflict::now(owner).record(&files.conflict);
+                ocf_lib::warn!(
+                    "{ip} on {}: the host with MAC {} claims it too; announcements stopped{}",
+                    link.name,
+                    format_mac(&owner),
+                    match recorded {
+                        Ok(()) => ", the next monitor fails".to_string(),
+                        Err(e) => format!(" (cannot record it: {e})"),
+                    }
+                );
+            }
+            Ok(Outcome::Gone) => ocf_lib::info!(
+                "{ip} left {}: announcer ends after {} round(s)",
+                link.name,
+                announcer.sent()
+            ),
+            Ok(_) => ocf_lib::debug!(
+                "announced {ip} on {} {} time(s)",
+                link.name,
+                announcer.sent()
+            ),
+            Err(e) => ocf_lib::warn!("announcer for {ip} on {} failed: {e}", link.name),
+        }
+        if let Some(me) = myself {
+            me.remove_own_pid_file(&files.announcer);
+        }
+        // SAFETY: ends the child without the parent's exit handlers or buffered output.
+        unsafe { libc::_exit(0) }
     }
 
     fn wait_for_dad(
@@ -552,17 +825,33 @@ impl ResourceAgent for Vip {
             }
         }
 
-        let ip = p
-            .parsed("ip", config::parse_ip)
-            .map_err(configured)?
-            .ok_or_else(|| OcfError::configured("parameter 'ip' is required but not set"))?;
+        let given_ip = p.parsed("ip", config::parse_ip).map_err(configured)?;
+        let given_v6 = p
+            .parsed("ipv6addr", config::parse_ipv6addr)
+            .map_err(configured)?;
+        let (ip, v6_prefix) = match (given_ip, given_v6) {
+            (Some(ip), None) => (ip, None),
+            (None, Some((v6, prefix))) => (IpAddr::V6(v6), prefix),
+            (Some(ip), Some((v6, prefix))) if ip == IpAddr::V6(v6) => (ip, prefix),
+            (Some(ip), Some((v6, _))) => {
+                return Err(OcfError::configured(format!(
+                    "parameters 'ip' ({ip}) and 'ipv6addr' ({v6}) name different addresses: set one"
+                )))
+            }
+            (None, None) => {
+                return Err(OcfError::configured(
+                    "parameter 'ip' (or 'ipv6addr') is required but not set",
+                ))
+            }
+        };
         let (nic, nic_label) = match p.parsed("nic", config::parse_nic).map_err(configured)? {
             Some((nic, label)) => (Some(nic), label),
             None => (None, None),
         };
         let prefix = p
             .parsed("cidr_netmask", |v| config::parse_netmask(v, &ip))
-            .map_err(configured)?;
+            .map_err(configured)?
+            .or(v6_prefix);
         let broadcast = p
             .parsed("broadcast", |v| config::parse_broadcast(v, &ip))
             .map_err(configured)?
@@ -601,10 +890,8 @@ impl ResourceAgent for Vip {
                 "parameter 'lvs_support=true' is for IPv4 addresses only",
             ));
         }
-        // Parsed only to reject bad spellings; their choice is internal.
-        for name in ["run_arping", "flush_routes"] {
-            p.bool(name).map_err(configured)?;
-        }
+        // Parsed only to reject bad spellings: the route cache it flushed no longer exists.
+        p.bool("flush_routes").map_err(configured)?;
         Ok(Vip {
             ip,
             nic,
@@ -615,6 +902,8 @@ impl ResourceAgent for Vip {
             arp_count: count("arp_count")?,
             arp_interval: Duration::from_millis(u64::from(count("arp_interval")?)),
             arp_count_refresh: count("arp_count_refresh")?,
+            arp_bg: p.bool("arp_bg").map_err(configured)?,
+            run_arping: p.bool("run_arping").map_err(configured)?,
             nodad: p.bool("nodad").map_err(configured)?,
             noprefixroute: p.bool("noprefixroute").map_err(configured)?,
             preferred_lft: preferred_lft.filter(|_| ip.is_ipv6()),
@@ -677,27 +966,30 @@ impl ResourceAgent for Vip {
         let addrs = nl
             .addresses(&self.ip)
             .map_err(|e| netlink_error("cannot read addresses", e))?;
-        if let Some(a) = addrs.iter().find(|a| a.ip == self.ip) {
-            if a.index != link.index {
-                let other = Self::interface_name(&mut nl, a.index);
-                return Err(OcfError::generic(format!(
-                    "{} is already configured on interface {other}, not {}",
-                    self.ip, link.name
-                )));
-            }
-            if a.prefix != *prefix {
-                return Err(OcfError::generic(format!(
-                    "{}/{} is already on {}, but the configured prefix is /{prefix}",
-                    self.ip, a.prefix, link.name
-                )));
-            }
+        let same_ip: Vec<&Addr> = addrs.iter().filter(|a| a.ip == self.ip).collect();
+        if same_ip
+            .iter()
+            .any(|a| a.index == link.index && a.prefix == *prefix)
+        {
             ocf_lib::info!("{}/{prefix} is already on {}", self.ip, link.name);
             return Ok(OcfStatus::Success);
         }
-        if let (IpAddr::V4(ip), Some(mac)) = (self.ip, mac6(link)) {
+        if let Some(a) = same_ip.first() {
+            let there = Self::interface_name(&mut nl, a.index);
+            return Err(OcfError::generic(format!(
+                "{}/{} is already on {there}, but the resource is {}/{prefix} on {}: stop removes it",
+                self.ip, a.prefix, self.ip, link.name
+            )));
+        }
+        let files = StateFiles::of(ctx);
+        // An announcer or a conflict left from an earlier start concern an address that was
+        // removed since: neither may speak for the one added now.
+        self.end_announcer(&files, ctx);
+        if let (IpAddr::V4(ip), Some(mac), true) = (self.ip, mac6(link), self.run_arping) {
             if !link.loopback && !link.noarp {
-                let owner =
-                    packet::probe_v4(link.index, mac, ip, PROBES, PROBE_WAIT).map_err(|e| {
+                let own_macs = self.own_macs(&mut nl, mac)?;
+                let owner = packet::probe_v4(link.index, mac, &own_macs, ip, PROBES, PROBE_WAIT)
+                    .map_err(|e| {
                         OcfError::generic(format!("cannot probe for {ip} on {}: {e}", link.name))
                     })?;
                 if let Some(owner) = owner {
@@ -710,6 +1002,8 @@ impl ResourceAgent for Vip {
             }
         }
         let broadcast = match (self.ip, self.broadcast) {
+            // Loopback has no broadcast domain (IPaddr2 adds none there either).
+            (IpAddr::V4(_), Broadcast::Computed) if link.loopback => None,
             (IpAddr::V4(ip), Broadcast::Computed) => config::computed_broadcast(ip, *prefix),
             (IpAddr::V4(_), Broadcast::Address(b)) => Some(b),
             _ => None,
@@ -748,36 +1042,38 @@ impl ResourceAgent for Vip {
                 )));
             }
         }
-        let sent = self.announce(link, self.arp_count, ctx)?;
-        if sent > 0 {
-            ocf_lib::info!("announced {} on {} {sent} time(s)", self.ip, link.name);
-        }
+        self.announce_start(&mut nl, link, *prefix, ctx)?;
         Ok(OcfStatus::Success)
     }
 
-    fn stop(&self, _ctx: &Context) -> OcfResult {
+    fn stop(&self, ctx: &Context) -> OcfResult {
+        // The announcer first: it must not announce an address that is going away.
+        self.end_announcer(&StateFiles::of(ctx), ctx);
         if !self.enter_namespace()? {
             return Ok(OcfStatus::Success);
         }
         let mut nl =
             Netlink::open().map_err(|e| netlink_error("cannot open a netlink socket", e))?;
-        let index = match (&self.nic, self.configured_link(&mut nl)?) {
-            // No such interface here: our address cannot be on it.
-            (Some(_), None) => return Ok(OcfStatus::Success),
-            (_, link) => link.map(|l| l.index),
-        };
+        let lvs = self.loopback_copy(&mut nl)?;
         let addrs = nl
             .addresses(&self.ip)
             .map_err(|e| netlink_error("cannot read addresses", e))?;
-        let (ours, _) = self.find(&addrs, index);
-        if let Some(a) = ours {
+        // Every copy of the address, whatever its prefix or interface: one left behind would
+        // answer ARP for it while the cluster starts it on another node.
+        for a in addrs.iter().filter(|a| a.ip == self.ip) {
+            if lvs.is_some_and(|(lo, _)| a.index == lo && a.prefix == 32) {
+                continue;
+            }
             nl.delete_address(a.index, a.ip, a.prefix).map_err(|e| {
                 OcfError::generic(format!("cannot delete {}/{}: {e}", a.ip, a.prefix))
             })?;
-            ocf_lib::info!("deleted {}/{}", a.ip, a.prefix);
+            let there = Self::interface_name(&mut nl, a.index);
+            ocf_lib::info!("deleted {}/{} from {there}", a.ip, a.prefix);
         }
-        if let Some((lo, ip)) = self.loopback_copy(&mut nl)? {
-            let on_lo = addrs.iter().any(|a| a.index == lo && a.ip == self.ip);
+        if let Some((lo, ip)) = lvs {
+            let on_lo = addrs
+                .iter()
+                .any(|a| a.index == lo && a.ip == self.ip && a.prefix == 32);
             if !on_lo {
                 let copy = NewAddr {
                     index: lo,
@@ -808,14 +1104,20 @@ impl ResourceAgent for Vip {
         let addrs = nl
             .addresses(&self.ip)
             .map_err(|e| netlink_error("cannot read addresses", e))?;
-        let (ours, same_ip) = self.find(&addrs, link.as_ref().map(|l| l.index));
-        let Some(addr) = ours else {
-            return match same_ip.first() {
+        let lo = match self.lvs_support {
+            true => self.loopback_copy(&mut nl)?.map(|(lo, _)| lo),
+            false => None,
+        };
+        let copies = self.copies(&addrs, link.as_ref().map(|l| l.index), lo);
+        let Some(addr) = copies.ours else {
+            return match copies.misplaced.first() {
                 None => Ok(OcfStatus::NotRunning),
+                // It answers for the address all the same: "not running" would let the
+                // cluster start it on another node too.
                 Some(a) => {
                     let there = Self::interface_name(&mut nl, a.index);
-                    Err(OcfError::not_running(format!(
-                        "{} is on {there} as /{}, expected {}{}",
+                    Err(OcfError::generic(format!(
+                        "{} is on {there} as /{}, not as configured ({}{}); stop removes it",
                         self.ip,
                         a.prefix,
                         self.nic.as_deref().unwrap_or("any interface"),
@@ -824,6 +1126,14 @@ impl ResourceAgent for Vip {
                 }
             };
         };
+        for a in &copies.misplaced {
+            let there = Self::interface_name(&mut nl, a.index);
+            ocf_lib::warn!(
+                "{} is also on {there} as /{}; stop removes every copy",
+                self.ip,
+                a.prefix
+            );
+        }
         let link = match link {
             Some(l) => l,
             None => nl
@@ -833,6 +1143,7 @@ impl ResourceAgent for Vip {
                     OcfError::not_running(format!("interface of {} vanished", self.ip))
                 })?,
         };
+        self.check_conflict(&StateFiles::of(ctx), &link)?;
         if let Some(l) = self.label_name(&link.name) {
             if addr.label.as_deref() != Some(l.as_str()) {
                 return Err(OcfError::generic(format!(
@@ -862,10 +1173,65 @@ impl ResourceAgent for Vip {
                 )));
             }
         }
-        if self.arp_count_refresh > 0 && self.ip.is_ipv4() && !ctx.is_probe() {
-            self.announce(&link, self.arp_count_refresh, ctx)?;
+        if self.arp_count_refresh > 0 && !ctx.is_probe() {
+            self.refresh(&link, ctx)?;
         }
         Ok(OcfStatus::Success)
+    }
+}
+
+impl Vip {
+    /// Ends the announcer of an earlier start and forgets the conflict it may have recorded.
+    /// Failures are warnings: a stop must not fail over a state file.
+    fn end_announcer(&self, files: &StateFiles, ctx: &Context) {
+        match daemon::stop(&files.announcer, ctx.deadline.cap(ANNOUNCER_GRACE)) {
+            Ok(Some(d)) => ocf_lib::info!("ended announcer {} for {}", d.pid, self.ip),
+            Ok(None) => {}
+            Err(e) => ocf_lib::warn!("cannot remove {}: {e}", files.announcer.display()),
+        }
+        if let Err(e) = announce::remove(&files.conflict) {
+            ocf_lib::warn!("cannot remove {}: {e}", files.conflict.display());
+        }
+    }
+
+    /// The hardware addresses of this host, `mac` among them.
+    fn own_macs(&self, nl: &mut Netlink, mac: [u8; 6]) -> Result<Vec<[u8; 6]>, OcfError> {
+        let mut macs = nl
+            .hardware_addresses()
+            .map_err(|e| netlink_error("cannot list the interfaces", e))?;
+        if !macs.contains(&mac) {
+            macs.push(mac);
+        }
+        Ok(macs)
+    }
+
+    /// Fails when the announcer saw another host claim the address.
+    fn check_conflict(&self, files: &StateFiles, link: &Link) -> Result<(), OcfError> {
+        match Conflict::read(&files.conflict) {
+            Ok(None) => Ok(()),
+            Ok(Some(Ok(c))) => Err(OcfError::generic(format!(
+                "{} on {}: the host with MAC {} claimed it too (at {}): two hosts answer for it",
+                self.ip,
+                link.name,
+                format_mac(&c.mac),
+                ocf_lib::clock::utc_rfc3339(
+                    std::time::UNIX_EPOCH
+                        .checked_add(Duration::from_secs(c.seen))
+                        .unwrap_or(std::time::UNIX_EPOCH)
+                )
+            ))),
+            Ok(Some(Err(text))) => Err(OcfError::generic(format!(
+                "{} on {}: another host claimed it too (record {}: {:?})",
+                self.ip,
+                link.name,
+                files.conflict.display(),
+                text.trim()
+            ))),
+            Err(e) => {
+                ocf_lib::warn!("cannot read {}: {e}", files.conflict.display());
+                Ok(())
+            }
+        }
     }
 }
 
@@ -929,6 +1295,34 @@ mod tests {
         .unwrap();
         assert_eq!(v.label, None, "IPv6 has no labels");
         assert_eq!(v.preferred_lft, Some(0));
+        assert!(v.arp_bg && !v.run_arping, "defaults");
+
+        // IPv6addr's parameters: the prefix in ipv6addr, overridden by cidr_netmask.
+        let v = parse(&[("ipv6addr", "2001:db8::10/48"), ("nic", "eth1")], &[]).unwrap();
+        assert_eq!(v.ip, "2001:db8::10".parse::<IpAddr>().unwrap());
+        assert_eq!(v.prefix, Some(48));
+        let v = parse(
+            &[("ipv6addr", "2001:db8::10/48"), ("cidr_netmask", "64")],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(v.prefix, Some(64));
+        let v = parse(
+            &[("ipv6addr", "2001:db8::10"), ("ip", "2001:db8:0::10")],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(v.prefix, None);
+        let v = parse(
+            &[
+                ("ip", "192.0.2.10"),
+                ("arp_bg", "no"),
+                ("run_arping", "yes"),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert!(!v.arp_bg && v.run_arping);
     }
 
     #[test]
@@ -995,6 +1389,27 @@ mod tests {
                 "'carrier-pigeon'",
             ),
             (&[("ip", "fe80::10")], &[], "'nic'"),
+            (&[("ipv6addr", "192.0.2.10")], &[], "'192.0.2.10'"),
+            (
+                &[("ipv6addr", "2001:db8::10/129")],
+                &[],
+                "'2001:db8::10/129'",
+            ),
+            (
+                &[("ipv6addr", "2001:db8::10"), ("ip", "2001:db8::11")],
+                &[],
+                "different addresses",
+            ),
+            (
+                &[("ip", "192.0.2.10"), ("arp_bg", "sometimes")],
+                &[],
+                "'sometimes'",
+            ),
+            (
+                &[("ip", "192.0.2.10"), ("run_arping", "maybe")],
+                &[],
+                "'maybe'",
+            ),
             (
                 &[("ip", "2001:db8::1"), ("lvs_support", "true")],
                 &[],
@@ -1056,6 +1471,7 @@ mod tests {
     fn metadata_declares_every_ipaddr2_parameter() {
         for name in [
             "ip",
+            "ipv6addr",
             "nic",
             "cidr_netmask",
             "broadcast",

@@ -7,10 +7,9 @@
 //! * IPv6: an ICMPv6 raw socket sending unsolicited neighbour advertisements (RFC 4861 §7.2.6)
 //!   to all-nodes, hop limit 255; the kernel fills in the checksum.
 
-use ocf_lib::Deadline;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 const ETH_P_ARP: u16 = 0x0806;
@@ -40,8 +39,10 @@ pub fn arp_packet(
 }
 
 /// An ARP packet that says another host owns `ip`: a reply, or a request (announcement) whose
-/// sender address is `ip`, from a hardware address that is not ours.
-pub fn claims_address(packet: &[u8], ip: Ipv4Addr, our_mac: &[u8; 6]) -> Option<[u8; 6]> {
+/// sender address is `ip`, from a hardware address that is none of this host's (`ours`: every
+/// interface's; a host answers ARP for its addresses on all its interfaces, so another NIC of
+/// ours on the same segment answers our own probe).
+pub fn claims_address(packet: &[u8], ip: Ipv4Addr, ours: &[[u8; 6]]) -> Option<[u8; 6]> {
     if packet.len() < 28 || packet[0..6] != [0, 1, 8, 0, 6, 4] {
         return None;
     }
@@ -50,7 +51,7 @@ pub fn claims_address(packet: &[u8], ip: Ipv4Addr, our_mac: &[u8; 6]) -> Option<
     sender_mac.copy_from_slice(&packet[8..14]);
     let sender_ip = Ipv4Addr::new(packet[14], packet[15], packet[16], packet[17]);
     let relevant = op == ARP_REPLY || op == ARP_REQUEST;
-    (relevant && sender_ip == ip && &sender_mac != our_mac).then_some(sender_mac)
+    (relevant && sender_ip == ip && !ours.contains(&sender_mac)).then_some(sender_mac)
 }
 
 /// Builds an unsolicited neighbour advertisement for `target` with the Override flag and a
@@ -85,20 +86,20 @@ fn link_address(ifindex: u32, destination: [u8; 6]) -> libc::sockaddr_ll {
     sll
 }
 
-struct ArpSocket {
+/// An `AF_PACKET` socket for ARP on one interface: it sends announcements and probes, and
+/// receives every ARP packet seen on the interface (ours included, which the parsers skip).
+pub struct ArpSocket {
     fd: OwnedFd,
     ifindex: u32,
 }
 
 impl ArpSocket {
-    fn open(ifindex: u32) -> io::Result<ArpSocket> {
+    pub fn open(ifindex: u32) -> io::Result<ArpSocket> {
+        // Protocol 0 here, ETH_P_ARP in bind: a packet socket created with a protocol is hooked
+        // on every interface at once, and re-binding it waits for an RCU grace period (~5 ms).
         // SAFETY: plain socket(2) call; the descriptor is owned right away.
         let fd = check(unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                i32::from(ETH_P_ARP.to_be()),
-            )
+            libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
         })?;
         // SAFETY: fd is a fresh descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -112,6 +113,10 @@ impl ArpSocket {
             )
         })?;
         Ok(ArpSocket { fd, ifindex })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 
     fn send(&self, packet: &[u8]) -> io::Result<()> {
@@ -130,97 +135,163 @@ impl ArpSocket {
         Ok(())
     }
 
-    /// Waits up to `wait` for a packet; `None` on timeout.
-    fn receive(&self, wait: Duration, buffer: &mut [u8]) -> io::Result<Option<usize>> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
+    /// One gratuitous ARP round: a request and a reply announcing `ip` at `mac`.
+    pub fn announce(&self, mac: [u8; 6], ip: Ipv4Addr) -> io::Result<()> {
+        self.send(&arp_packet(ARP_REQUEST, mac, ip, [0; 6], ip))?;
+        self.send(&arp_packet(ARP_REPLY, mac, ip, BROADCAST, ip))
+    }
+
+    /// An ARP probe for `ip` (RFC 5227: sender address 0.0.0.0, so no host learns anything
+    /// from it). A host that owns `ip` answers it, even while we hold the address too: a
+    /// gratuitous ARP from us gets no answer from the owner (Linux drops it as a martian).
+    pub fn probe(&self, mac: [u8; 6], ip: Ipv4Addr) -> io::Result<()> {
+        self.send(&arp_packet(
+            ARP_REQUEST,
+            mac,
+            Ipv4Addr::UNSPECIFIED,
+            [0; 6],
+            ip,
+        ))
+    }
+
+    /// Listens for `wait`: the hardware address of the first other host that claims `ip`.
+    pub fn watch(
+        &self,
+        ip: Ipv4Addr,
+        ours: &[[u8; 6]],
+        wait: Duration,
+    ) -> io::Result<Option<[u8; 6]>> {
+        watch(self.fd.as_raw_fd(), wait, |p| claims_address(p, ip, ours))
+    }
+}
+
+/// Waits up to `wait` for a packet on `fd`; `None` on timeout. EINTR counts as no packet yet.
+fn receive(fd: RawFd, wait: Duration, buffer: &mut [u8]) -> io::Result<Option<usize>> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = wait.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: poll on one valid pollfd.
+    let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
+    if ready < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(None)
+        } else {
+            Err(e)
         };
-        let millis = wait.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: poll on one valid pollfd.
-        let ready = check(unsafe { libc::poll(&mut pfd, 1, millis) })?;
-        if ready == 0 {
-            return Ok(None);
+    }
+    if ready == 0 {
+        return Ok(None);
+    }
+    // SAFETY: recv into a buffer of the given length.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+            _ => Err(e),
+        };
+    }
+    Ok(Some(n as usize))
+}
+
+/// Reads packets from `fd` for `wait` (whatever was queued before counts too) and returns the
+/// first that `claim` recognises.
+fn watch(
+    fd: RawFd,
+    wait: Duration,
+    claim: impl Fn(&[u8]) -> Option<[u8; 6]>,
+) -> io::Result<Option<[u8; 6]>> {
+    let until = Instant::now() + wait;
+    let mut buffer = [0u8; 1500];
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match receive(fd, left, &mut buffer)? {
+            Some(n) => {
+                if let Some(owner) = claim(&buffer[..n]) {
+                    return Ok(Some(owner));
+                }
+            }
+            None if left.is_zero() => return Ok(None),
+            None => {}
         }
-        // SAFETY: recv into a buffer of the given length.
-        let n = check(unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
-                libc::MSG_DONTWAIT,
-            ) as libc::c_int
-        })?;
-        Ok(Some(n as usize))
     }
 }
 
-/// Gratuitous ARP for `ip`: `count` rounds of request + reply, `interval` apart, stopping early
-/// at the deadline. Returns the number of rounds sent.
-pub fn announce_v4(
-    ifindex: u32,
-    mac: [u8; 6],
-    ip: Ipv4Addr,
-    count: u32,
-    interval: Duration,
-    deadline: &Deadline,
-) -> io::Result<u32> {
-    let socket = ArpSocket::open(ifindex)?;
-    let request = arp_packet(ARP_REQUEST, mac, ip, [0; 6], ip);
-    let reply = arp_packet(ARP_REPLY, mac, ip, BROADCAST, ip);
-    let mut sent = 0;
-    for round in 0..count {
-        if round > 0 && !deadline.sleep(interval) {
-            break;
-        }
-        socket.send(&request)?;
-        socket.send(&reply)?;
-        sent += 1;
-    }
-    Ok(sent)
-}
-
-/// ARP probe (RFC 5227, sender address 0.0.0.0 so no host learns anything from it): asks who
-/// has `ip` and listens for `wait`. Returns the hardware address of a host that answered.
+/// The blocking conflict check of `run_arping=true`: `probes` ARP probes spread over `wait`,
+/// before the address is added. Returns the hardware address of another host that answered.
 pub fn probe_v4(
     ifindex: u32,
     mac: [u8; 6],
+    ours: &[[u8; 6]],
     ip: Ipv4Addr,
     probes: u32,
     wait: Duration,
 ) -> io::Result<Option<[u8; 6]>> {
     let socket = ArpSocket::open(ifindex)?;
-    let probe = arp_packet(ARP_REQUEST, mac, Ipv4Addr::UNSPECIFIED, [0; 6], ip);
     let spacing = wait / probes.max(1);
-    let mut buffer = [0u8; 1500];
     for _ in 0..probes.max(1) {
-        socket.send(&probe)?;
-        let until = Instant::now() + spacing;
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            match socket.receive(left, &mut buffer)? {
-                Some(n) => {
-                    if let Some(owner) = claims_address(&buffer[..n], ip, &mac) {
-                        return Ok(Some(owner));
-                    }
-                }
-                None => break,
-            }
+        socket.probe(mac, ip)?;
+        if let Some(owner) = socket.watch(ip, ours, spacing)? {
+            return Ok(Some(owner));
         }
     }
     Ok(None)
 }
 
-/// Unsolicited neighbour advertisements for `ip`, sent from `ip` itself (so it must have left
-/// the tentative state), `count` times `interval` apart.
-pub fn announce_v6(
+const ICMP6_NEIGHBOUR_ADVERTISEMENT: u8 = 136;
+/// `ICMP6_FILTER` (level `IPPROTO_ICMPV6`): which ICMPv6 types a raw socket receives.
+const ICMP6_FILTER: libc::c_int = 1;
+
+/// What another host's neighbour advertisement says: the hardware address it gives for `ip`
+/// (its target link-layer address option), when that is none of this host's (`ours`). `icmp`
+/// is an ICMPv6 message as a raw socket delivers it (no IPv6 header).
+pub fn advertises_address(icmp: &[u8], ip: Ipv6Addr, ours: &[[u8; 6]]) -> Option<[u8; 6]> {
+    if icmp.len() < 24 || icmp[0] != ICMP6_NEIGHBOUR_ADVERTISEMENT || icmp[1] != 0 {
+        return None;
+    }
+    let mut target = [0u8; 16];
+    target.copy_from_slice(&icmp[8..24]);
+    if Ipv6Addr::from(target) != ip {
+        return None;
+    }
+    // Options: type, length in units of 8 octets, data. Type 2 is the target link-layer address.
+    let mut options = &icmp[24..];
+    while options.len() >= 8 {
+        let length = usize::from(options[1]) * 8;
+        if length == 0 || length > options.len() {
+            return None;
+        }
+        if options[0] == 2 && length >= 8 {
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(&options[2..8]);
+            return (!ours.contains(&mac)).then_some(mac);
+        }
+        options = &options[length..];
+    }
+    None
+}
+
+/// Unsolicited neighbour advertisements for one address (sent from the address itself, so it
+/// must have left the tentative state), and a second raw socket that receives only neighbour
+/// advertisements, to see another host advertise the same address.
+pub struct NdSocket {
+    sender: OwnedFd,
+    watcher: OwnedFd,
     ifindex: u32,
-    mac: [u8; 6],
-    ip: Ipv6Addr,
-    count: u32,
-    interval: Duration,
-    deadline: &Deadline,
-) -> io::Result<u32> {
+}
+
+fn icmp6_socket() -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2) call; the descriptor is owned right away.
     let fd = check(unsafe {
         libc::socket(
@@ -230,51 +301,93 @@ pub fn announce_v6(
         )
     })?;
     // SAFETY: fd is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let set = |option: libc::c_int, value: libc::c_int| {
-        // SAFETY: setsockopt with an int-sized option value.
-        check(unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::IPPROTO_IPV6,
-                option,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        })
-    };
-    // Neighbour discovery packets are dropped by receivers unless the hop limit is 255.
-    set(libc::IPV6_MULTICAST_HOPS, 255)?;
-    set(libc::IPV6_UNICAST_HOPS, 255)?;
-    set(libc::IPV6_MULTICAST_IF, ifindex as libc::c_int)?;
-    let sockaddr = |addr: Ipv6Addr| {
-        // SAFETY: sockaddr_in6 is plain old data; all-zero is a valid value.
-        let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-        sa.sin6_family = libc::AF_INET6 as u16;
-        sa.sin6_addr.s6_addr = addr.octets();
-        sa.sin6_scope_id = ifindex;
-        sa
-    };
-    let source = sockaddr(ip);
-    // SAFETY: bind with a correctly sized sockaddr_in6.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn set_option<T>(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    option: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: setsockopt with a pointer to a value of the size given.
     check(unsafe {
-        libc::bind(
+        libc::setsockopt(
             fd.as_raw_fd(),
-            (&source as *const libc::sockaddr_in6).cast(),
-            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            level,
+            option,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
-    })?;
-    let all_nodes = sockaddr(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1));
-    let packet = neighbour_advertisement(ip, mac);
-    let mut sent = 0;
-    for round in 0..count {
-        if round > 0 && !deadline.sleep(interval) {
-            break;
-        }
+    })
+    .map(|_| ())
+}
+
+fn sockaddr6(addr: Ipv6Addr, ifindex: u32) -> libc::sockaddr_in6 {
+    // SAFETY: sockaddr_in6 is plain old data; all-zero is a valid value.
+    let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    sa.sin6_family = libc::AF_INET6 as u16;
+    sa.sin6_addr.s6_addr = addr.octets();
+    sa.sin6_scope_id = ifindex;
+    sa
+}
+
+impl NdSocket {
+    pub fn open(ifindex: u32, ip: Ipv6Addr) -> io::Result<NdSocket> {
+        let sender = icmp6_socket()?;
+        let hops: libc::c_int = 255;
+        // Neighbour discovery packets are dropped by receivers unless the hop limit is 255.
+        set_option(
+            &sender,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MULTICAST_HOPS,
+            &hops,
+        )?;
+        set_option(&sender, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &hops)?;
+        let index = ifindex as libc::c_int;
+        set_option(&sender, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, &index)?;
+        // Our own advertisements need not come back to this host.
+        let no_loop: libc::c_int = 0;
+        set_option(
+            &sender,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MULTICAST_LOOP,
+            &no_loop,
+        )?;
+        let source = sockaddr6(ip, ifindex);
+        // SAFETY: bind with a correctly sized sockaddr_in6.
+        check(unsafe {
+            libc::bind(
+                sender.as_raw_fd(),
+                (&source as *const libc::sockaddr_in6).cast(),
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        })?;
+        let watcher = icmp6_socket()?;
+        // struct icmp6_filter: a set bit blocks that type; block all but advertisements.
+        let mut filter = [u32::MAX; 8];
+        let na = usize::from(ICMP6_NEIGHBOUR_ADVERTISEMENT);
+        filter[na >> 5] &= !(1u32 << (na & 31));
+        set_option(&watcher, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &filter)?;
+        Ok(NdSocket {
+            sender,
+            watcher,
+            ifindex,
+        })
+    }
+
+    pub fn raw_fds(&self) -> [RawFd; 2] {
+        [self.sender.as_raw_fd(), self.watcher.as_raw_fd()]
+    }
+
+    /// One unsolicited neighbour advertisement for `ip` at `mac`, to all nodes.
+    pub fn announce(&self, mac: [u8; 6], ip: Ipv6Addr) -> io::Result<()> {
+        let all_nodes = sockaddr6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1), self.ifindex);
+        let packet = neighbour_advertisement(ip, mac);
         // SAFETY: sendto with a valid buffer and a correctly sized sockaddr_in6.
         check(unsafe {
             libc::sendto(
-                fd.as_raw_fd(),
+                self.sender.as_raw_fd(),
                 packet.as_ptr().cast(),
                 packet.len(),
                 0,
@@ -282,9 +395,20 @@ pub fn announce_v6(
                 std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
             ) as libc::c_int
         })?;
-        sent += 1;
+        Ok(())
     }
-    Ok(sent)
+
+    /// Listens for `wait`: the hardware address another host advertises for `ip`.
+    pub fn watch(
+        &self,
+        ip: Ipv6Addr,
+        ours: &[[u8; 6]],
+        wait: Duration,
+    ) -> io::Result<Option<[u8; 6]>> {
+        watch(self.watcher.as_raw_fd(), wait, |p| {
+            advertises_address(p, ip, ours)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -353,7 +477,120 @@ mod tests {
             ("empty", Vec::new(), None),
         ];
         for (what, packet, want) in cases {
-            assert_eq!(claims_address(packet, ip, &OURS), *want, "{what}");
+            assert_eq!(claims_address(packet, ip, &[OURS]), *want, "{what}");
+        }
+        // Another interface of this host answering (same segment): not another host.
+        let other_nic = arp_packet(ARP_REPLY, THEIRS, ip, OURS, ip);
+        assert_eq!(claims_address(&other_nic, ip, &[OURS, THEIRS]), None);
+    }
+
+    fn advert(target: &str, options: &[u8]) -> Vec<u8> {
+        let mut p = vec![136, 0, 0, 0, 0x20, 0, 0, 0];
+        p.extend_from_slice(&target.parse::<Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(options);
+        p
+    }
+
+    #[test]
+    fn advertisement_parsing() {
+        let ip: Ipv6Addr = "2001:db8::10".parse().unwrap();
+        let tlla = |mac: [u8; 6]| {
+            let mut o = vec![2, 1];
+            o.extend_from_slice(&mac);
+            o
+        };
+        let nonce = [14, 1, 1, 2, 3, 4, 5, 6];
+        let cases: &[(&str, Vec<u8>, Option<[u8; 6]>)] = &[
+            (
+                "another host",
+                advert("2001:db8::10", &tlla(THEIRS)),
+                Some(THEIRS),
+            ),
+            ("ours", advert("2001:db8::10", &tlla(OURS)), None),
+            (
+                "another target",
+                advert("2001:db8::11", &tlla(THEIRS)),
+                None,
+            ),
+            ("no option", advert("2001:db8::10", &[]), None),
+            (
+                "after another option",
+                advert("2001:db8::10", &[nonce.to_vec(), tlla(THEIRS)].concat()),
+                Some(THEIRS),
+            ),
+            (
+                "zero-length option",
+                advert("2001:db8::10", &[3, 0, 0, 0, 0, 0, 0, 0]),
+                None,
+            ),
+            (
+                "option longer than the packet",
+                advert("2001:db8::10", &[2, 2, 1, 2, 3, 4, 5, 6]),
+                None,
+            ),
+            (
+                "truncated",
+                advert("2001:db8::10", &tlla(THEIRS))[..20].to_vec(),
+                None,
+            ),
+            (
+                "a solicitation, not an advertisement",
+                {
+                    let mut p = advert("2001:db8::10", &tlla(THEIRS));
+                    p[0] = 135;
+                    p
+                },
+                None,
+            ),
+            ("empty", Vec::new(), None),
+        ];
+        for (what, packet, want) in cases {
+            assert_eq!(advertises_address(packet, ip, &[OURS]), *want, "{what}");
+        }
+        // What we send is recognised as ours.
+        let mine = neighbour_advertisement(ip, OURS);
+        assert_eq!(advertises_address(&mine, ip, &[OURS]), None);
+        assert_eq!(advertises_address(&mine, ip, &[THEIRS]), Some(OURS));
+    }
+
+    proptest::proptest! {
+        /// Packets from the wire: any bytes are an answer, never a panic.
+        #[test]
+        fn any_packet_is_parsed_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let v4 = Ipv4Addr::new(192, 0, 2, 10);
+            let v6: Ipv6Addr = "2001:db8::10".parse().unwrap();
+            let _ = claims_address(&bytes, v4, &[OURS]);
+            let _ = advertises_address(&bytes, v6, &[OURS]);
+        }
+
+        /// Any ARP packet claiming an address from another MAC is seen, whatever the rest says.
+        #[test]
+        fn claims_from_other_hosts_are_seen(
+            ip in proptest::num::u32::ANY,
+            mac in proptest::array::uniform6(proptest::num::u8::ANY),
+            target in proptest::array::uniform6(proptest::num::u8::ANY),
+            reply in proptest::bool::ANY,
+        ) {
+            let ip = Ipv4Addr::from(ip);
+            let op = if reply { ARP_REPLY } else { ARP_REQUEST };
+            let packet = arp_packet(op, mac, ip, target, ip);
+            let want = (mac != OURS).then_some(mac);
+            proptest::prop_assert_eq!(claims_address(&packet, ip, &[OURS]), want);
+            let mut padded = packet.to_vec();
+            padded.extend_from_slice(&[0; 18]);
+            proptest::prop_assert_eq!(claims_address(&padded, ip, &[OURS]), want);
+        }
+
+        /// Our own advertisement format round-trips through the parser for any address and MAC.
+        #[test]
+        fn advertisements_round_trip(
+            ip in proptest::num::u128::ANY,
+            mac in proptest::array::uniform6(proptest::num::u8::ANY),
+        ) {
+            let ip = Ipv6Addr::from(ip);
+            let packet = neighbour_advertisement(ip, mac);
+            let want = (mac != OURS).then_some(mac);
+            proptest::prop_assert_eq!(advertises_address(&packet, ip, &[OURS]), want);
         }
     }
 

@@ -42,7 +42,8 @@ fn metadata_tools_and_validation() {
         .pcs(&["resource", "describe", "ocf:oxha:vip"])
         .expect_ok();
     for word in [
-        "ip (required) (unique group: ip)",
+        "ip (unique group: ip)",
+        "ipv6addr (unique group: ip)",
         "cidr_netmask",
         "arp_count",
     ] {
@@ -211,4 +212,62 @@ fn probe_on_a_node_without_the_nic_is_clean() {
         .crm(&["configure", "delete", "--force", "vipx"])
         .expect_ok();
     cluster.run(&["crm_resource", "--cleanup", "--resource", "vipx"]);
+}
+
+/// Under pacemaker-execd: start returns while the announcer goes on, detached (its own session,
+/// recorded in its pid file under HA_RSCTMP), and stop ends it.
+#[test]
+fn the_announcer_runs_detached_under_pacemaker_and_stop_ends_it() {
+    let _serial = Cluster::serial();
+    let cluster = cluster_with_veth();
+    let ip = "192.0.2.70";
+    cluster
+        .crm(&[
+            "configure",
+            "primitive",
+            "vipa",
+            "ocf:oxha:vip",
+            "params",
+            &format!("ip={ip}"),
+            "cidr_netmask=24",
+            "nic=vx0",
+            "arp_count=1000",
+            "arp_interval=100",
+            "op",
+            "monitor",
+            "interval=5s",
+        ])
+        .expect_ok();
+    cluster.wait_started("vipa", TIMEOUT);
+    settle(cluster, ip, true);
+    let pid_file = "/run/resource-agents/vip-vipa.announcer";
+    let pid = cluster.sh(&format!("cat {pid_file}")).expect_ok().stdout;
+    let pid = pid
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    // Its own session: pacemaker-execd's kill of a timed-out operation's group cannot reach it.
+    let session = cluster
+        .sh(&format!("ps -o sid= -p {pid}"))
+        .expect_ok()
+        .stdout;
+    assert_eq!(session.trim(), pid, "announcer {pid}");
+    cluster.crm(&["resource", "stop", "vipa"]).expect_ok();
+    cluster.wait_stopped("vipa", TIMEOUT);
+    settle(cluster, ip, false);
+    let left = cluster.sh(&format!(
+        "test -e /proc/{pid} || echo gone; test -e {pid_file} || echo removed"
+    ));
+    assert_eq!(
+        left.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["gone", "removed"],
+        "{left}"
+    );
+    assert!(
+        cluster.failures("vipa").is_empty(),
+        "{:?}",
+        cluster.failures("vipa")
+    );
+    cluster.crm(&["configure", "delete", "vipa"]).expect_ok();
 }

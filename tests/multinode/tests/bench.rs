@@ -43,12 +43,19 @@ fn bench_failover() {
         let reply = prober.wait_reply_not_from(&mac, died, Duration::from_secs(60));
         let secs = reply.at - died;
         eprintln!("bench: round {round} {holder} died, VIP answered after {secs:.2}s");
+        // Epoch times, for bench/failover/breakdown to place the nodes' log lines.
+        // (A newline first: libtest's "test bench_failover ... " may still be on the line.)
+        println!(
+            "\nbench: round {round} holder {holder} died_at {died:.3} answered_at {:.3}",
+            reply.at
+        );
         times.push(secs);
         drop(prober);
         // Power the fenced node back on and let it rejoin before the next round.
         oxha_harness::wait_for("the fencing to finish", Duration::from_secs(60), || {
             (cluster.plug(&holder) == "off").then_some(())
         });
+        keep_logs(&cluster, round);
         cluster.boot(&holder);
         cluster.wait_node(observer, &holder, "online", Duration::from_secs(60), |s| {
             s.online
@@ -63,6 +70,24 @@ fn bench_failover() {
     println!("bench: failover_median_s {median:.3}");
     println!("bench: failover_min_s {:.3}", times[0]);
     println!("bench: failover_max_s {:.3}", times[times.len() - 1]);
+}
+
+/// With `OXHA_BENCH_LOGS=DIR`, copies every node's logs to `DIR/round-N/<node>/` before the
+/// fenced node boots again (booting a node starts its log afresh), for bench/failover/breakdown.
+fn keep_logs(cluster: &MultiCluster, round: u64) {
+    let Some(dir) = std::env::var_os("OXHA_BENCH_LOGS") else {
+        return;
+    };
+    for node in FULL_NODES {
+        let to = std::path::Path::new(&dir)
+            .join(format!("round-{round}"))
+            .join(node);
+        let _ = std::fs::create_dir_all(&to);
+        for file in ["pacemaker.log", "corosync.log"] {
+            let from = cluster.state_dir().join("nodes").join(node).join(file);
+            let _ = std::fs::copy(&from, to.join(file));
+        }
+    }
 }
 
 #[test]
