@@ -266,7 +266,7 @@ pub fn dispatch<A: ResourceAgent>(ctx: &Context) -> OcfStatus {
             let prefix = env("OCF_EXIT_REASON_PREFIX")
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "ocf-exit-reason:".into());
-            eprintln!("{prefix}{}", crate::log::redact(&e.reason));
+            crate::output::diagnostic(&format!("{prefix}{}", crate::log::redact(&e.reason)));
             e.status
         }
     }
@@ -275,8 +275,10 @@ pub fn dispatch<A: ResourceAgent>(ctx: &Context) -> OcfStatus {
 fn execute<A: ResourceAgent>(ctx: &Context) -> OcfResult {
     let meta = A::meta();
     if ctx.action == Action::MetaData {
-        print!("{}", crate::render::ocf_xml(meta));
-        return Ok(OcfStatus::Success);
+        // Metadata nobody could read is no answer: a non-zero exit, not a signal.
+        return crate::output::answer(&crate::render::ocf_xml(meta))
+            .map(|()| OcfStatus::Success)
+            .map_err(|e| OcfError::generic(format!("cannot write the metadata: {e}")));
     }
     // Undeclared and unknown actions: 3, before anything else is looked at.
     let declared = meta.has_action(ctx.action.name())
@@ -332,7 +334,7 @@ pub fn run<A: ResourceAgent>() -> ! {
         .nth(1)
         .map(|a| Action::parse(&a.to_string_lossy()));
     let Some(action) = action else {
-        eprintln!(
+        crate::output::diagnostic(&format!(
             "usage: {} {{{}}}",
             meta.name,
             meta.actions
@@ -340,9 +342,10 @@ pub fn run<A: ResourceAgent>() -> ! {
                 .map(|a| a.name)
                 .collect::<Vec<_>>()
                 .join("|")
-        );
+        ));
         std::process::exit(i32::from(OcfStatus::ErrArgs.code()));
     };
+    crate::harden_process();
     let ctx = Context::from_env(meta, action);
     crate::log::init(format!("{}({})", meta.name, ctx.instance));
     let status = dispatch::<A>(&ctx);

@@ -228,6 +228,7 @@ the master CLI and drop no connection. Monitor depth 0 checks the master and its
 Pid file and sockets are per resource instance, so the agent can run as a clone and several \
 instances can share a node.",
     params: PARAMS,
+    param_groups: &[],
     actions: ACTIONS,
     man_sections: MAN_SECTIONS,
 };

@@ -172,6 +172,7 @@ pub static META: AgentMeta = AgentMeta {
     shortdesc: "Reports crashed libvirt guests to Masakari for restart",
     longdesc: "Watches the libvirt guests on this compute node and tells Masakari (POST /v1/notifications, type VM) when one crashed or, optionally, was paused by an I/O error, so the Masakari engine restarts it through nova. Run it as a clone on the compute nodes; it replaces masakari-instancemonitor.",
     params: PARAMS,
+    param_groups: &[],
     actions: ACTIONS,
     man_sections: MAN,
 };

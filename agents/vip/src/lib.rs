@@ -253,6 +253,7 @@ pub static META: AgentMeta = AgentMeta {
 ocf:heartbeat:IPaddr2. Everything is done with rtnetlink and raw sockets inside the agent: a monitor is \
 one address dump and takes well under a millisecond, and no action ever starts another process.",
     params: PARAMS,
+    param_groups: &[],
     actions: ACTIONS,
     man_sections: MAN_SECTIONS,
 };

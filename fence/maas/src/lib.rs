@@ -118,6 +118,7 @@ pub static META: AgentMeta = AgentMeta {
     shortdesc: "Fence agent for machines managed by Canonical MAAS",
     longdesc: "fence_maas powers machines off and on through the MAAS 2.0 REST API (OAuth 1.0 PLAINTEXT with a MAAS API key). MAAS power operations are asynchronous, so an off is reported only once live power queries confirm it. Targets are MAAS hostnames, FQDNs or system_ids.",
     params: PARAMS,
+    param_groups: &[ocf_lib::fence::STANDARD_OPTIONS],
     actions: ocf_lib::fence::MULTI_PLUG_ACTIONS,
     man_sections: MAN,
 };

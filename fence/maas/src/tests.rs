@@ -294,7 +294,7 @@ fn base_urls() {
 }
 
 fn stdin_run(input: &str) -> ocf_lib::fence::Outcome {
-    run_with::<MaasFence>(Source::Stdin, Vec::new(), input)
+    run_with::<MaasFence>(Source::Stdin, Vec::new(), input, std::time::Instant::now())
 }
 
 #[test]

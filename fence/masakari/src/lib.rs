@@ -77,6 +77,7 @@ pub static META: AgentMeta = AgentMeta {
     shortdesc: "Tells Masakari a power-fenced compute host is down",
     longdesc: "fence_masakari is used as the second device of a fencing-topology level, after the power fence (fence_maas, fence_ipmilan, ...). When Pacemaker fences a compute node it posts a COMPUTE_HOST STOPPED notification (host_status NORMAL, cluster_status OFFLINE) to Masakari, which then evacuates the host's instances. It does not power anything off itself.",
     params: PARAMS,
+    param_groups: &[ocf_lib::fence::STANDARD_OPTIONS],
     actions: ocf_lib::fence::MULTI_PLUG_ACTIONS,
     man_sections: MAN,
 };
