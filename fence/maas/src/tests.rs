@@ -277,6 +277,13 @@ fn base_urls() {
             false,
             Err("must start with http"),
         ),
+        (
+            Some("http://admin:pw@10.0.0.3:5240/MAAS"),
+            None,
+            None,
+            false,
+            Err("contains a user name or password"),
+        ),
         (None, None, None, false, Err("set ip")),
         (None, Some("  "), None, false, Err("set ip")),
         (None, Some("http://x/"), None, false, Err("use maas_url")),
