@@ -298,6 +298,21 @@ impl MaasClient {
         })
     }
 
+    /// A transport error; a timeout that used up the budget says so.
+    fn transport_error(&self, e: reqwest::Error) -> MaasError {
+        match transport_error(e) {
+            MaasError::Timeout(m)
+                if self
+                    .budget
+                    .remaining()
+                    .is_some_and(|r| r < SMALLEST_REQUEST) =>
+            {
+                MaasError::Timeout(format!("total_timeout is used up: {m}"))
+            }
+            other => other,
+        }
+    }
+
     /// This request's timeout, or why there is no time left for one.
     fn timeout(&self) -> Result<Duration, MaasError> {
         let wanted = if self.request_timeout.is_zero() {
@@ -348,7 +363,7 @@ impl MaasClient {
         if let Some(form) = form {
             req = req.form(form);
         }
-        let resp = req.send().map_err(transport_error)?;
+        let resp = req.send().map_err(|e| self.transport_error(e))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -378,7 +393,7 @@ impl MaasClient {
             attempt += 1;
             let result = self
                 .send(reqwest::Method::GET, path, query, None)
-                .and_then(|r| r.text().map_err(transport_error));
+                .and_then(|r| r.text().map_err(|e| self.transport_error(e)));
             match result {
                 Err(MaasError::Connect(_)) | Err(MaasError::Http { status: 503, .. })
                     if attempt < 2 =>
@@ -422,7 +437,7 @@ impl MaasClient {
                 Some(form),
             )?
             .text()
-            .map_err(transport_error)?;
+            .map_err(|e| self.transport_error(e))?;
         parse_power_answer(op, &body)
     }
 

@@ -11,6 +11,7 @@
 //! binary serially against one cluster.
 
 pub mod crm_mon;
+pub mod http;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
