@@ -316,9 +316,10 @@ impl MasakariRestart {
                         done = true;
                     }
                     PostOutcome::Failed(Failure::Refused(code, m))
-                        if matches!(code, 401 | 403 | 404) =>
+                        if matches!(code, 0 | 300..=399 | 401 | 403 | 404) =>
                     {
-                        // Credentials, role or catalog: a configuration fix makes it deliverable.
+                        // Credentials, role, catalog, a URL that redirects: a configuration fix
+                        // makes it deliverable.
                         ocf_lib::error!(
                             "notification for {} not delivered (HTTP {code}): {m}; kept",
                             incident.domain
