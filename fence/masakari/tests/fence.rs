@@ -25,7 +25,10 @@ fn maas() -> &'static MaasSim {
 /// checks the topology.
 fn env() -> &'static MasakariEnv {
     ENV.get_or_init(|| {
-        let env = MasakariEnv::up_without_libvirt(Cluster::shared(), &["compute-1", "compute-2", "compute-3"]);
+        let env = MasakariEnv::up_without_libvirt(
+            Cluster::shared(),
+            &["compute-1", "compute-2", "compute-3"],
+        );
         let c = env.cluster;
         let key = format!(
             "oxhaConsumerKey{0:03}:oxhaTokenKey{0:06}:oxhaTokenSecret{0:017}",
@@ -167,7 +170,10 @@ fn reboot_notifies_masakari_once_after_the_power_fence() {
     // By hand, off is refused whatever the topology: only the fencer runs it.
     let by_hand = fence(&["-o", "off", "-n", "compute-1"]);
     assert_eq!(by_hand.code, 1, "{by_hand}");
-    assert!(by_hand.stderr.contains("only run by pacemaker-fenced"), "{by_hand}");
+    assert!(
+        by_hand.stderr.contains("only run by pacemaker-fenced"),
+        "{by_hand}"
+    );
 }
 
 #[test]
@@ -196,7 +202,12 @@ fn status_list_monitor_and_errors() {
     fence(&["-o", "monitor"]).expect_ok();
     let unknown = fence(&["-o", "status", "-n", "compute-9"]);
     assert_eq!(unknown.code, 1, "{unknown}");
-    assert!(unknown.stderr.contains("no fencing level applies to compute-9"), "{unknown}");
+    assert!(
+        unknown
+            .stderr
+            .contains("no fencing level applies to compute-9"),
+        "{unknown}"
+    );
     let down = env().cluster.run(&[
         "fence_masakari",
         "--auth-mode",
@@ -240,16 +251,24 @@ fn metadata_validates() {
 fn misconfigured_fencing(c: &Cluster, levels: &[&[&str]], reason: &str) {
     set_levels(c, "compute-3", levels);
     let r = c.run(&["stonith_admin", "--reboot", "compute-3", "--timeout", "30"]);
-    assert!(!r.ok(), "fencing compute-3 through {levels:?} must fail: {r}");
+    assert!(
+        !r.ok(),
+        "fencing compute-3 through {levels:?} must fail: {r}"
+    );
     assert!(
         compute_host_notifications("compute-3").is_empty(),
         "Masakari heard of compute-3 through {levels:?}: {:?}",
         compute_host_notifications("compute-3")
     );
-    assert!(maas().events("compute-3").is_empty(), "{:?}", maas().events("compute-3"));
+    assert!(
+        maas().events("compute-3").is_empty(),
+        "{:?}",
+        maas().events("compute-3")
+    );
     let log = std::fs::read_to_string(c.state_dir().join("pacemaker.log")).unwrap_or_default();
     assert!(
-        log.lines().any(|l| l.contains("fence_masakari") && l.contains(reason)),
+        log.lines()
+            .any(|l| l.contains("fence_masakari") && l.contains(reason)),
         "no refusal '{reason}' in the fencer's log\n{}",
         c.logs()
     );
@@ -259,7 +278,9 @@ fn misconfigured_fencing(c: &Cluster, levels: &[&[&str]], reason: &str) {
     assert!(monitor.stderr.contains(reason), "{monitor}");
     let validate = c.run_stdin(
         &["fence_masakari"],
-        Some(&format!("auth_mode=noauth\nmasakari_url={MASAKARI_URL}\naction=validate-all\n")),
+        Some(&format!(
+            "auth_mode=noauth\nmasakari_url={MASAKARI_URL}\naction=validate-all\n"
+        )),
     );
     assert_eq!(validate.code, 1, "{validate}");
     set_levels(c, "compute-3", &[&["maas", "masakari"]]);
@@ -270,7 +291,11 @@ fn misconfigured_fencing(c: &Cluster, levels: &[&[&str]], reason: &str) {
 fn misconfigured_topology_is_refused_and_masakari_hears_nothing() {
     let _s = Cluster::serial();
     let c = env().cluster;
-    misconfigured_fencing(c, &[&["masakari"]], "runs fence_masakari device 'masakari' alone");
+    misconfigured_fencing(
+        c,
+        &[&["masakari"]],
+        "runs fence_masakari device 'masakari' alone",
+    );
     misconfigured_fencing(
         c,
         &[&["masakari", "maas"]],

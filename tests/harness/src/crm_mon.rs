@@ -122,11 +122,10 @@ pub fn parse(xml: &str) -> Result<Status, String> {
         let (e, empty) = match &event {
             Event::Start(e) => (e.clone(), false),
             Event::Empty(e) => (e.clone(), true),
-            Event::End(e) => {
-                if e.local_name().as_ref() == b"crm_mon" {
-                    complete = true;
-                }
+            Event::End(_) => {
                 path.pop();
+                // The root element closed: the document is whole.
+                complete |= path.is_empty();
                 continue;
             }
             Event::Eof => break,
@@ -163,9 +162,7 @@ pub fn parse(xml: &str) -> Result<Status, String> {
             _ => {}
         }
         if empty {
-            if name == "crm_mon" {
-                complete = true;
-            }
+            complete |= path.is_empty();
         } else {
             path.push(name);
         }
@@ -181,8 +178,8 @@ mod tests {
     use super::*;
 
     const XML: &str = r#"<?xml version="1.0"?>
-<pacemaker-result api-version="2.29" request="crm_mon -1 --output-as=xml">
-<crm_mon version="2.1.5">
+<pacemaker-result api-version="2.25" request="crm_mon -1 --output-as=xml">
+  <summary><stack type="corosync"/></summary>
   <nodes>
     <node name="node1" id="1" online="true" standby="false" unclean="false" shutdown="false" type="member"/>
     <node name="compute1" id="compute1" online="false" standby="false" unclean="true" shutdown="false" type="remote"/>
@@ -201,8 +198,7 @@ mod tests {
   <failures>
     <failure op_key="hap3_start_0" node="node1" exitstatus="not configured" exitreason="unknown keyword &apos;bogus_keyword&apos; (at crm-bad.cfg:2)" exitcode="6" call="12" status="complete"/>
   </failures>
-</crm_mon>
-<status code="0" message="OK"/>
+  <status code="0" message="OK"/>
 </pacemaker-result>"#;
 
     #[test]
@@ -237,7 +233,63 @@ mod tests {
     #[test]
     fn no_answer_is_an_error() {
         assert!(parse("").is_err());
-        assert!(parse("<pacemaker-result><crm_mon><nodes>").is_err());
+        assert!(parse("<pacemaker-result><nodes>").is_err());
         assert!(parse("Error: cluster is not available on this node").is_err());
+    }
+
+    /// Pacemaker 2.1.5's own output (a started Dummy, a vip refused for a bad parameter).
+    const REAL: &str = r#"<pacemaker-result api-version="2.25" request="crm_mon -1 --output-as=xml">
+  <pacemakerd sys_from="pacemakerd" state="running" last_updated="2026-12-03 10:22:43Z"/>
+  <summary>
+    <stack type="corosync"/>
+    <current_dc present="true" version="2.1.5-a3f44794f94" name="node1" id="1" with_quorum="true" mixed_version="false"/>
+    <last_update time="Thu Dec  3 10:22:43 2026"/>
+    <last_change time="Thu Dec  3 10:22:35 2026" user="root" client="cibadmin" origin="node1"/>
+    <nodes_configured number="1"/>
+    <resources_configured number="2" disabled="0" blocked="0"/>
+    <cluster_options stonith-enabled="false" symmetric-cluster="true" no-quorum-policy="stop" maintenance-mode="false" stop-all-resources="false" stonith-timeout-ms="60000" priority-fencing-delay-ms="0"/>
+  </summary>
+  <nodes>
+    <node name="node1" id="1" online="true" standby="false" standby_onfail="false" maintenance="false" pending="false" unclean="false" health="green" feature_set="3.16.1" shutdown="false" expected_up="true" is_dc="true" resources_running="1" type="member"/>
+  </nodes>
+  <resources>
+    <resource id="d1" resource_agent="ocf:pacemaker:Dummy" role="Started" active="true" orphaned="false" blocked="false" managed="true" failed="false" failure_ignored="false" nodes_running_on="1">
+      <node name="node1" id="1" cached="true"/>
+    </resource>
+    <resource id="bad" resource_agent="ocf:oxha:vip" role="Stopped" active="false" orphaned="false" blocked="false" managed="true" failed="false" failure_ignored="false" nodes_running_on="0"/>
+  </resources>
+  <node_history>
+    <node name="node1">
+      <resource_history id="bad" orphan="false" migration-threshold="1000000">
+        <operation_history call="8" task="probe" rc="6" rc_text="not configured" last-rc-change="Thu Dec  3 10:22:36 2026" exec-time="2ms" queue-time="0ms"/>
+        <operation_history call="10" task="stop" rc="0" rc_text="ok" last-rc-change="Thu Dec  3 10:22:36 2026" exec-time="2ms" queue-time="0ms"/>
+      </resource_history>
+      <resource_history id="d1" orphan="false" migration-threshold="1000000">
+        <operation_history call="11" task="start" rc="0" rc_text="ok" last-rc-change="Thu Dec  3 10:22:36 2026" exec-time="13ms" queue-time="0ms"/>
+        <operation_history call="12" task="monitor" rc="0" rc_text="ok" interval="10000ms" last-rc-change="Thu Dec  3 10:22:36 2026" exec-time="8ms" queue-time="0ms"/>
+      </resource_history>
+    </node>
+  </node_history>
+  <failures>
+    <failure op_key="bad_monitor_0" node="node1" exitstatus="not configured" exitreason="parameter &amp;apos;ip&amp;apos;: invalid value &amp;apos;not-an-ip&amp;apos;: not an IPv4 or IPv6 address" exitcode="6" call="8" status="complete" last-rc-change="2026-12-03 10:22:36Z" queued="0" exec="2" interval="0" task="monitor"/>
+  </failures>
+  <status code="0" message="OK"/>
+</pacemaker-result>"#;
+
+    #[test]
+    fn pacemaker_2_1_output() {
+        let s = parse(REAL).expect("parses");
+        assert_eq!(s.node("node1").map(|n| n.online), Some(true));
+        let d1 = s.resource("d1").expect("d1");
+        assert_eq!(
+            (d1.role.as_str(), d1.nodes.as_slice()),
+            ("Started", &["node1".to_string()][..])
+        );
+        assert_eq!(s.resource("bad").map(|r| r.role.as_str()), Some("Stopped"));
+        let f = s.failures_of("bad");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].get("exitstatus"), Some("not configured"));
+        assert!(f[0].to_string().contains("not-an-ip"), "{}", f[0]);
+        assert!(s.failures_of("d1").is_empty());
     }
 }
