@@ -2,8 +2,8 @@
 //! its fencing level runs fence_masakari *before* the power device. fence_masakari reads the
 //! live CIB, refuses (it would tell Masakari a host is down that nobody powered off), the level
 //! fails, and so the node is NOT considered fenced: it stays UNCLEAN, its workload is not
-//! recovered elsewhere, MAAS powers nothing off and Masakari hears nothing. The device's next
-//! monitor fails too, so the misconfiguration shows in crm_mon.
+//! recovered elsewhere, MAAS powers nothing off and Masakari hears nothing. The device's
+//! monitor fails too (a failed device in crm_mon at its next monitor).
 
 use oxha_multinode::masakari::Masakari;
 use oxha_multinode::{agents, MultiCluster, REMOTE_NODE};
@@ -168,30 +168,13 @@ fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() 
     );
     eprintln!("refusal: {}", why[0]);
 
-    // The same check in the device's monitor: a re-probe fails and crm_mon shows it.
-    cluster
-        .run(
-            "node1",
-            &["crm_resource", "--refresh", "--resource", MASAKARI_DEV],
-        )
-        .expect_ok();
-    let failure = oxha_harness::wait_for(
-        "crm_mon to show the notifier failed",
-        Duration::from_secs(90),
-        || {
-            let status = cluster.status("node1")?;
-            let f = status
-                .failures_of(MASAKARI_DEV)
-                .first()
-                .map(|f| f.to_string());
-            f.or_else(|| {
-                status
-                    .resource(MASAKARI_DEV)
-                    .filter(|r| r.failed || r.role == "Stopped")
-                    .map(|r| format!("{r:?}"))
-            })
-        },
+    // The device's monitor makes the same check, so the mistake shows before an incident.
+    let options = format!(
+        "{}\naction=monitor\n",
+        masakari.device_params().replace(' ', "\n")
     );
-    eprintln!("crm_mon: {failure}");
+    let r = cluster.run_stdin("node1", &["fence_masakari"], Some(&options));
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("before any power device"), "{r}");
     assert!(masakari.notifications().is_empty());
 }
