@@ -113,7 +113,11 @@ Against a Masakari running auth_strategy=noauth2:
 
 An incident is done when Masakari answers 202, or 409 duplicate (the same guest crashed again within Masakari's 180 s duplicate window, or the notification was already delivered). 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
 
-An operator stop (virsh destroy, shutdown) is not a crash and is never reported. stop removes the running marker and keeps undelivered incidents for the next start.",
+An operator stop (virsh destroy, shutdown) is not a crash and is never reported. stop removes the running marker and keeps undelivered incidents for the next start.
+
+state_dir/state.json is written durably (a temporary file, fsync, rename, fsync of the directory). A state file that cannot be read or parsed fails monitor and start with a reason naming it, rather than starting from an empty state and dropping the incidents it may hold: look at it, move it away, then clean up the resource.
+
+virsh runs with a cleaned environment (PATH, LANG, LC_ALL=C; none of the agent's OCF_RESKEY_ variables). Keystone and Masakari are reached directly: a redirect is never followed (the incident is kept for the next monitor), no proxy is used unless the proxy parameter names one, URLs with a user name or password are refused, and certificates are checked against the system store plus ca_file.",
     },
     ManSection {
         title: "DIFFERENCES FROM MASAKARI-INSTANCEMONITOR",
