@@ -204,3 +204,80 @@ fn urls_with_credentials_are_refused() {
     assert!(r.stderr.contains("user name or password"), "{r}");
     assert!(!r.stderr.contains("Url-Pa55word"), "{r}");
 }
+
+/// A TLS terminator (socat) in front of the simulator, with a certificate from a test CA.
+struct Tls {
+    child: std::process::Child,
+    port: u16,
+    ca: String,
+}
+
+impl Drop for Tls {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_in_front_of(sim: &LocalSim) -> Tls {
+    let d = sim.dir.display().to_string();
+    oxha_harness::run(&[
+        "sh",
+        "-c",
+        &format!(
+            "set -e; cd {d}; \
+             openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=oxha-test-ca -days 1 -keyout ca.key -out ca.pem 2>/dev/null; \
+             openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout tls.key -out tls.csr 2>/dev/null; \
+             printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext; \
+             openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile san.ext -out tls.crt 2>/dev/null"
+        ),
+    ])
+    .expect_ok();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = std::process::Command::new("socat")
+        .arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={d}/tls.crt,key={d}/tls.key,verify=0"
+        ))
+        .arg(format!("TCP:{}", sim.addr))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("socat (package socat)");
+    oxha_harness::wait_for("the TLS terminator", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    });
+    Tls {
+        child,
+        port,
+        ca: format!("{d}/ca.pem"),
+    }
+}
+
+#[test]
+fn tls_trusts_the_system_store_plus_ssl_ca_and_nothing_else() {
+    let sim = sim("tls");
+    let tls = tls_in_front_of(&sim);
+    let base = format!(
+        "maas_url=https://127.0.0.1:{}/MAAS\napi_key_file={}\naction=status\nplug=ok-1\n",
+        tls.port, sim.key_file
+    );
+    // The test CA is in no system store: refused.
+    let (r, _) = agent(&base, &[]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.to_lowercase().contains("certificate"), "{r}");
+    // With it as ssl_ca: verified and answered.
+    let (r, _) = agent(&format!("{base}ssl_ca={}\n", tls.ca), &[]);
+    assert_eq!(r.code, 0, "{r}");
+    // ssl_insecure: no verification at all.
+    let (r, _) = agent(&format!("{base}ssl_insecure=1\n"), &[]);
+    assert_eq!(r.code, 0, "{r}");
+    // A CA file that holds no certificate is a configuration error, said so.
+    let (r, _) = agent(&format!("{base}ssl_ca={}\n", sim.key_file), &[]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("ssl_ca"), "{r}");
+}

@@ -311,3 +311,42 @@ fn misconfigured_topology_is_refused_and_masakari_hears_nothing() {
     );
     maas().set("compute-3", "");
 }
+
+/// A fence_masakari device without pcmk_host_list: with no list action, the fencer asks its
+/// status for each target, and status answers only where the topology lets it act.
+#[test]
+fn without_a_host_list_it_is_a_candidate_only_where_the_topology_allows() {
+    let _s = Cluster::serial();
+    let c = env().cluster;
+    c.pcs(&[
+        "stonith",
+        "create",
+        "masakari_any",
+        "fence_masakari",
+        "auth_mode=noauth",
+        &format!("masakari_url={MASAKARI_URL}"),
+        "op",
+        "monitor",
+        "interval=3600s",
+        "--disabled",
+    ])
+    .expect_ok();
+    set_levels(c, "compute-1", &[&["maas", "masakari", "masakari_any"]]);
+    c.pcs(&["stonith", "enable", "masakari_any"]).expect_ok();
+    wait_for("masakari_any registered", Duration::from_secs(60), || {
+        let r = c.run(&["stonith_admin", "--list-registered"]);
+        r.stdout.contains("masakari_any").then_some(())
+    });
+    // compute-3 is a Masakari host, but its only level runs the notifier alone.
+    set_levels(c, "compute-3", &[&["masakari"]]);
+    let can = |target: &str| c.run(&["stonith_admin", "--list", target]).stdout;
+    let one = can("compute-1");
+    let three = can("compute-3");
+    // Put everything back before asserting.
+    c.pcs(&["stonith", "delete", "masakari_any"]).expect_ok();
+    set_levels(c, "compute-1", &[&["maas", "masakari"]]);
+    set_levels(c, "compute-3", &[&["maas", "masakari"]]);
+    assert!(one.contains("masakari_any"), "{one}");
+    assert!(!three.contains("masakari_any"), "{three}");
+    fence(&["-o", "monitor"]).expect_ok();
+}
