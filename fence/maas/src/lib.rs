@@ -366,6 +366,7 @@ impl FenceAgent for MaasFence {
         policy.timeout = ctx.request_timeout;
         policy.insecure = insecure;
         policy.proxy = p.string("proxy");
+        policy.system_roots = base.starts_with("https://");
         if let (Some(ca), false) = (p.string("ssl_ca"), insecure) {
             policy = policy.ca_file(&ca, "ssl_ca").map_err(FenceError::config)?;
         }

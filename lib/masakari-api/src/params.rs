@@ -109,6 +109,10 @@ impl Connection {
         policy.timeout = request_timeout;
         policy.insecure = params.bool("insecure").map_err(|e| e.to_string())?;
         policy.proxy = params.string("proxy");
+        // Only noauth with a plain-HTTP Masakari can never meet TLS (a keystone catalog may
+        // name https endpoints whatever auth_url is).
+        policy.system_roots = !(matches!(auth, Auth::NoAuth)
+            && masakari_url.as_ref().is_some_and(|u| u.scheme() == "http"));
         if let Some(proxy) = &policy.proxy {
             oxha_http::check_url(proxy, "proxy")?;
         }
