@@ -74,3 +74,12 @@ macro_rules! man_page_test {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn agents_are_not_dumpable() {
+        super::harden_process();
+        assert_eq!(nix::sys::prctl::get_dumpable().ok(), Some(false));
+    }
+}
