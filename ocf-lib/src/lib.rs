@@ -7,23 +7,40 @@
 //!   XML, fence-agent XML and a man page.
 //! * [`params`]: typed, checked parameter values with errors that name the parameter.
 //! * [`log`]: `ocf_log`-style logging with secret redaction. [`deadline`]: time budgets.
+//! * [`child`]: running another program, with a deadline and a cleaned environment.
+//! * [`output`]: standard output and error that never kill the agent (EPIPE).
+//! * [`secret`]: values that never show in a log, an error or a `Debug` print.
+//! * [`cib`]: the parts of the live CIB an agent may need to read.
 //!
 //! An agent crate is its metadata, its parameter struct and its actions; nothing else.
 
+pub mod child;
+pub mod cib;
 pub mod clock;
 pub mod deadline;
 pub mod fence;
 pub mod log;
 pub mod meta;
+pub mod output;
 pub mod params;
 pub mod ra;
 pub mod render;
+pub mod secret;
 pub mod status;
 
 pub use deadline::Deadline;
 pub use meta::{ActionMeta, AgentKind, AgentMeta, ManSection, Param, ParamType};
 pub use params::{ParamError, Params};
+pub use secret::Secret;
 pub use status::{OcfError, OcfResult, OcfStatus};
+
+/// What every agent does first: no core dumps and no ptrace by other users of this uid
+/// (`PR_SET_DUMPABLE` 0): the process holds passwords and API keys in memory.
+pub(crate) fn harden_process() {
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        crate::warn!("prctl(PR_SET_DUMPABLE, 0) failed: {e}");
+    }
+}
 
 /// Checks a checked-in man page against what the metadata renders now. Agent crates call this
 /// from a unit test; `OXHA_BLESS=1` rewrites the file instead (after a deliberate change).
@@ -56,4 +73,13 @@ macro_rules! man_page_test {
             $crate::check_man_page(&$meta, man).unwrap_or_else(|e| panic!("{e}"));
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn agents_are_not_dumpable() {
+        super::harden_process();
+        assert_eq!(nix::sys::prctl::get_dumpable().ok(), Some(false));
+    }
 }

@@ -175,14 +175,14 @@ pub fn log(level: Level, message: &str) {
         Some(c) => c,
         None => {
             if level >= Level::Info {
-                eprintln!("{}: {}", level.label(), message);
+                crate::output::diagnostic(&format!("{}: {}", level.label(), message));
             }
             return;
         }
     };
     let pid = std::process::id();
     if config.stderr && (level >= Level::Info || config.debug) {
-        eprintln!("{}: {}", level.label(), message);
+        crate::output::diagnostic(&format!("{}: {}", level.label(), message));
     }
     if level >= Level::Info || config.debug {
         if let Some(facility) = config.facility {

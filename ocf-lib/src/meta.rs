@@ -240,6 +240,11 @@ pub struct AgentMeta {
     pub shortdesc: &'static str,
     pub longdesc: &'static str,
     pub params: &'static [Param],
+    /// Shared parameter groups the agent also accepts, after its own: the standard fence-agent
+    /// options (`ocf_lib::fence::STANDARD_OPTIONS`), a client's connection group. A name the
+    /// agent declares itself (or an earlier group declares) wins, so an agent redeclares a
+    /// shared parameter to change its default.
+    pub param_groups: &'static [&'static [Param]],
     pub actions: &'static [ActionMeta],
     pub man_sections: &'static [ManSection],
 }
@@ -248,14 +253,14 @@ pub const VENDOR_URL: &str = "https://github.com/oxha/oxha";
 pub const PROVIDER: &str = "oxha";
 
 impl AgentMeta {
-    /// Every parameter the agent accepts: its own, then (for fence agents) the standard fence
-    /// options it did not redeclare.
+    /// Every parameter the agent accepts: its own, then those of its groups it did not
+    /// redeclare.
     pub fn all_params(&self) -> Vec<&'static Param> {
         let mut all: Vec<&'static Param> = self.params.iter().collect();
-        if self.kind == AgentKind::Fence {
-            for std in crate::fence::STANDARD_OPTIONS {
-                if !self.params.iter().any(|p| p.name == std.name) {
-                    all.push(std);
+        for group in self.param_groups {
+            for p in group.iter() {
+                if !all.iter().any(|known| known.name == p.name) {
+                    all.push(p);
                 }
             }
         }

@@ -250,6 +250,7 @@ mod tests {
         shortdesc: "",
         longdesc: "",
         params: PARAMS,
+        param_groups: &[],
         actions: &[],
         man_sections: &[],
     };

@@ -102,13 +102,28 @@ impl Context {
     /// Reads the environment of one invocation. Empty `OCF_RESKEY_x` values count as unset,
     /// as they do for the shell agents (`crm ... params nic=""`).
     pub fn from_env(meta: &'static AgentMeta, action: Action) -> Context {
+        Context::from_vars(meta, action, std::env::vars_os())
+    }
+
+    /// The same from a given set of variables (the environment's, or a test's).
+    pub fn from_vars(
+        meta: &'static AgentMeta,
+        action: Action,
+        vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Context {
         let mut params = Params::new(meta);
         let mut meta_attrs = BTreeMap::new();
-        for (key, value) in std::env::vars_os() {
+        let mut other: BTreeMap<String, String> = BTreeMap::new();
+        for (key, value) in vars {
             let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
                 continue;
             };
-            if let Some(name) = key.strip_prefix("OCF_RESKEY_CRM_meta_") {
+            if matches!(
+                key,
+                "OCF_CHECK_LEVEL" | "OCF_RESOURCE_INSTANCE" | "HA_RSCTMP"
+            ) {
+                other.insert(key.to_string(), value.to_string());
+            } else if let Some(name) = key.strip_prefix("OCF_RESKEY_CRM_meta_") {
                 meta_attrs.insert(name.to_string(), value.to_string());
             } else if let Some(name) = key.strip_prefix("OCF_RESKEY_") {
                 if !value.is_empty() {
@@ -126,14 +141,15 @@ impl Context {
             .filter(|t| !t.is_zero())
             .unwrap_or(DEFAULT_TIMEOUT);
         let interval = millis("interval");
-        let check_level = env("OCF_CHECK_LEVEL")
+        let var = |name: &str| other.get(name).cloned();
+        let check_level = var("OCF_CHECK_LEVEL")
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
         Context {
-            instance: env("OCF_RESOURCE_INSTANCE")
+            instance: var("OCF_RESOURCE_INSTANCE")
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| meta.name.to_string()),
-            rsc_tmp: env("HA_RSCTMP")
+            rsc_tmp: var("HA_RSCTMP")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/run/resource-agents")),
@@ -266,7 +282,7 @@ pub fn dispatch<A: ResourceAgent>(ctx: &Context) -> OcfStatus {
             let prefix = env("OCF_EXIT_REASON_PREFIX")
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "ocf-exit-reason:".into());
-            eprintln!("{prefix}{}", crate::log::redact(&e.reason));
+            crate::output::diagnostic(&format!("{prefix}{}", crate::log::redact(&e.reason)));
             e.status
         }
     }
@@ -275,8 +291,10 @@ pub fn dispatch<A: ResourceAgent>(ctx: &Context) -> OcfStatus {
 fn execute<A: ResourceAgent>(ctx: &Context) -> OcfResult {
     let meta = A::meta();
     if ctx.action == Action::MetaData {
-        print!("{}", crate::render::ocf_xml(meta));
-        return Ok(OcfStatus::Success);
+        // Metadata nobody could read is no answer: a non-zero exit, not a signal.
+        return crate::output::answer(&crate::render::ocf_xml(meta))
+            .map(|()| OcfStatus::Success)
+            .map_err(|e| OcfError::generic(format!("cannot write the metadata: {e}")));
     }
     // Undeclared and unknown actions: 3, before anything else is looked at.
     let declared = meta.has_action(ctx.action.name())
@@ -332,7 +350,7 @@ pub fn run<A: ResourceAgent>() -> ! {
         .nth(1)
         .map(|a| Action::parse(&a.to_string_lossy()));
     let Some(action) = action else {
-        eprintln!(
+        crate::output::diagnostic(&format!(
             "usage: {} {{{}}}",
             meta.name,
             meta.actions
@@ -340,11 +358,97 @@ pub fn run<A: ResourceAgent>() -> ! {
                 .map(|a| a.name)
                 .collect::<Vec<_>>()
                 .join("|")
-        );
+        ));
         std::process::exit(i32::from(OcfStatus::ErrArgs.code()));
     };
+    crate::harden_process();
     let ctx = Context::from_env(meta, action);
     crate::log::init(format!("{}({})", meta.name, ctx.instance));
     let status = dispatch::<A>(&ctx);
     std::process::exit(i32::from(status.code()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::{Param, ParamType};
+    use std::ffi::OsString;
+
+    static PARAMS: &[Param] = &[
+        Param::string("ip", "address").required(),
+        Param::integer("count", "count").default("5"),
+        Param::new("flag", ParamType::Boolean, "flag"),
+        Param::string("password", "secret").secret(),
+    ];
+    static META: AgentMeta = AgentMeta {
+        name: "t",
+        kind: AgentKind::Resource,
+        version: "0",
+        shortdesc: "",
+        longdesc: "",
+        params: PARAMS,
+        param_groups: &[],
+        actions: &[],
+        man_sections: &[],
+    };
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect()
+    }
+
+    #[test]
+    fn environment_of_one_operation() {
+        let ctx = Context::from_vars(
+            &META,
+            Action::parse("monitor"),
+            vars(&[
+                ("OCF_RESKEY_ip", "10.0.0.1"),
+                ("OCF_RESKEY_count", ""),
+                ("OCF_RESKEY_nonsense", "x"),
+                ("OCF_RESKEY_CRM_meta_timeout", "30000"),
+                ("OCF_RESKEY_CRM_meta_interval", "0"),
+                ("OCF_CHECK_LEVEL", "10"),
+                ("OCF_RESOURCE_INSTANCE", "vip:2"),
+                ("HA_RSCTMP", "/tmp/rt"),
+            ]),
+        );
+        assert_eq!(ctx.params.string("ip").as_deref(), Some("10.0.0.1"));
+        assert!(!ctx.params.is_set("count"), "empty counts as unset");
+        assert_eq!(ctx.timeout, Duration::from_secs(30));
+        assert!(ctx.is_probe());
+        assert_eq!(ctx.check_level, 10);
+        assert_eq!(ctx.instance_file_stem(), "vip-2");
+        assert_eq!(ctx.rsc_tmp, PathBuf::from("/tmp/rt"));
+        let none = Context::from_vars(&META, Action::parse("start"), vars(&[]));
+        assert_eq!(none.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(none.instance, "t");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_environment_gives_a_context(
+            env in proptest::collection::vec(
+                (proptest::sample::select(vec![
+                    "OCF_RESKEY_ip", "OCF_RESKEY_count", "OCF_RESKEY_flag", "OCF_RESKEY_password",
+                    "OCF_RESKEY_CRM_meta_timeout", "OCF_RESKEY_CRM_meta_interval", "OCF_CHECK_LEVEL",
+                    "OCF_RESOURCE_INSTANCE", "HA_RSCTMP", "OCF_RESKEY_", "OCF_RESKEY_CRM_meta_",
+                ]), "(?s).{0,40}"),
+                0..12,
+            ),
+            action in "[a-z_-]{0,12}",
+        ) {
+            let vars: Vec<(OsString, OsString)> =
+                env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect();
+            let ctx = Context::from_vars(&META, Action::parse(&action), vars);
+            let _ = ctx.params.check_all();
+            let _ = ctx.params.integer::<u32>("count");
+            let _ = ctx.params.bool("flag");
+            let _ = ctx.instance_file_stem();
+            let _ = ctx.deadline.remaining();
+            proptest::prop_assert!(!ctx.timeout.is_zero());
+        }
+    }
 }

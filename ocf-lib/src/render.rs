@@ -246,6 +246,12 @@ fn describe_type(p: &Param) -> String {
     }
 }
 
+/// What the man page says about every secret parameter of a fence agent.
+const SECRET_FENCE_NOTE: &str = "A secret: never logged. On the command line it is accepted with a warning, because every user of the host can read a command line (ps); give it on standard input (key=value lines, as the fencer does), or use the agent's file or password_script option.";
+/// The same for a resource agent.
+const SECRET_OCF_NOTE: &str =
+    "A secret: never logged and never shown in an error. Keep it out of the CIB with cibsecret.";
+
 /// The man page: section 7 for resource agents (`ocf_oxha_vip.7`), 8 for fence agents.
 pub fn man_page(meta: &AgentMeta) -> String {
     let (section, full_name) = match meta.kind {
@@ -321,6 +327,13 @@ pub fn man_page(meta: &AgentMeta) -> String {
         }
         let _ = writeln!(out, ".TP\n{head} ({})", roff(&notes.join("; ")));
         out.push_str(&roff(longdesc_or_short(p).trim()));
+        if p.secret {
+            out.push(' ');
+            out.push_str(&roff(match meta.kind {
+                AgentKind::Fence => SECRET_FENCE_NOTE,
+                AgentKind::Resource => SECRET_OCF_NOTE,
+            }));
+        }
         out.push('\n');
     }
     out.push_str(".SH ACTIONS\n");
@@ -415,12 +428,14 @@ mod tests {
         shortdesc: "Short & sweet",
         longdesc: "Long\n\nwith paragraphs",
         params: PARAMS,
+        param_groups: &[],
         actions: ACTIONS,
         man_sections: SECTIONS,
     };
     static FENCE: AgentMeta = AgentMeta {
         name: "fence_x",
         kind: AgentKind::Fence,
+        param_groups: &[crate::fence::STANDARD_OPTIONS],
         ..OCF
     };
 

@@ -227,4 +227,62 @@ empty,BACKEND,0,UP,0\n";
         let info = parse_info("Name: HAProxy\nStopping: 0\nbroken line\n");
         assert!(info.contains(&("Stopping".into(), "0".into())));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(text in "(?s).{0,600}") {
+            let _ = ProcList::parse(&text);
+            let _ = parse_info(&text);
+            let _ = parse_backends(&text);
+        }
+
+        #[test]
+        fn show_proc_round_trips(
+            master in 1i32..100_000,
+            reloads in 0u32..50,
+            failed in 0u32..5,
+            workers in proptest::collection::vec((1i32..100_000, 0u32..50), 0..4),
+            old in proptest::collection::vec(1i32..100_000, 0..3),
+        ) {
+            let mut text = String::from("#<PID>          <type>          <reloads>       <uptime>        <version>\n");
+            text.push_str(&format!("{master}          master          {reloads} [failed: {failed}]   0d00h00m01s     2.6.12\n# workers\n"));
+            for (pid, r) in &workers {
+                text.push_str(&format!("{pid}          worker          {r}               0d00h00m01s     2.6.12\n"));
+            }
+            text.push_str("# old workers\n");
+            for pid in &old {
+                text.push_str(&format!("{pid}          worker          1               0d00h00m09s     2.6.12\n"));
+            }
+            text.push_str("# programs\n\n");
+            let p = ProcList::parse(&text);
+            proptest::prop_assert_eq!(p.master_pid, Some(master));
+            proptest::prop_assert_eq!((p.reloads, p.failed_reloads), (reloads, failed));
+            proptest::prop_assert_eq!(p.workers, workers);
+            proptest::prop_assert_eq!(p.old_workers, old);
+        }
+
+        #[test]
+        fn show_stat_counts_servers(
+            backends in proptest::collection::btree_map(
+                "[a-z][a-z0-9_-]{0,10}",
+                proptest::collection::vec(proptest::sample::select(vec!["UP", "DOWN", "MAINT", "no check", "UP 1/3", "DRAIN", "NOLB"]), 0..5),
+                0..4,
+            )
+        ) {
+            let mut csv = String::from("# pxname,svname,qcur,status,weight\n");
+            for (name, servers) in &backends {
+                for (i, st) in servers.iter().enumerate() {
+                    csv.push_str(&format!("{name},s{i},0,{st},1\n"));
+                }
+                csv.push_str(&format!("{name},BACKEND,0,UP,1\n"));
+            }
+            let parsed = parse_backends(&csv);
+            proptest::prop_assert_eq!(parsed.len(), backends.len());
+            for b in &parsed {
+                let servers = &backends[&b.name];
+                let up = servers.iter().filter(|s| s.starts_with("UP") || **s == "no check" || **s == "DRAIN").count();
+                proptest::prop_assert_eq!((b.servers, b.servers_up), (servers.len(), up));
+            }
+        }
+    }
 }

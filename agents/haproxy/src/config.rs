@@ -10,11 +10,10 @@
 //! A changed `conffile` list is then a reload like any other: build the new directory next to
 //! the live one, check it with `haproxy -c`, swap it in, ask the master to reload.
 
+use ocf_lib::child::Child;
 use ocf_lib::Deadline;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::Duration;
 
 /// What the agent adds to every instance's configuration.
 pub struct AgentSection<'a> {
@@ -147,50 +146,23 @@ pub fn first_error(output: &str) -> Option<String> {
         })
 }
 
-/// Runs `cmd` with its output in `log` (a file, not a pipe: a daemon that keeps its standard
-/// error open must not make us wait), until it exits or `deadline` passes (then it is killed).
-pub fn run_logged(
-    cmd: &mut Command,
-    log: &Path,
-    deadline: &Deadline,
-) -> Result<(ExitStatus, String), String> {
-    let out = File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-    let err = out
-        .try_clone()
-        .map_err(|e| format!("cannot duplicate {}: {e}", log.display()))?;
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    let status = deadline.poll(Duration::from_millis(10), || {
-        child.try_wait().ok().flatten()
-    });
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    match status {
-        Some(status) => Ok((status, text)),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(format!(
-                "{program} did not finish within the operation timeout"
-            ))
-        }
-    }
-}
-
 /// `haproxy -c` on an instance directory: `Ok(())` if valid, else haproxy's first error.
 pub fn check(binary: &Path, dir: &Path, log: &Path, deadline: &Deadline) -> Result<(), String> {
-    let mut cmd = Command::new(binary);
-    cmd.arg("-c").arg("-f").arg(dir);
-    let (status, output) = run_logged(&mut cmd, log, deadline)?;
+    // Output to a file, not a pipe, like every haproxy run of the agent (see start).
+    let done = Child::new(binary)
+        .arg("-c")
+        .arg("-f")
+        .arg(dir)
+        .output_to(log)
+        .run(deadline)
+        .map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(log);
-    if status.success() {
+    if done.status.success() {
         return Ok(());
     }
-    let first = first_error(&output).unwrap_or_else(|| format!("haproxy -c failed ({status})"));
+    let status = done.status;
+    let first =
+        first_error(&done.stdout).unwrap_or_else(|| format!("haproxy -c failed ({status})"));
     Err(unlink_names(dir, &first))
 }
 

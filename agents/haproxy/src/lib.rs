@@ -19,12 +19,11 @@ pub mod probe;
 pub mod process;
 
 use nix::sys::signal::Signal;
+use ocf_lib::child::Child;
 use ocf_lib::ra::{Context, ResourceAgent};
 use ocf_lib::{ActionMeta, AgentKind, AgentMeta, Deadline, ManSection, Param};
 use ocf_lib::{OcfError, OcfResult, OcfStatus};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 /// Options the agent sets itself; giving them in `extra_options` would break the instance.
@@ -228,6 +227,7 @@ the master CLI and drop no connection. Monitor depth 0 checks the master and its
 Pid file and sockets are per resource instance, so the agent can run as a clone and several \
 instances can share a node.",
     params: PARAMS,
+    param_groups: &[],
     actions: ACTIONS,
     man_sections: MAN_SECTIONS,
 };
@@ -573,8 +573,9 @@ impl ResourceAgent for Haproxy {
         self.install_config(&scratch)?;
         let mut master = self.master_socket.clone().into_os_string();
         master.push(",mode,600");
-        let mut cmd = Command::new(&binary);
-        cmd.arg("-W")
+        // Output to a file, not a pipe: the daemonized master keeps standard error open.
+        let done = Child::new(&binary)
+            .arg("-W")
             .arg("-D")
             .arg("-S")
             .arg(&master)
@@ -585,9 +586,11 @@ impl ResourceAgent for Haproxy {
             .args(&self.extra_options)
             // A process group of its own from the start (haproxy -D then makes a session):
             // Pacemaker kills the agent's whole group when an operation times out.
-            .process_group(0);
-        let (status, output) = config::run_logged(&mut cmd, &self.start_log, &ctx.deadline)
-            .map_err(OcfError::generic)?;
+            .own_process_group()
+            .output_to(&self.start_log)
+            .run(&ctx.deadline)
+            .map_err(|e| OcfError::generic(e.to_string()))?;
+        let (status, output) = (done.status, done.stdout);
         if !status.success() {
             let first = config::first_error(&output).unwrap_or_else(|| status.to_string());
             return Err(OcfError::generic(format!(

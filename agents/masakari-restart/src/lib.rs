@@ -6,16 +6,18 @@
 //! `state_dir`, and sends the incidents not yet delivered. A failing Masakari never fails the
 //! monitor; a libvirt that cannot be read `libvirt_failures` polls in a row does.
 
-pub mod client;
 pub mod libvirt;
+pub mod state;
 
-use client::{Auth, Client, Keystone, Notification, PostOutcome};
 use libvirt::{DomainState, Virsh, Wait};
 use ocf_lib::ra::{Context, ResourceAgent};
 use ocf_lib::{
     ActionMeta, AgentKind, AgentMeta, ManSection, OcfError, OcfResult, OcfStatus, Param,
 };
-use serde::{Deserialize, Serialize};
+use oxha_masakari_api::{
+    Connection, Failure, MasakariClient, Notification, PostOutcome, Session, CONNECTION_PARAMS,
+};
+use state::{Incident, Seen, State, StateFile};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -45,45 +47,7 @@ fn check_hostname(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Connection parameters shared with `fence_masakari` (value names are for its command line).
-pub const CONNECTION_PARAMS: [Param; 13] = [
-    Param::string("masakari_url", "Masakari API endpoint").value_name("url")
-        .longdesc("The Masakari v1 endpoint, e.g. http://vip:15868/v1. Required with auth_mode=noauth; with keystone it overrides the catalog's instance-ha endpoint."),
-    Param::select("auth_mode", &["keystone", "noauth"], "Authentication")
-        .value_name("mode")
-        .longdesc("keystone: keystone v3 password authentication (the user needs the admin role, as for masakari-monitors). noauth: no token, for a Masakari running auth_strategy=noauth2.")
-        .default("keystone"),
-    Param::string("auth_url", "Keystone URL").longdesc("Keystone identity endpoint, e.g. http://keystone:5000/v3 (/v3 is appended when missing).").value_name("url"),
-    Param::string("username", "Keystone user").value_name("name"),
-    Param::string("password", "Keystone password").value_name("password")
-        .longdesc("Keystone password. Never logged and never shown in errors.")
-        .secret(),
-    Param::string("project_name", "Keystone project").value_name("name"),
-    Param::string("user_domain_name", "Keystone user domain").default("Default").value_name("domain"),
-    Param::string("project_domain_name", "Keystone project domain").default("Default").value_name("domain"),
-    Param::string("region_name", "Region of the instance-ha endpoint").default("RegionOne").value_name("region"),
-    Param::select("interface", &["public", "internal", "admin"], "Catalog interface of the instance-ha endpoint")
-        .value_name("interface")
-        .default("public"),
-    Param::string("ca_file", "CA bundle (PEM) to verify Masakari's and keystone's certificates").value_name("file"),
-    Param::boolean("insecure", "Do not verify TLS certificates").default("false"),
-    Param::duration("request_timeout", "Timeout of one HTTP request").default("10s").value_name("seconds"),
-];
-
 static PARAMS: &[Param] = &[
-    CONNECTION_PARAMS[0],
-    CONNECTION_PARAMS[1],
-    CONNECTION_PARAMS[2],
-    CONNECTION_PARAMS[3],
-    CONNECTION_PARAMS[4],
-    CONNECTION_PARAMS[5],
-    CONNECTION_PARAMS[6],
-    CONNECTION_PARAMS[7],
-    CONNECTION_PARAMS[8],
-    CONNECTION_PARAMS[9],
-    CONNECTION_PARAMS[10],
-    CONNECTION_PARAMS[11],
-    CONNECTION_PARAMS[12],
     Param::string("hostname", "This compute host's name in Masakari")
         .longdesc("Must equal the Masakari host name, the nova-compute service host and normally the Pacemaker node name. Default: this node's FQDN (the host name, completed from /etc/hosts when it has no domain).")
         .check(check_hostname),
@@ -149,7 +113,11 @@ Against a Masakari running auth_strategy=noauth2:
 
 An incident is done when Masakari answers 202, or 409 duplicate (the same guest crashed again within Masakari's 180 s duplicate window, or the notification was already delivered). 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
 
-An operator stop (virsh destroy, shutdown) is not a crash and is never reported. stop removes the running marker and keeps undelivered incidents for the next start.",
+An operator stop (virsh destroy, shutdown) is not a crash and is never reported. stop removes the running marker and keeps undelivered incidents for the next start.
+
+state_dir/state.json is written durably (a temporary file, fsync, rename, fsync of the directory). A state file that cannot be read or parsed fails monitor and start with a reason naming it, rather than starting from an empty state and dropping the incidents it may hold: look at it, move it away, then clean up the resource.
+
+virsh runs with a cleaned environment (PATH, LANG, LC_ALL=C; none of the agent's OCF_RESKEY_ variables). Keystone and Masakari are reached directly: a redirect is never followed (the incident is kept for the next monitor), no proxy is used unless the proxy parameter names one, URLs with a user name or password are refused, and certificates are checked against the system store plus ca_file.",
     },
     ManSection {
         title: "DIFFERENCES FROM MASAKARI-INSTANCEMONITOR",
@@ -172,48 +140,10 @@ pub static META: AgentMeta = AgentMeta {
     shortdesc: "Reports crashed libvirt guests to Masakari for restart",
     longdesc: "Watches the libvirt guests on this compute node and tells Masakari (POST /v1/notifications, type VM) when one crashed or, optionally, was paused by an I/O error, so the Masakari engine restarts it through nova. Run it as a clone on the compute nodes; it replaces masakari-instancemonitor.",
     params: PARAMS,
+    param_groups: &[CONNECTION_PARAMS],
     actions: ACTIONS,
     man_sections: MAN,
 };
-
-/// Builds the Masakari client configuration from the connection parameters (both agents).
-pub fn client_config(params: &ocf_lib::Params) -> Result<client::Config, String> {
-    let auth = match params.string("auth_mode").as_deref() {
-        Some("noauth") => {
-            if params.string("masakari_url").is_none() {
-                return Err("auth_mode=noauth needs masakari_url".into());
-            }
-            Auth::NoAuth
-        }
-        _ => {
-            let need = |name: &str| {
-                params
-                    .string(name)
-                    .ok_or_else(|| format!("auth_mode=keystone needs {name}"))
-            };
-            Auth::Keystone(Keystone {
-                auth_url: need("auth_url")?,
-                username: need("username")?,
-                password: need("password")?,
-                project_name: need("project_name")?,
-                user_domain_name: need("user_domain_name")?,
-                project_domain_name: need("project_domain_name")?,
-                region_name: need("region_name")?,
-                interface: need("interface")?,
-            })
-        }
-    };
-    Ok(client::Config {
-        masakari_url: params.string("masakari_url"),
-        auth,
-        ca_file: params.string("ca_file"),
-        insecure: params.bool("insecure").map_err(|e| e.to_string())?,
-        timeout: params
-            .duration("request_timeout")
-            .map_err(|e| e.to_string())?
-            .unwrap_or(Duration::from_secs(10)),
-    })
-}
 
 /// This node's FQDN: the kernel host name, completed from /etc/hosts when it has no dot
 /// (the usual Debian `127.0.1.1 host.example.com host` line). No DNS lookup: an agent must
@@ -238,29 +168,6 @@ fn fqdn_from_hosts(short: &str, hosts: &str) -> Option<String> {
         .flat_map(|l| l.split_whitespace().skip(1))
         .find(|n| n.starts_with(&format!("{short}.")))
         .map(str::to_string)
-}
-
-/// A domain as last seen by a poll.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Seen {
-    pub name: String,
-    pub state: u32,
-    pub reason: u32,
-}
-
-/// An incident not yet delivered.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Incident {
-    pub domain: String,
-    pub notification: Notification,
-    pub attempts: u32,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct State {
-    pub domains: BTreeMap<String, Seen>,
-    pub pending: Vec<Incident>,
-    pub libvirt_failures: u32,
 }
 
 /// What Masakari should hear about a change from `before` to `now`, if anything.
@@ -291,38 +198,24 @@ pub struct MasakariRestart {
     retry_interval: Duration,
     libvirt_failures: u32,
     event_wait: Duration,
-    client: client::Config,
+    connection: Connection,
 }
 
 impl MasakariRestart {
     fn marker(&self) -> PathBuf {
         self.state_dir.join("running")
     }
-    fn state_file(&self) -> PathBuf {
-        self.state_dir.join("state.json")
+    fn state_file(&self) -> StateFile {
+        StateFile::in_dir(&self.state_dir)
     }
 
-    fn load(&self) -> State {
-        match std::fs::read(self.state_file()) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                ocf_lib::warn!(
-                    "{}: unreadable ({e}); starting from an empty state",
-                    self.state_file().display()
-                );
-                State::default()
-            }),
-            Err(_) => State::default(),
-        }
+    /// The saved state; a state file that cannot be read is the operation's error.
+    fn load(&self) -> Result<State, OcfError> {
+        self.state_file().load().map_err(OcfError::generic)
     }
 
     fn save(&self, state: &State) -> Result<(), OcfError> {
-        let path = self.state_file();
-        let tmp = self.state_dir.join("state.json.tmp");
-        let data = serde_json::to_vec_pretty(state)
-            .map_err(|e| OcfError::generic(format!("state: {e}")))?;
-        std::fs::write(&tmp, data)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| OcfError::generic(format!("cannot write {}: {e}", path.display())))
+        self.state_file().save(state).map_err(OcfError::generic)
     }
 
     fn hostname(&self) -> Result<String, OcfError> {
@@ -360,7 +253,7 @@ impl MasakariRestart {
             notification: Notification {
                 kind: "VM".into(),
                 hostname: hostname.to_string(),
-                generated_time: client::utc_timestamp(SystemTime::now()),
+                generated_time: ocf_lib::clock::utc_rfc3339(SystemTime::now()),
                 payload,
             },
             attempts: 0,
@@ -372,7 +265,8 @@ impl MasakariRestart {
         if state.pending.is_empty() {
             return;
         }
-        let mut client = match Client::new(self.client.clone()) {
+        let session = Session::new(self.connection.clone(), ctx.deadline);
+        let mut client = match session.map(MasakariClient::new) {
             Ok(c) => c,
             Err(e) => {
                 ocf_lib::error!(
@@ -391,7 +285,7 @@ impl MasakariRestart {
                 if ctx
                     .deadline
                     .remaining()
-                    .is_some_and(|r| r <= self.client.timeout)
+                    .is_some_and(|r| r <= self.connection.request_timeout)
                 {
                     break;
                 }
@@ -425,21 +319,22 @@ impl MasakariRestart {
                         ocf_lib::warn!("Masakari does not know host {} (add it to a segment): {m}; incident of {} dropped", n.hostname, incident.domain);
                         done = true;
                     }
-                    PostOutcome::Failed(client::Failure::Refused(code, m))
-                        if matches!(code, 401 | 403 | 404) =>
+                    PostOutcome::Failed(Failure::Refused(code, m))
+                        if matches!(code, 0 | 300..=399 | 401 | 403 | 404) =>
                     {
-                        // Credentials, role or catalog: a configuration fix makes it deliverable.
+                        // Credentials, role, catalog, a URL that redirects: a configuration fix
+                        // makes it deliverable.
                         ocf_lib::error!(
                             "notification for {} not delivered (HTTP {code}): {m}; kept",
                             incident.domain
                         );
                         break;
                     }
-                    PostOutcome::Failed(client::Failure::Refused(code, m)) => {
+                    PostOutcome::Failed(Failure::Refused(code, m)) => {
                         ocf_lib::error!("Masakari refused the notification for {} (HTTP {code}): {m}; incident dropped", incident.domain);
                         done = true;
                     }
-                    PostOutcome::Failed(client::Failure::Transient(m)) => {
+                    PostOutcome::Failed(Failure::Transient(m)) => {
                         ocf_lib::warn!(
                             "notification for {} not delivered (attempt {attempt}): {m}",
                             incident.domain
@@ -454,7 +349,7 @@ impl MasakariRestart {
                 let room = ctx
                     .deadline
                     .remaining()
-                    .is_none_or(|r| r > pause + self.client.timeout);
+                    .is_none_or(|r| r > pause + self.connection.request_timeout);
                 if attempt == self.retry_max.max(1) || !room {
                     break;
                 }
@@ -478,7 +373,7 @@ impl MasakariRestart {
         }
         let listen_until = ocf_lib::Deadline::after(self.event_wait);
         // Keep room before the operation timeout for the poll and report an event triggers.
-        let reserve = self.client.timeout + Duration::from_secs(2);
+        let reserve = self.connection.request_timeout + Duration::from_secs(2);
         loop {
             let listen = listen_until.remaining().unwrap_or(self.event_wait);
             let budget = match ctx.deadline.remaining() {
@@ -506,7 +401,7 @@ impl MasakariRestart {
     }
 
     fn poll_once(&self, ctx: &Context) -> OcfResult {
-        let mut state = self.load();
+        let mut state = self.load()?;
         let hostname = self.hostname()?;
         match self.virsh.domains(&ctx.deadline) {
             Ok(domains) => {
@@ -586,7 +481,7 @@ impl ResourceAgent for MasakariRestart {
                 .unwrap_or(Duration::from_secs(5)),
             libvirt_failures: p.integer("libvirt_failures").map_err(cfg)?.unwrap_or(3),
             event_wait: p.duration("event_wait").map_err(cfg)?.unwrap_or_default(),
-            client: client_config(p).map_err(OcfError::configured)?,
+            connection: Connection::from_params(p).map_err(OcfError::configured)?,
         })
     }
 
@@ -597,7 +492,7 @@ impl ResourceAgent for MasakariRestart {
                 self.virsh.binary
             )));
         }
-        if let Some(ca) = &self.client.ca_file {
+        if let Some(ca) = &self.connection.ca_file {
             if !std::path::Path::new(ca).is_file() {
                 return Err(OcfError::configured(format!("ca_file {ca} does not exist")));
             }
@@ -615,7 +510,7 @@ impl ResourceAgent for MasakariRestart {
             .virsh
             .domains(&ctx.deadline)
             .map_err(|e| OcfError::generic(format!("cannot read libvirt: {e}")))?;
-        let mut state = self.load();
+        let mut state = self.load()?;
         let hostname = self.hostname()?;
         let already = self.marker().exists();
         let mut baseline = BTreeMap::new();

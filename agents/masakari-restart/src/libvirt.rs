@@ -4,12 +4,12 @@
 //! libvirt; the libvirt RPC protocol (XDR over the read-only socket) could be spoken directly,
 //! but virsh is on every nova-compute host, handles every URI form and auth method libvirt
 //! supports, and one `virsh "list ...; domstats --state"` run costs a few milliseconds per
-//! poll. `LC_ALL=C` keeps its output untranslated.
+//! poll. `LC_ALL=C` keeps its output untranslated; like every child of an agent it gets no
+//! other variable of the agent's environment (no `OCF_RESKEY_password`).
 
+use ocf_lib::child::Child;
 use ocf_lib::Deadline;
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// `virDomainState` values and the reasons the agent cares about.
@@ -111,53 +111,19 @@ pub enum Wait {
     TimedOut,
 }
 
-/// Runs virsh with `args`, reads its output, kills it if it outlives `limit`.
+/// Runs virsh with `args` (a cleaned environment, `LC_ALL=C` for untranslated output), reads
+/// its output, kills it if it outlives `limit`.
 fn run_virsh(
     binary: &str,
     args: &[&str],
     limit: Duration,
 ) -> Result<(std::process::ExitStatus, String, String), String> {
-    let mut child = Command::new(binary)
+    let done = Child::new(binary)
         .args(args)
         .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {binary}: {e}"))?;
-    // Read both pipes in threads so a chatty virsh cannot block on a full pipe.
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(p) = stdout.as_mut() {
-            let _ = p.read_to_string(&mut s);
-        }
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(p) = stderr.as_mut() {
-            let _ = p.read_to_string(&mut s);
-        }
-        s
-    });
-    let limit = Deadline::after(limit);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if limit.expired() => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{binary} did not answer in time"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(format!("waiting for {binary}: {e}")),
-        }
-    };
-    let out = out_reader.join().unwrap_or_default();
-    let err = err_reader.join().unwrap_or_default();
-    Ok((status, out, err))
+        .run(&Deadline::after(limit))
+        .map_err(|e| e.to_string())?;
+    Ok((done.status, done.stdout, done.stderr))
 }
 
 fn first_line(text: &str) -> &str {
@@ -247,5 +213,43 @@ mod tests {
     fn garbage_gives_no_domains() {
         assert!(parse_domains("error: failed to connect\nDomain: 'x\nstate.state=zz\n").is_empty());
         assert!(parse_domains("").is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_output_parses_without_panic(text in "(?s).{0,500}") {
+            let _ = parse_domains(&text);
+        }
+
+        #[test]
+        fn listed_domains_round_trip(
+            domains in proptest::collection::btree_map(
+                "[a-zA-Z0-9_][a-zA-Z0-9 _.-]{0,18}[a-zA-Z0-9]",
+                (proptest::array::uniform16(proptest::num::u8::ANY), 0u32..8, 0u32..12),
+                0..6,
+            )
+        ) {
+            let uuid = |b: &[u8; 16]| {
+                let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+            };
+            let mut out = String::new();
+            for (name, (id, _, _)) in &domains {
+                out.push_str(&format!(" {} {name}\n", uuid(id)));
+            }
+            out.push('\n');
+            for (name, (_, state, reason)) in &domains {
+                out.push_str(&format!("Domain: '{name}'\n  state.state={state}\n  state.reason={reason}\n\n"));
+            }
+            let parsed = parse_domains(&out);
+            let ids: std::collections::BTreeSet<String> = domains.values().map(|(id, _, _)| uuid(id)).collect();
+            proptest::prop_assume!(ids.len() == domains.len());
+            proptest::prop_assert_eq!(parsed.len(), domains.len());
+            for (name, (id, state, reason)) in &domains {
+                let d = &parsed[&uuid(id)];
+                proptest::prop_assert_eq!(&d.name, name);
+                proptest::prop_assert_eq!((d.state, d.reason), (*state, *reason));
+            }
+        }
     }
 }

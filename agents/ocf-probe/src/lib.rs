@@ -40,6 +40,7 @@ pub static META: AgentMeta = AgentMeta {
     longdesc: "Starts by creating a state file and stops by removing it. \
 It exists to test ocf-lib's protocol handling under a real cluster; it manages nothing.",
     params: PARAMS,
+    param_groups: &[],
     actions: ACTIONS,
     man_sections: &[],
 };

@@ -344,6 +344,7 @@ ocf:heartbeat:IPaddr2 and ocf:heartbeat:IPv6addr. Everything is done with rtnetl
 the agent: a monitor is one address dump and takes well under a millisecond, and no action runs another \
 program.",
     params: PARAMS,
+    param_groups: &[],
     actions: ACTIONS,
     man_sections: MAN_SECTIONS,
 };

@@ -1,6 +1,10 @@
-//! The few MAAS 2.0 API calls a fence agent needs, over reqwest (blocking, rustls), signed
-//! with 0-legged OAuth 1.0 PLAINTEXT as MAAS expects.
+//! The few MAAS 2.0 API calls a fence agent needs, through the agents' HTTP client policy
+//! (oxha-http: no redirects, no proxy unless configured), signed with 0-legged OAuth 1.0
+//! PLAINTEXT as MAAS expects. Every request's timeout is cut to what is left of the
+//! invocation's budget.
 
+use ocf_lib::{Deadline, Secret};
+use oxha_http::reqwest;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
@@ -12,7 +16,7 @@ use std::time::Duration;
 pub struct ApiKey {
     pub consumer_key: String,
     pub token_key: String,
-    token_secret: String,
+    token_secret: Secret,
 }
 
 impl fmt::Debug for ApiKey {
@@ -45,7 +49,7 @@ impl ApiKey {
         Ok(ApiKey {
             consumer_key: parts[0].to_string(),
             token_key: parts[1].to_string(),
-            token_secret: parts[2].to_string(),
+            token_secret: Secret::new(parts[2]),
         })
     }
 
@@ -53,7 +57,7 @@ impl ApiKey {
     pub fn authorization(&self, method: &str, url: &str) -> String {
         let client = oauth1_request::Credentials::new(self.consumer_key.as_str(), "");
         let token =
-            oauth1_request::Credentials::new(self.token_key.as_str(), self.token_secret.as_str());
+            oauth1_request::Credentials::new(self.token_key.as_str(), self.token_secret.expose());
         let mut builder = oauth1_request::Builder::new(client, oauth1_request::PLAINTEXT);
         builder.token(token).version(true);
         encode_signature(&builder.authorize(method, url, &()))
@@ -239,21 +243,20 @@ pub fn parse_machine_list<R: Read>(
         .map_err(|e| MaasError::Body(format!("machines list: {e}")))
 }
 
-pub enum TlsMode {
-    Verify,
-    /// Verify against this PEM bundle (and the built-in roots).
-    Ca(Vec<u8>),
-    Insecure,
-}
-
 pub struct MaasClient {
     base: reqwest::Url,
     key: ApiKey,
     http: reqwest::blocking::Client,
+    /// One request's timeout (`shell_timeout`), before the budget cut.
+    request_timeout: Duration,
+    /// The end of the invocation's budget (`total_timeout`).
+    budget: Deadline,
 }
 
 /// Longest error body quoted in a message (MAAS error bodies are short text; proxies' are not).
 const BODY_QUOTE: usize = 200;
+/// Below this, a request is not worth starting.
+const SMALLEST_REQUEST: Duration = Duration::from_millis(200);
 
 fn quote_body(body: &str) -> String {
     let one_line = body.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -266,12 +269,7 @@ fn quote_body(body: &str) -> String {
 fn transport_error(e: reqwest::Error) -> MaasError {
     // reqwest's messages include the URL, which holds no secret (the key only travels in
     // the Authorization header).
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
+    let text = oxha_http::error_chain(&e);
     if e.is_timeout() {
         MaasError::Timeout(text)
     } else {
@@ -280,40 +278,55 @@ fn transport_error(e: reqwest::Error) -> MaasError {
 }
 
 impl MaasClient {
+    /// A client for the API at `base` (`…/MAAS/api/2.0/`) under `policy`, whose requests each
+    /// get `request_timeout`, cut to what is left of `budget`.
     pub fn new(
         base: &str,
         key: ApiKey,
-        tls: TlsMode,
-        connect_timeout: Duration,
+        policy: &oxha_http::Policy,
         request_timeout: Duration,
+        budget: Deadline,
     ) -> Result<MaasClient, String> {
         let base = reqwest::Url::parse(base).map_err(|e| format!("MAAS URL {base}: {e}"))?;
-        let mut builder = reqwest::blocking::Client::builder()
-            .user_agent(concat!("fence_maas/", env!("CARGO_PKG_VERSION")))
-            // A fence request goes straight to MAAS: a proxy in the path is one more thing
-            // that can fail or answer for MAAS.
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout((!request_timeout.is_zero()).then_some(request_timeout));
-        if !connect_timeout.is_zero() {
-            builder = builder.connect_timeout(connect_timeout);
-        }
-        builder = match tls {
-            TlsMode::Verify => builder,
-            TlsMode::Insecure => builder.danger_accept_invalid_certs(true),
-            TlsMode::Ca(pem) => {
-                let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|e| format!("ssl_ca: not a PEM certificate bundle: {e}"))?;
-                for c in certs {
-                    builder = builder.add_root_certificate(c);
-                }
-                builder
+        let http = policy.client()?;
+        Ok(MaasClient {
+            base,
+            key,
+            http,
+            request_timeout,
+            budget,
+        })
+    }
+
+    /// A transport error; a timeout that used up the budget says so.
+    fn transport_error(&self, e: reqwest::Error) -> MaasError {
+        match transport_error(e) {
+            MaasError::Timeout(m)
+                if self
+                    .budget
+                    .remaining()
+                    .is_some_and(|r| r < SMALLEST_REQUEST) =>
+            {
+                MaasError::Timeout(format!("total_timeout is used up: {m}"))
             }
+            other => other,
+        }
+    }
+
+    /// This request's timeout, or why there is no time left for one.
+    fn timeout(&self) -> Result<Duration, MaasError> {
+        let wanted = if self.request_timeout.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            self.request_timeout
         };
-        let http = builder
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
-        Ok(MaasClient { base, key, http })
+        let left = self.budget.cap(wanted);
+        if left < SMALLEST_REQUEST {
+            return Err(MaasError::Timeout(
+                "total_timeout is used up: no time left for another request".into(),
+            ));
+        }
+        Ok(left)
     }
 
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<reqwest::Url, MaasError> {
@@ -344,15 +357,22 @@ impl MaasClient {
         let mut req = self
             .http
             .request(method, url)
+            .timeout(self.timeout()?)
             .header(reqwest::header::AUTHORIZATION, auth)
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(form) = form {
             req = req.form(form);
         }
-        let resp = req.send().map_err(transport_error)?;
+        let resp = req.send().map_err(|e| self.transport_error(e))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
+        }
+        if let Some(why) = oxha_http::refused_redirect(&resp) {
+            return Err(MaasError::Http {
+                status: status.as_u16(),
+                body: why,
+            });
         }
         let body = resp.text().unwrap_or_default();
         if status == reqwest::StatusCode::UNAUTHORIZED {
@@ -373,13 +393,13 @@ impl MaasClient {
             attempt += 1;
             let result = self
                 .send(reqwest::Method::GET, path, query, None)
-                .and_then(|r| r.text().map_err(transport_error));
+                .and_then(|r| r.text().map_err(|e| self.transport_error(e)));
             match result {
                 Err(MaasError::Connect(_)) | Err(MaasError::Http { status: 503, .. })
                     if attempt < 2 =>
                 {
                     ocf_lib::debug!("GET {path} failed, retrying once");
-                    std::thread::sleep(Duration::from_millis(500));
+                    self.budget.sleep(Duration::from_millis(500));
                 }
                 other => return other,
             }
@@ -417,7 +437,7 @@ impl MaasClient {
                 Some(form),
             )?
             .text()
-            .map_err(transport_error)?;
+            .map_err(|e| self.transport_error(e))?;
         parse_power_answer(op, &body)
     }
 

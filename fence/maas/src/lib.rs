@@ -8,7 +8,7 @@
 
 pub mod api;
 
-use api::{ApiKey, MaasClient, MaasError, Machine, TlsMode};
+use api::{ApiKey, MaasClient, MaasError, Machine};
 use ocf_lib::fence::{opt, FenceAgent, FenceContext, FenceError, Plug, PowerState};
 use ocf_lib::{AgentKind, AgentMeta, ManSection, Param};
 use std::collections::HashMap;
@@ -40,7 +40,11 @@ static PARAMS: &[Param] = &[
     opt::SSL_SECURE,
     opt::SSL_INSECURE,
     Param::string("ssl_ca", "CA certificate bundle (PEM) to verify the MAAS certificate with")
-        .value_name("path"),
+        .value_name("path")
+        .longdesc("A PEM bundle of CA certificates trusted besides the system's store (/etc/ssl/certs), e.g. the CA that issued MAAS's certificate."),
+    Param::string("proxy", "HTTP proxy to reach MAAS through (none by default)")
+        .value_name("url")
+        .longdesc("http://host:port of a proxy to send MAAS requests through. Without it no proxy is used: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY in the environment are ignored."),
     Param::select(
         "stop_mode",
         &["hard", "soft"],
@@ -57,11 +61,11 @@ static PARAMS: &[Param] = &[
     Param::string("tag", "list: only machines with this MAAS tag").value_name("tag"),
     Param::string("zone", "list: only machines in this MAAS zone").value_name("zone"),
     Param::string("pool", "list: only machines in this MAAS resource pool").value_name("pool"),
-    // MAAS-specific timing defaults: a BMC power-off through MAAS takes tens of seconds, and
-    // one query_power_state may legitimately take up to 60 s (MAAS's own limit).
-    Param::duration("power_timeout", "Test X seconds for status change after ON/OFF").default("60"),
+    // MAAS-specific timing defaults: a BMC power-off through MAAS takes seconds to tens of
+    // seconds; everything stays within total_timeout (50 s), inside the fencer's default 60 s.
+    Param::duration("power_timeout", "Test X seconds for status change after ON/OFF").default("40"),
     Param::duration("shell_timeout", "Wait X seconds for one MAAS API request to complete")
-        .default("70"),
+        .default("30"),
     Param::duration("login_timeout", "Wait X seconds to connect to the MAAS API").default("10"),
     Param::duration(
         "stonith_status_sleep",
@@ -76,20 +80,24 @@ static MAN: &[ManSection] = &[
         body: "pcs, with the key in a root-only file on every node:
 
   pcs stonith create maas fence_maas ip=10.0.0.3 api_key_file=/etc/pacemaker/maas.key \\
-      pcmk_host_list=\"compute-1 compute-2\" pcmk_off_timeout=180s pcmk_reboot_timeout=240s
+      pcmk_host_list=\"compute-1 compute-2\"
 
-crmsh, with MAAS names given by pcmk_host_map and the key taken from cibsecret:
+crmsh, with MAAS names given by pcmk_host_map and a BMC slow enough to need more time:
 
   crm configure primitive st-maas stonith:fence_maas \\
       params maas_url=https://maas.example:5443/MAAS api_key_file=/etc/pacemaker/maas.key \\
-      pcmk_host_map=\"node1:node1.maas;node2:node2.maas\" pcmk_off_timeout=180s \\
-      pcmk_reboot_timeout=240s op monitor interval=60s
+      pcmk_host_map=\"node1:node1.maas;node2:node2.maas\" total_timeout=110 \\
+      power_timeout=90 pcmk_off_timeout=120s pcmk_reboot_timeout=120s op monitor interval=60s
 
 From the shell:
 
-  fence_maas -a 10.0.0.3 -S 'cat /etc/pacemaker/maas.key' -o status -n compute-1
+  fence_maas -a 10.0.0.3 -S 'cat /etc/pacemaker/maas.key' -o status -n compute-1",
+    },
+    ManSection {
+        title: "TIMEOUTS",
+        body: "The fencer kills a fence agent when the device's timeout for the action passes: pcmk_off_timeout, pcmk_reboot_timeout, pcmk_status_timeout..., each defaulting to the cluster property stonith-timeout (60 s). A killed agent's result is a failure, never a success, but it logs no reason. So fence_maas keeps within total_timeout, counted from its start: 50 s for off, on and reboot, 15 s for status, list and monitor (a monitor operation's default timeout is 20 s). Each MAAS request gets shell_timeout (30 s) or what is left of total_timeout, whichever is less; the wait for MAAS to report the new power state is power_timeout (40 s), also cut to what is left; delay comes out of it too. When the time is used up the action fails with a line saying what it was waiting for.
 
-Recommended timeouts: pcmk_off_timeout at least power_timeout + 2 x shell_timeout (180 s with the defaults), pcmk_reboot_timeout at least 240 s. The fencer kills the agent when its timeout passes; the result is then a failure, never a success.",
+The rule: pcmk_off_timeout and pcmk_reboot_timeout at least total_timeout + 10 s. A reboot is one invocation (off, confirmed off, on) within one total_timeout. With the defaults (50 s within 60 s) nothing needs setting. To give a slow BMC more time, raise them together, for example total_timeout=110 power_timeout=90 pcmk_off_timeout=120s pcmk_reboot_timeout=120s. In a fencing topology level the devices run one after the other, each within its own timeout.",
     },
     ManSection {
         title: "TARGETS",
@@ -101,13 +109,15 @@ list prints hostname,fqdn for every machine (restricted by hostnames, tag, zone,
         title: "SAFETY",
         body: "off is reported only after query_power_state answers off twice in a row within power_timeout. A null answer (power type manual), unknown, error, 403 (locked), 409, 503, 504, a timeout or a flapping state are failures.
 
+Requests go straight to the configured MAAS URL: a redirect answer is an error and is never followed (with the Authorization header), no proxy is used unless the proxy parameter names one (HTTP_PROXY and the like are ignored), and a URL with a user name or password in it is refused.
+
 reboot powers on only after off is confirmed: MAAS power_on on a running machine power-cycles it. on refuses machines whose status is not Deployed (power_on on an Allocated machine starts a deployment, on a Ready one MAAS answers 409), and never sends power_on to a machine that reads on.",
     },
     ManSection {
         title: "DIFFERENCES FROM stonith:external/maas",
-        body: "Parameters url, apikey and hostnames keep working, so switching is a change of class (stonith:external/maas to stonith:fence_maas). The API key may instead come from api_key_file, password_script or cibsecret; it is never passed on a command line and never logged (the old plugin appended its log to /tmp/maas.log).
+        body: "Parameters url, apikey and hostnames keep working, so switching is a change of class (stonith:external/maas to stonith:fence_maas). The API key may instead come from api_key_file, password_script or cibsecret. It is never logged (the old plugin appended its log to /tmp/maas.log); given on the command line (--api-key, -p) it is accepted with a warning, since every user of the host can read a command line.
 
-off and on are verified by live power queries (the plugin sent one request and reported success); reset waited 10 s on a cached field, fence_maas waits up to power_timeout (60 s) on live queries. monitor makes an authenticated call (the plugin's status only fetched the anonymous version page). The fencer sees real exit codes (the plugin ran behind fence_legacy, which reports any failure as 1 and never off).",
+off and on are verified by live power queries (the plugin sent one request and reported success); reset waited 10 s on a cached field, fence_maas waits up to power_timeout (40 s) on live queries. monitor makes an authenticated call (the plugin's status only fetched the anonymous version page). The fencer sees real exit codes (the plugin ran behind fence_legacy, which reports any failure as 1 and never off).",
     },
 ];
 
@@ -118,6 +128,7 @@ pub static META: AgentMeta = AgentMeta {
     shortdesc: "Fence agent for machines managed by Canonical MAAS",
     longdesc: "fence_maas powers machines off and on through the MAAS 2.0 REST API (OAuth 1.0 PLAINTEXT with a MAAS API key). MAAS power operations are asynchronous, so an off is reported only once live power queries confirm it. Targets are MAAS hostnames, FQDNs or system_ids.",
     params: PARAMS,
+    param_groups: &[ocf_lib::fence::STANDARD_OPTIONS],
     actions: ocf_lib::fence::MULTI_PLUG_ACTIONS,
     man_sections: MAN,
 };
@@ -169,19 +180,14 @@ pub fn base_url(
     ssl: bool,
 ) -> Result<String, String> {
     if let Some(url) = maas_url {
+        oxha_http::check_url(url, "maas_url")?;
         let url = url.trim().trim_end_matches('/');
-        let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
-        if !scheme_ok {
-            return Err(format!(
-                "maas_url '{url}' must start with http:// or https://"
-            ));
-        }
         let root = url
             .strip_suffix("/api/2.0")
             .unwrap_or(url)
             .trim_end_matches('/');
         let full = format!("{root}/api/2.0/");
-        reqwest::Url::parse(&full).map_err(|e| format!("maas_url '{url}': {e}"))?;
+        oxha_http::reqwest::Url::parse(&full).map_err(|e| format!("maas_url '{url}': {e}"))?;
         return Ok(full);
     }
     let ip = ip
@@ -211,7 +217,7 @@ pub fn base_url(
     let scheme = if ssl { "https" } else { "http" };
     let port = port.unwrap_or(if ssl { 5443 } else { 5240 });
     let full = format!("{scheme}://{host}:{port}/MAAS/api/2.0/");
-    reqwest::Url::parse(&full).map_err(|e| format!("ip '{ip}': {e}"))?;
+    oxha_http::reqwest::Url::parse(&full).map_err(|e| format!("ip '{ip}': {e}"))?;
     Ok(full)
 }
 
@@ -355,16 +361,16 @@ impl FenceAgent for MaasFence {
         )
         .map_err(FenceError::config)?;
         let key = api_key(ctx)?;
-        let tls = if insecure {
-            TlsMode::Insecure
-        } else if let Some(ca) = p.string("ssl_ca") {
-            let pem =
-                std::fs::read(&ca).map_err(|e| FenceError::config(format!("ssl_ca {ca}: {e}")))?;
-            TlsMode::Ca(pem)
-        } else {
-            TlsMode::Verify
-        };
-        let client = MaasClient::new(&base, key, tls, ctx.connect_timeout, ctx.request_timeout)
+        let mut policy = oxha_http::Policy::new(concat!("fence_maas/", env!("CARGO_PKG_VERSION")));
+        policy.connect_timeout = ctx.connect_timeout;
+        policy.timeout = ctx.request_timeout;
+        policy.insecure = insecure;
+        policy.proxy = p.string("proxy");
+        policy.system_roots = base.starts_with("https://");
+        if let (Some(ca), false) = (p.string("ssl_ca"), insecure) {
+            policy = policy.ca_file(&ca, "ssl_ca").map_err(FenceError::config)?;
+        }
+        let client = MaasClient::new(&base, key, &policy, ctx.request_timeout, ctx.budget)
             .map_err(FenceError::config)?;
         Ok(MaasFence {
             client,

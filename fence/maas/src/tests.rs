@@ -277,6 +277,13 @@ fn base_urls() {
             false,
             Err("must start with http"),
         ),
+        (
+            Some("http://admin:pw@10.0.0.3:5240/MAAS"),
+            None,
+            None,
+            false,
+            Err("contains a user name or password"),
+        ),
         (None, None, None, false, Err("set ip")),
         (None, Some("  "), None, false, Err("set ip")),
         (None, Some("http://x/"), None, false, Err("use maas_url")),
@@ -294,7 +301,7 @@ fn base_urls() {
 }
 
 fn stdin_run(input: &str) -> ocf_lib::fence::Outcome {
-    run_with::<MaasFence>(Source::Stdin, Vec::new(), input)
+    run_with::<MaasFence>(Source::Stdin, Vec::new(), input, std::time::Instant::now())
 }
 
 #[test]
@@ -366,5 +373,52 @@ fn delay_comes_before_any_contact_with_maas() {
             start.elapsed() >= std::time::Duration::from_secs(1),
             "{action} did not wait"
         );
+    }
+}
+
+proptest::proptest! {
+    /// Whatever MAAS (or something in its place) answers, the parsers return an error or a
+    /// value, never a panic; and only "on" and "off" are power states.
+    #[test]
+    fn maas_answers_never_panic(body in "(?s).{0,400}") {
+        let state = parse_power_state(&body);
+        if let Ok(s) = &state {
+            let confirmed = power_state(s);
+            proptest::prop_assert!(confirmed.is_err() || s == "on" || s == "off");
+        }
+        let _ = parse_power_answer("power_off", &body);
+        let _ = parse_machine_list(body.as_bytes(), &mut |_| {});
+        let _ = serde_json::from_str::<Vec<Machine>>(&body);
+        let _ = ApiKey::parse(&body);
+    }
+
+    #[test]
+    fn power_state_answers_round_trip(state in "[a-z]{0,8}") {
+        let body = serde_json::json!({ "state": state }).to_string();
+        proptest::prop_assert_eq!(parse_power_state(&body), Ok(state.clone()));
+        proptest::prop_assert_eq!(power_state(&state).is_ok(), state == "on" || state == "off");
+    }
+
+    #[test]
+    fn machine_lists_round_trip(
+        machines in proptest::collection::vec(
+            ("[a-z][a-z0-9-]{0,12}", proptest::sample::select(vec!["on", "off", "unknown", "error"]), proptest::option::of("[a-z0-9-]{1,8}")),
+            0..20,
+        )
+    ) {
+        let doc: Vec<serde_json::Value> = machines
+            .iter()
+            .map(|(h, p, z)| serde_json::json!({"system_id": "x", "hostname": h, "fqdn": format!("{h}.maas"),
+                "power_state": p, "tag_names": [], "zone": z.as_ref().map(|z| serde_json::json!({"name": z})), "pool": null}))
+            .collect();
+        let body = serde_json::to_string(&doc).expect("JSON");
+        let mut seen = Vec::new();
+        parse_machine_list(body.as_bytes(), &mut |m| seen.push(m)).expect("parses");
+        proptest::prop_assert_eq!(seen.len(), machines.len());
+        for (m, (h, p, z)) in seen.iter().zip(&machines) {
+            proptest::prop_assert_eq!(&m.hostname, h);
+            proptest::prop_assert_eq!(&m.power_state, p);
+            proptest::prop_assert_eq!(&m.zone, z);
+        }
     }
 }

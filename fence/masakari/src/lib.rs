@@ -3,52 +3,57 @@
 //! Masakari the compute host is down (`COMPUTE_HOST` / `STOPPED` / `host_status NORMAL` /
 //! `cluster_status OFFLINE`), so Masakari evacuates only hosts that are really off.
 //!
+//! It never says a host is off on its own word ([`topology`]): `off` and `reboot` run only
+//! under pacemaker-fenced, and `status`, `on`, `off`, `reboot` only for a target whose every
+//! fencing level holding a fence_masakari device has a power device before it (read from the
+//! live CIB). It declares no `list`, and its `status` fails for any other target, so the
+//! fencer's host checks never make it a candidate for a host it may not act for.
+//!
 //! How that maps onto ocf-lib's off sequence (status → set → confirm by status):
 //! * status: Masakari's view of the host: on maintenance (Masakari already handles it as
 //!   failed, and would refuse a new notification with 409) is "off", otherwise "on". After
 //!   this process delivered the notification, the host is "off" for the rest of the run.
-//! * set off: POST the notification; 202, 409 duplicate and 409 maintenance count as
-//!   delivered. Network errors and 5xx are retried until `power_timeout`.
+//! * set off: optionally mark nova-compute `forced_down`, then POST the notification; 202,
+//!   409 duplicate and 409 maintenance count as delivered. Network errors and 5xx are retried
+//!   until `power_timeout` (within `total_timeout`).
 //! * set on: nothing to tell Masakari (an operator clears `on_maintenance` once the host is
 //!   healthy); reported as done so `reboot` completes.
 
-use masakari_restart::client::{Client, Failure, Notification, PostOutcome};
-use masakari_restart::CONNECTION_PARAMS;
-use ocf_lib::fence::{opt, FenceAgent, FenceContext, FenceError, Plug, PowerState};
+pub mod topology;
+
+use ocf_lib::fence::{opt, FenceAgent, FenceContext, FenceError, PowerState};
 use ocf_lib::{AgentKind, AgentMeta, ManSection, Param};
+use oxha_masakari_api::{
+    nova, Auth, Connection, Failure, MasakariClient, Notification, PostOutcome, Session,
+    CONNECTION_PARAMS,
+};
 use std::collections::HashSet;
 use std::time::SystemTime;
 
 static PARAMS: &[Param] = &[
-    CONNECTION_PARAMS[0],
-    CONNECTION_PARAMS[1],
-    CONNECTION_PARAMS[2],
-    CONNECTION_PARAMS[3],
-    CONNECTION_PARAMS[4],
     opt::PASSWORD_SCRIPT,
-    CONNECTION_PARAMS[5],
-    CONNECTION_PARAMS[6],
-    CONNECTION_PARAMS[7],
-    CONNECTION_PARAMS[8],
-    CONNECTION_PARAMS[9],
-    CONNECTION_PARAMS[10],
-    CONNECTION_PARAMS[11],
-    CONNECTION_PARAMS[12],
+    Param::boolean(
+        "nova_force_down",
+        "Mark the host's nova-compute service forced_down before notifying Masakari",
+    )
+    .default("false")
+    .longdesc("Before the notification, mark the nova-compute service of the host forced_down (nova API PUT /os-services/{id}, microversion 2.53; the compute endpoint comes from the keystone catalog, so auth_mode=keystone is required). nova then accepts evacuations from the host at once instead of after service_down_time. Clear it (openstack compute service set --up HOST nova-compute) when the host is back."),
 ];
 
 static MAN: &[ManSection] = &[
     ManSection {
         title: "EXAMPLES",
-        body: "Power fence first, then Masakari, in one topology level (pcs):
+        body: "Power fence first, then Masakari, in one topology level. With pcs, create the device disabled, add the level, then enable it (its start runs a monitor, which fails until the level exists):
 
   pcs stonith create maas fence_maas ... pcmk_host_list=compute-1
   pcs stonith create masakari fence_masakari \\
       auth_url=http://keystone:5000/v3 username=masakari \\
       project_name=services password_script='cat /etc/oxha/ks' \\
-      pcmk_host_list=compute-1
+      pcmk_host_list=compute-1 --disabled
   pcs stonith level add 1 compute-1 maas masakari
+  pcs stonith enable masakari
 
-The same with crm:
+The same with crm, in one commit:
 
   primitive masakari stonith:fence_masakari params \\
       auth_url=http://keystone:5000/v3 username=masakari \\
@@ -57,16 +62,32 @@ The same with crm:
   fencing_topology compute-1: maas,masakari",
     },
     ManSection {
-        title: "HOW IT WORKS",
-        body: "Pacemaker runs the devices of a level in order and stops at the first failure, so fence_masakari runs only after the power device confirmed the node off. Its off (and the off half of reboot) posts COMPUTE_HOST STOPPED with host_status NORMAL and cluster_status OFFLINE for the plug (the node name, which must be the Masakari host name). 202, 409 duplicate and 409 'under maintenance' are success. Network errors and 5xx are retried until power_timeout; then the fence fails and Pacemaker retries the level.
+        title: "TOPOLOGY REQUIREMENT",
+        body: "fence_masakari powers nothing off: it tells Masakari that a host is down, and Masakari then starts its instances elsewhere, on the same shared storage. Telling it while the host still runs corrupts those disks. So fence_masakari only acts where the fencer can reach it solely after a power device has confirmed the host off, and it checks this itself, in the live CIB (cibadmin --query), every time:
 
-status is on when Masakari knows the host and it is not on maintenance, off when it is on maintenance (Masakari already treats it as failed), and an error when no segment has the host. on does nothing: once the host is healthy an operator clears on_maintenance, as Masakari requires. list prints the Masakari hosts; monitor checks that the API answers with these credentials.",
+For the target (the node name the fencer passes), the fencing levels that apply to it must exist (levels naming the node; else levels whose target-pattern or target-attribute matches it), and every one of them that holds a fence_masakari device must have a power device (any stonith device other than fence_masakari, fence_compute or fence_evacuate) before the first fence_masakari device. The fencer runs the devices of a level in order and stops at the first failure, so reaching fence_masakari proves the power device succeeded. Patterns are evaluated as regular expressions; one that cannot be evaluated is refused.
+
+off and reboot also run only when called by pacemaker-fenced (stonith_admin --reboot NODE goes through it); run by hand they are refused. Outside a cluster there is no CIB, and every action that names a host is refused.
+
+Refused means exit 1 with the reason on standard error, and nothing sent to Masakari: the fence fails and Pacemaker keeps the host UNCLEAN, which is what must happen when its power state is unknown.
+
+monitor (which Pacemaker also runs when the device starts) and validate-all check the whole configuration: every level holding a fence_masakari device has a power device before it, every fence_masakari device is in a level, and every host in a fence_masakari device's pcmk_host_list or pcmk_host_map passes the check above. A wrong topology thus shows as a failed device in crm_mon before any incident.
+
+fence_masakari declares no list action, so the fencer never takes it for a device that can fence every host Masakari knows (pcmk_host_check=dynamic-list). Set pcmk_host_list or pcmk_host_map; without them the fencer asks status, which answers only for hosts whose topology passes the check.",
+    },
+    ManSection {
+        title: "HOW IT WORKS",
+        body: "Its off (and the off half of reboot) posts COMPUTE_HOST STOPPED with host_status NORMAL and cluster_status OFFLINE for the plug (the node name, which must be the Masakari host name; use pcmk_host_map when they differ). 202, 409 duplicate and 409 'under maintenance' are success. Network errors and 5xx are retried until power_timeout; then the fence fails and Pacemaker retries the level. With nova_force_down=true it first marks the host's nova-compute service forced_down.
+
+status is on when Masakari knows the host and it is not on maintenance, off when it is on maintenance (Masakari already treats it as failed), and an error when no segment has the host. on does nothing: once the host is healthy an operator clears on_maintenance, as Masakari requires. monitor checks that the API answers with these credentials, then the topology.
+
+Requests go to keystone and Masakari only: a redirect answer is an error and is never followed (with the token or the password), no proxy is used unless the proxy parameter names one, and a URL with a user name or password in it is refused. All of it fits in total_timeout (default 50 s for off and reboot, 15 s for status and monitor): keep pcmk_off_timeout and pcmk_reboot_timeout (default: stonith-timeout, 60 s) at least 10 s above it.",
     },
     ManSection {
         title: "DIFFERENCES FROM MASAKARI-HOSTMONITOR AND FENCE_COMPUTE",
         body: "masakari-hostmonitor reports a host as soon as Pacemaker shows it offline, from every compute node, whether or not it was fenced (an orderly pacemaker_remote stop looks the same). fence_masakari reports once per fencing, and only after the power fence succeeded.
 
-fence_compute (fence-agents) marks the nova service down and leaves evacuation to NovaEvacuate; fence_masakari hands the host to Masakari's own recovery (segments, reserved hosts, recovery methods).",
+fence_compute (fence-agents) marks the nova service down and leaves evacuation to NovaEvacuate; fence_masakari hands the host to Masakari's own recovery (segments, reserved hosts, recovery methods), and can mark the service forced_down too.",
     },
 ];
 
@@ -75,14 +96,16 @@ pub static META: AgentMeta = AgentMeta {
     kind: AgentKind::Fence,
     version: env!("CARGO_PKG_VERSION"),
     shortdesc: "Tells Masakari a power-fenced compute host is down",
-    longdesc: "fence_masakari is used as the second device of a fencing-topology level, after the power fence (fence_maas, fence_ipmilan, ...). When Pacemaker fences a compute node it posts a COMPUTE_HOST STOPPED notification (host_status NORMAL, cluster_status OFFLINE) to Masakari, which then evacuates the host's instances. It does not power anything off itself.",
+    longdesc: "fence_masakari is used as the second device of a fencing-topology level, after the power fence (fence_maas, fence_ipmilan, ...). When Pacemaker fences a compute node it posts a COMPUTE_HOST STOPPED notification (host_status NORMAL, cluster_status OFFLINE) to Masakari, which then evacuates the host's instances. It does not power anything off itself, and it refuses to act unless the fencing topology in the CIB puts a power device before it (see TOPOLOGY REQUIREMENT).",
     params: PARAMS,
-    actions: ocf_lib::fence::MULTI_PLUG_ACTIONS,
+    param_groups: &[CONNECTION_PARAMS, ocf_lib::fence::STANDARD_OPTIONS],
+    actions: ocf_lib::fence::NO_LIST_ACTIONS,
     man_sections: MAN,
 };
 
 pub struct MasakariFence {
-    client: Client,
+    client: MasakariClient,
+    nova_force_down: bool,
     /// Hosts whose STOPPED notification this run delivered.
     notified: HashSet<String>,
     /// Hosts this run was asked to power on (a no-op for Masakari).
@@ -95,8 +118,132 @@ fn fence_error(f: Failure) -> FenceError {
         Failure::Refused(code @ (401 | 403), m) => FenceError::login(format!(
             "Masakari or keystone refused the credentials (HTTP {code}): {m}"
         )),
-        Failure::Refused(code, m) => {
-            FenceError::status(format!("Masakari answered HTTP {code}: {m}"))
+        Failure::Refused(code, m) => FenceError::status(format!("HTTP {code}: {m}")),
+    }
+}
+
+/// The names the topology is checked for: the node name the fencer passes, else the plugs.
+fn targets(ctx: &FenceContext) -> Vec<String> {
+    match ctx.params.string("nodename") {
+        Some(n) => vec![n],
+        None => ctx.plugs.clone(),
+    }
+}
+
+/// The process that started this one, as `/proc` names it.
+fn parent_name() -> Option<String> {
+    let ppid = std::os::unix::process::parent_id();
+    std::fs::read_to_string(format!("/proc/{ppid}/comm"))
+        .ok()
+        .map(|c| c.trim().to_string())
+}
+
+/// off and reboot only under the fencer: a person running `fence_masakari -o off` by hand
+/// would tell Masakari a host is down that nobody powered off.
+fn require_fencer(action: &str) -> Result<(), FenceError> {
+    let parent = parent_name().unwrap_or_default();
+    // comm is cut to 15 characters: pacemaker-fenced reads "pacemaker-fence".
+    if parent.starts_with("pacemaker-fence") || parent == "stonithd" {
+        return Ok(());
+    }
+    Err(FenceError::refused(format!(
+        "{action} is only run by pacemaker-fenced, after a power device of the same fencing level confirmed the host off (called by '{parent}'); use stonith_admin --reboot NODE"
+    )))
+}
+
+/// The topology check for every target of this invocation.
+fn check_topology(ctx: &FenceContext) -> Result<(), FenceError> {
+    let cib = ocf_lib::cib::query(&ctx.budget).map_err(|e| {
+        FenceError::refused(format!(
+            "{e}: fence_masakari acts only inside a cluster whose fencing topology puts a power device before it"
+        ))
+    })?;
+    for target in targets(ctx) {
+        topology::check_target(&cib, &target).map_err(FenceError::refused)?;
+    }
+    Ok(())
+}
+
+fn check_configuration(ctx: &FenceContext) -> Result<(), FenceError> {
+    let cib = ocf_lib::cib::query(&ctx.budget).map_err(FenceError::refused)?;
+    topology::check_all(&cib).map_err(FenceError::refused)
+}
+
+impl MasakariFence {
+    /// Marks nova-compute of `plug` forced down, retrying transient failures until `deadline`.
+    fn force_down(&mut self, ctx: &FenceContext, plug: &str) -> Result<(), FenceError> {
+        let deadline = ctx.power_deadline();
+        loop {
+            match nova::force_down(self.client.session(), plug) {
+                Ok(_) => {
+                    ocf_lib::info!("nova-compute of {plug} is forced_down");
+                    return Ok(());
+                }
+                Err(Failure::Transient(m)) => {
+                    ocf_lib::warn!("nova force_down of {plug} failed: {m}");
+                    if !deadline.sleep(ctx.status_sleep) {
+                        return Err(if ctx.budget.expired() {
+                            ctx.out_of_time(&format!("marking {plug} forced_down in nova: {m}"))
+                        } else {
+                            FenceError::timed_out(format!(
+                                "nova did not mark {plug} forced_down within power_timeout: {m}"
+                            ))
+                        });
+                    }
+                }
+                Err(f) => return Err(FenceError::power(format!("nova force_down of {plug}: {f}"))),
+            }
+        }
+    }
+
+    fn notify(&mut self, ctx: &FenceContext, plug: &str) -> Result<(), FenceError> {
+        let mut payload = serde_json::Map::new();
+        payload.insert("event".into(), "STOPPED".into());
+        payload.insert("host_status".into(), "NORMAL".into());
+        payload.insert("cluster_status".into(), "OFFLINE".into());
+        // One generated_time for every attempt: a re-send that did reach Masakari is then a
+        // duplicate (409), not a second host failure.
+        let notification = Notification {
+            kind: "COMPUTE_HOST".into(),
+            hostname: plug.to_string(),
+            generated_time: ocf_lib::clock::utc_rfc3339(SystemTime::now()),
+            payload,
+        };
+        let deadline = ctx.power_deadline();
+        loop {
+            let last = match self.client.post_notification(&notification) {
+                PostOutcome::Accepted(uuid) => {
+                    ocf_lib::info!("Masakari accepted host failure of {plug}: notification {uuid}");
+                    return Ok(());
+                }
+                PostOutcome::Duplicate(m) => {
+                    ocf_lib::info!("Masakari already has the failure of {plug}: {m}");
+                    return Ok(());
+                }
+                PostOutcome::Maintenance(m) => {
+                    ocf_lib::info!("Masakari host {plug} is already on maintenance: {m}");
+                    return Ok(());
+                }
+                PostOutcome::UnknownHost(m) => {
+                    return Err(FenceError::power(format!(
+                        "Masakari does not know host '{plug}': {m}"
+                    )))
+                }
+                PostOutcome::Failed(Failure::Transient(m)) => {
+                    ocf_lib::warn!("notification for {plug} not delivered: {m}");
+                    m
+                }
+                PostOutcome::Failed(f) => return Err(fence_error(f)),
+            };
+            if !deadline.sleep(ctx.status_sleep) {
+                return Err(if ctx.budget.expired() {
+                    ctx.out_of_time(&format!("notifying Masakari of {plug}: {last}"))
+                } else {
+                    FenceError::timed_out(format!(
+                        "Masakari did not take the failure of {plug} within power_timeout: {last}"
+                    ))
+                });
+            }
         }
     }
 }
@@ -107,14 +254,24 @@ impl FenceAgent for MasakariFence {
     }
 
     fn from_options(ctx: &FenceContext) -> Result<Self, FenceError> {
-        let mut config =
-            masakari_restart::client_config(&ctx.params).map_err(FenceError::config)?;
-        // The fence's own request budget: shell_timeout is fencing.py's per-request timeout,
-        // but 3 s is short for keystone + Masakari; take the larger of the two.
-        config.timeout = config.timeout.max(ctx.request_timeout);
-        let client = Client::new(config).map_err(FenceError::config)?;
+        let connection = Connection::from_params(&ctx.params).map_err(FenceError::config)?;
+        let nova_force_down = ctx.params.bool("nova_force_down")?;
+        if nova_force_down && matches!(connection.auth, Auth::NoAuth) {
+            return Err(FenceError::config(
+                "nova_force_down=true needs auth_mode=keystone (the compute endpoint comes from the catalog)",
+            ));
+        }
+        // Before anything is asked of Masakari: may this invocation speak for its target?
+        if matches!(ctx.action.as_str(), "off" | "reboot") {
+            require_fencer(&ctx.action)?;
+        }
+        if matches!(ctx.action.as_str(), "on" | "off" | "reboot" | "status") {
+            check_topology(ctx)?;
+        }
+        let session = Session::new(connection, ctx.budget).map_err(FenceError::config)?;
         Ok(MasakariFence {
-            client,
+            client: MasakariClient::new(session),
+            nova_force_down,
             notified: HashSet::new(),
             powered_on: HashSet::new(),
         })
@@ -135,7 +292,7 @@ impl FenceAgent for MasakariFence {
             None => Err(FenceError::status(format!(
                 "host '{plug}' is in no Masakari segment"
             ))),
-            Some(host) if host["on_maintenance"].as_bool() == Some(true) => {
+            Some(host) if host.on_maintenance => {
                 ocf_lib::info!("Masakari host {plug} is on maintenance: already handled as failed");
                 Ok(PowerState::Off)
             }
@@ -154,88 +311,21 @@ impl FenceAgent for MasakariFence {
             self.powered_on.insert(plug.to_string());
             return Ok(());
         }
-        let mut payload = serde_json::Map::new();
-        payload.insert("event".into(), "STOPPED".into());
-        payload.insert("host_status".into(), "NORMAL".into());
-        payload.insert("cluster_status".into(), "OFFLINE".into());
-        // One generated_time for every attempt: a re-send that did reach Masakari is then a
-        // duplicate (409), not a second host failure.
-        let notification = Notification {
-            kind: "COMPUTE_HOST".into(),
-            hostname: plug.to_string(),
-            generated_time: masakari_restart::client::utc_timestamp(SystemTime::now()),
-            payload,
-        };
-        let deadline = ctx.power_deadline();
-        let mut last: String;
-        loop {
-            match self.client.post_notification(&notification) {
-                PostOutcome::Accepted(uuid) => {
-                    ocf_lib::info!("Masakari accepted host failure of {plug}: notification {uuid}");
-                    break;
-                }
-                PostOutcome::Duplicate(m) => {
-                    ocf_lib::info!("Masakari already has the failure of {plug}: {m}");
-                    break;
-                }
-                PostOutcome::Maintenance(m) => {
-                    ocf_lib::info!("Masakari host {plug} is already on maintenance: {m}");
-                    break;
-                }
-                PostOutcome::UnknownHost(m) => {
-                    return Err(FenceError::power(format!(
-                        "Masakari does not know host '{plug}': {m}"
-                    )))
-                }
-                PostOutcome::Failed(Failure::Transient(m)) => {
-                    ocf_lib::warn!("notification for {plug} not delivered: {m}");
-                    last = m;
-                }
-                PostOutcome::Failed(f) => return Err(fence_error(f)),
-            }
-            if !deadline.sleep(ctx.status_sleep) {
-                return Err(FenceError::timed_out(format!(
-                    "Masakari did not take the failure of {plug} within power_timeout: {last}"
-                )));
-            }
+        if self.nova_force_down {
+            self.force_down(ctx, plug)?;
         }
+        self.notify(ctx, plug)?;
         self.notified.insert(plug.to_string());
         Ok(())
     }
 
-    fn list(&mut self, _ctx: &FenceContext) -> Result<Vec<Plug>, FenceError> {
-        let segments = self.client.get("segments").map_err(fence_error)?;
-        let mut plugs = Vec::new();
-        for seg in segments["segments"].as_array().into_iter().flatten() {
-            let (Some(uuid), Some(seg_name)) = (seg["uuid"].as_str(), seg["name"].as_str()) else {
-                continue;
-            };
-            let hosts = self
-                .client
-                .get(&format!("segments/{uuid}/hosts"))
-                .map_err(fence_error)?;
-            for h in hosts["hosts"].as_array().into_iter().flatten() {
-                let Some(name) = h["name"].as_str() else {
-                    continue;
-                };
-                let state = if h["on_maintenance"].as_bool() == Some(true) {
-                    PowerState::Off
-                } else {
-                    PowerState::On
-                };
-                plugs.push(Plug {
-                    id: name.to_string(),
-                    alias: seg_name.to_string(),
-                    state: Some(state),
-                });
-            }
-        }
-        plugs.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(plugs)
+    fn monitor(&mut self, ctx: &FenceContext) -> Result<(), FenceError> {
+        self.client.segments().map_err(fence_error)?;
+        check_configuration(ctx)
     }
 
-    fn monitor(&mut self, _ctx: &FenceContext) -> Result<(), FenceError> {
-        self.client.get("segments").map(|_| ()).map_err(fence_error)
+    fn validate(&mut self, ctx: &FenceContext) -> Result<(), FenceError> {
+        check_configuration(ctx)
     }
 }
 
@@ -257,6 +347,16 @@ mod tests {
         assert_eq!(
             fence_error(Failure::Refused(400, "bad".into())).kind,
             FenceErrorKind::Status
+        );
+    }
+
+    #[test]
+    fn no_list_and_no_run_by_hand() {
+        assert!(!META.has_action("list") && !META.has_action("list-status"));
+        let err = require_fencer("off").expect_err("a test is not pacemaker-fenced");
+        assert!(
+            err.message.contains("only run by pacemaker-fenced"),
+            "{err}"
         );
     }
 }

@@ -11,18 +11,24 @@ use std::time::Duration;
 static ENV: OnceLock<MasakariEnv> = OnceLock::new();
 static MAAS: OnceLock<MaasSim> = OnceLock::new();
 
-/// MAAS knows compute-1 only: fencing compute-2 fails at the power level.
-const MACHINES: &str = r#"[{"hostname": "compute-1", "system_id": "c1aaaa"}]"#;
+/// MAAS knows compute-1 and compute-3: fencing compute-2 fails at the power level.
+const MACHINES: &str = r#"[{"hostname": "compute-1", "system_id": "c1aaaa"}, {"hostname": "compute-3", "system_id": "c3cccc"}]"#;
+const HOSTS: &str = "pcmk_host_list=compute-1 compute-2 compute-3";
 
 fn maas() -> &'static MaasSim {
     env();
     MAAS.get().expect("maas-sim started by env()")
 }
 
-/// Masakari with hosts compute-1 and compute-2, and the two-device level for both.
+/// Masakari with hosts compute-1..3, and the two-device level for each. The Masakari device
+/// is created disabled and enabled once the levels exist: its start runs a monitor, which
+/// checks the topology.
 fn env() -> &'static MasakariEnv {
     ENV.get_or_init(|| {
-        let env = MasakariEnv::up_without_libvirt(Cluster::shared(), &["compute-1", "compute-2"]);
+        let env = MasakariEnv::up_without_libvirt(
+            Cluster::shared(),
+            &["compute-1", "compute-2", "compute-3"],
+        );
         let c = env.cluster;
         let key = format!(
             "oxhaConsumerKey{0:03}:oxhaTokenKey{0:06}:oxhaTokenSecret{0:017}",
@@ -32,10 +38,7 @@ fn env() -> &'static MasakariEnv {
         let mut maas = vec!["stonith", "create", "maas", "fence_maas"];
         let options = sim.device_options();
         maas.extend(options.iter().map(String::as_str));
-        maas.extend([
-            "stonith_status_sleep=0.3",
-            "pcmk_host_list=compute-1 compute-2",
-        ]);
+        maas.extend(["stonith_status_sleep=0.3", HOSTS]);
         c.pcs(&maas).expect_ok();
         c.pcs(&[
             "stonith",
@@ -44,16 +47,18 @@ fn env() -> &'static MasakariEnv {
             "fence_masakari",
             "auth_mode=noauth",
             &format!("masakari_url={MASAKARI_URL}"),
-            "pcmk_host_list=compute-1 compute-2",
+            HOSTS,
+            // The topology tests change levels between monitors; a monitor would see them.
+            "op",
+            "monitor",
+            "interval=3600s",
+            "--disabled",
         ])
         .expect_ok();
-        for node in ["compute-1", "compute-2"] {
-            // --force: compute-N are fencing targets, not members of this one-node cluster.
-            c.pcs(&[
-                "stonith", "level", "add", "1", node, "maas", "masakari", "--force",
-            ])
-            .expect_ok();
+        for node in ["compute-1", "compute-2", "compute-3"] {
+            set_levels(c, node, &[&["maas", "masakari"]]);
         }
+        c.pcs(&["stonith", "enable", "masakari"]).expect_ok();
         c.run(&[
             "crm_attribute",
             "--type",
@@ -74,6 +79,19 @@ fn env() -> &'static MasakariEnv {
         );
         env
     })
+}
+
+/// Replaces the fencing levels of `node` (`--force`: compute-N are fencing targets, not
+/// members of this one-node cluster).
+fn set_levels(c: &Cluster, node: &str, levels: &[&[&str]]) {
+    let _ = c.pcs(&["stonith", "level", "clear", node]);
+    for (i, devices) in levels.iter().enumerate() {
+        let index = (i + 1).to_string();
+        let mut argv = vec!["stonith", "level", "add", index.as_str(), node];
+        argv.extend_from_slice(devices);
+        argv.push("--force");
+        c.pcs(&argv).expect_ok();
+    }
 }
 
 fn compute_host_notifications(host: &str) -> Vec<Value> {
@@ -146,9 +164,16 @@ fn reboot_notifies_masakari_once_after_the_power_fence() {
     wait_for("compute-1 on maintenance", Duration::from_secs(60), || {
         (fence(&["-o", "status", "-n", "compute-1"]).code == 2).then_some(())
     });
-    let again = fence(&["-o", "off", "-n", "compute-1"]).expect_ok();
-    assert!(again.stdout.contains("Already OFF"), "{again}");
+    c.run(&["stonith_admin", "--fence", "compute-1", "--timeout", "60"])
+        .expect_ok();
     assert_eq!(compute_host_notifications("compute-1").len(), 1);
+    // By hand, off is refused whatever the topology: only the fencer runs it.
+    let by_hand = fence(&["-o", "off", "-n", "compute-1"]);
+    assert_eq!(by_hand.code, 1, "{by_hand}");
+    assert!(
+        by_hand.stderr.contains("only run by pacemaker-fenced"),
+        "{by_hand}"
+    );
 }
 
 #[test]
@@ -172,15 +197,17 @@ fn failed_power_fence_sends_nothing() {
 fn status_list_monitor_and_errors() {
     let _s = Cluster::serial();
     env();
-    let list = fence(&["-o", "list"]).expect_ok();
-    assert!(
-        list.stdout.contains("compute-1,seg1") && list.stdout.contains("compute-2,seg1"),
-        "{list}"
-    );
+    // No list: the fencer must never take it for a device that can fence every host.
+    assert_eq!(fence(&["-o", "list"]).code, 1);
     fence(&["-o", "monitor"]).expect_ok();
     let unknown = fence(&["-o", "status", "-n", "compute-9"]);
     assert_eq!(unknown.code, 1, "{unknown}");
-    assert!(unknown.stderr.contains("no Masakari segment"), "{unknown}");
+    assert!(
+        unknown
+            .stderr
+            .contains("no fencing level applies to compute-9"),
+        "{unknown}"
+    );
     let down = env().cluster.run(&[
         "fence_masakari",
         "--auth-mode",
@@ -218,4 +245,108 @@ fn password_never_shows_up() {
 #[test]
 fn metadata_validates() {
     oxha_harness::valid_metadata("fence_masakari");
+}
+
+/// `stonith_admin --reboot` of compute-3 with its level misconfigured, then the level put back.
+fn misconfigured_fencing(c: &Cluster, levels: &[&[&str]], reason: &str) {
+    set_levels(c, "compute-3", levels);
+    let r = c.run(&["stonith_admin", "--reboot", "compute-3", "--timeout", "30"]);
+    assert!(
+        !r.ok(),
+        "fencing compute-3 through {levels:?} must fail: {r}"
+    );
+    assert!(
+        compute_host_notifications("compute-3").is_empty(),
+        "Masakari heard of compute-3 through {levels:?}: {:?}",
+        compute_host_notifications("compute-3")
+    );
+    assert!(
+        maas().events("compute-3").is_empty(),
+        "{:?}",
+        maas().events("compute-3")
+    );
+    let log = std::fs::read_to_string(c.state_dir().join("pacemaker.log")).unwrap_or_default();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("fence_masakari") && l.contains(reason)),
+        "no refusal '{reason}' in the fencer's log\n{}",
+        c.logs()
+    );
+    // The misconfiguration shows: monitor and validate-all fail with the reason.
+    let monitor = fence(&["-o", "monitor"]);
+    assert_eq!(monitor.code, 1, "{monitor}");
+    assert!(monitor.stderr.contains(reason), "{monitor}");
+    let validate = c.run_stdin(
+        &["fence_masakari"],
+        Some(&format!(
+            "auth_mode=noauth\nmasakari_url={MASAKARI_URL}\naction=validate-all\n"
+        )),
+    );
+    assert_eq!(validate.code, 1, "{validate}");
+    set_levels(c, "compute-3", &[&["maas", "masakari"]]);
+    fence(&["-o", "monitor"]).expect_ok();
+}
+
+#[test]
+fn misconfigured_topology_is_refused_and_masakari_hears_nothing() {
+    let _s = Cluster::serial();
+    let c = env().cluster;
+    misconfigured_fencing(
+        c,
+        &[&["masakari"]],
+        "runs fence_masakari device 'masakari' alone",
+    );
+    misconfigured_fencing(
+        c,
+        &[&["masakari", "maas"]],
+        "runs fence_masakari device 'masakari' before any power device",
+    );
+    // A right first level does not excuse a wrong second one: the fencer tries level 2 when
+    // level 1 fails, and here level 1 fails (compute-3's MAAS machine answers 503).
+    maas().set("compute-3", r#"{"fault": "503"}"#);
+    misconfigured_fencing(
+        c,
+        &[&["maas", "masakari"], &["masakari"]],
+        "fencing level 2 of compute-3 runs fence_masakari device 'masakari' alone",
+    );
+    maas().set("compute-3", "");
+}
+
+/// A fence_masakari device without pcmk_host_list: with no list action, the fencer asks its
+/// status for each target, and status answers only where the topology lets it act.
+#[test]
+fn without_a_host_list_it_is_a_candidate_only_where_the_topology_allows() {
+    let _s = Cluster::serial();
+    let c = env().cluster;
+    c.pcs(&[
+        "stonith",
+        "create",
+        "masakari_any",
+        "fence_masakari",
+        "auth_mode=noauth",
+        &format!("masakari_url={MASAKARI_URL}"),
+        "op",
+        "monitor",
+        "interval=3600s",
+        "--disabled",
+    ])
+    .expect_ok();
+    set_levels(c, "compute-1", &[&["maas", "masakari", "masakari_any"]]);
+    c.pcs(&["stonith", "enable", "masakari_any"]).expect_ok();
+    wait_for("masakari_any registered", Duration::from_secs(60), || {
+        let r = c.run(&["stonith_admin", "--list-registered"]);
+        r.stdout.contains("masakari_any").then_some(())
+    });
+    // compute-3 is a Masakari host, but its only level runs the notifier alone.
+    set_levels(c, "compute-3", &[&["masakari"]]);
+    let can = |target: &str| c.run(&["stonith_admin", "--list", target]).stdout;
+    let one = can("compute-1");
+    let three = can("compute-3");
+    // Put everything back before asserting.
+    c.pcs(&["stonith", "delete", "masakari_any"]).expect_ok();
+    set_levels(c, "compute-1", &[&["maas", "masakari"]]);
+    set_levels(c, "compute-3", &[&["maas", "masakari"]]);
+    assert!(one.contains("masakari_any"), "{one}");
+    assert!(!three.contains("masakari_any"), "{three}");
+    fence(&["-o", "monitor"]).expect_ok();
 }

@@ -18,6 +18,7 @@ pub static META: AgentMeta = AgentMeta {
     shortdesc: "File-backed test fence agent for ocf-lib",
     longdesc: "Fences plugs that are files. It exists to test ocf-lib's fence protocol; it fences nothing.",
     params: PARAMS,
+    param_groups: &[ocf_lib::fence::STANDARD_OPTIONS],
     actions: ocf_lib::fence::MULTI_PLUG_ACTIONS,
     man_sections: &[],
 };

@@ -10,6 +10,8 @@
 //! One cluster per test binary: start it once (e.g. in a `OnceLock`) or run the tests of a
 //! binary serially against one cluster.
 
+pub mod crm_mon;
+pub mod http;
 mod stage;
 pub use stage::{fence_agent, ocf_agent, stage_dir, tool};
 
@@ -349,21 +351,16 @@ impl Cluster {
         self.run(&["crm_mon", "-1", "--output-as=xml"]).stdout
     }
 
+    /// What crm_mon says, parsed; `None` when it could not answer.
+    pub fn status(&self) -> Option<crm_mon::Status> {
+        crm_mon::parse(&self.status_xml()).ok()
+    }
+
     /// The `role` and node of resource `id` as crm_mon reports them, e.g. `("Started", Some("node1"))`.
     pub fn resource_state(&self, id: &str) -> Option<(String, Option<String>)> {
-        let xml = self.status_xml();
-        let at = xml.find(&format!("<resource id=\"{id}\""))?;
-        let tail = &xml[at..];
-        let end = tail
-            .find("</resource>")
-            .or_else(|| tail.find("/>"))
-            .unwrap_or(tail.len());
-        let element = &tail[..end];
-        let role = attr(element, "role")?;
-        let node = element
-            .find("<node ")
-            .and_then(|n| attr(&element[n..], "name"));
-        Some((role, node))
+        let status = self.status()?;
+        let r = status.resource(id)?;
+        Some((r.role.clone(), r.nodes.first().cloned()))
     }
 
     /// Waits until resource `id` is Started (on this node).
@@ -379,22 +376,24 @@ impl Cluster {
 
     #[track_caller]
     pub fn wait_stopped(&self, id: &str, timeout: Duration) {
+        // Stopped, or gone from the configuration; a crm_mon that could not answer says
+        // nothing either way.
         wait_for(&format!("{id} to be Stopped"), timeout, || {
-            match self.resource_state(id) {
-                Some((role, _)) if role == "Stopped" => Some(()),
+            let status = self.status()?;
+            match status.resource(id) {
+                Some(r) if r.role == "Stopped" => Some(()),
                 None => Some(()),
                 _ => None,
             }
         })
     }
 
-    /// Failed operations crm_mon lists for resource `id` (`<failure op_key=... exitreason=...>`).
+    /// Failed operations crm_mon lists for resource `id`, each as one line
+    /// (`failure op_key="..." exitstatus="..." exitreason="..."`).
     pub fn failures(&self, id: &str) -> Vec<String> {
-        self.status_xml()
-            .lines()
-            .filter(|l| l.contains("<failure ") && l.contains(&format!("op_key=\"{id}_")))
-            .map(|l| l.trim().to_string())
-            .collect()
+        self.status()
+            .map(|s| s.failures_of(id).iter().map(|f| f.to_string()).collect())
+            .unwrap_or_default()
     }
 
     /// Waits until Pacemaker has no pending actions (the transition is complete).
@@ -421,13 +420,6 @@ impl Cluster {
         }
         out
     }
-}
-
-fn attr(element: &str, name: &str) -> Option<String> {
-    let key = format!(" {name}=\"");
-    let start = element.find(&key)? + key.len();
-    let len = element[start..].find('"')?;
-    Some(element[start..start + len].to_string())
 }
 
 impl Drop for Cluster {

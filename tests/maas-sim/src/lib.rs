@@ -116,3 +116,79 @@ impl MaasSim {
         ]
     }
 }
+
+/// A simulator on this machine's loopback (not in a cluster node), for tests that run the
+/// staged agents directly. Killed when dropped.
+pub struct LocalSim {
+    child: std::process::Child,
+    pub dir: PathBuf,
+    pub addr: String,
+    pub port: String,
+    pub key_file: String,
+}
+
+impl LocalSim {
+    pub fn start(name: &str, machines: &str, api_key: &str, power_delay_ms: u32) -> LocalSim {
+        let dir =
+            std::env::temp_dir().join(format!("maas-sim-local-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("simulator dir");
+        let key_file = dir.join("maas.key");
+        std::fs::write(&key_file, format!("{api_key}\n")).expect("key file");
+        std::fs::write(dir.join("machines.json"), machines).expect("machines file");
+        let log = std::fs::File::create(dir.join("sim.log")).expect("log file");
+        let child = std::process::Command::new(binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--port-file"])
+            .arg(dir.join("port"))
+            .arg("--machines")
+            .arg(dir.join("machines.json"))
+            .arg("--api-key-file")
+            .arg(&key_file)
+            .args(["--power-delay-ms", &power_delay_ms.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("maas-sim (run `make stage`)");
+        let port = wait_for("maas-sim to listen", Duration::from_secs(10), || {
+            std::fs::read_to_string(dir.join("port"))
+                .ok()
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+        });
+        LocalSim {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+            port,
+            key_file: key_file.to_string_lossy().into_owned(),
+            dir,
+        }
+    }
+
+    pub fn ctl(&self, method: &str, path: &str, body: &str) -> Run {
+        oxha_harness::run(&[&binary(), "ctl", &self.addr, method, path, body])
+    }
+
+    /// Merges `patch` (a JSON object) into a machine.
+    pub fn set(&self, machine: &str, patch: &str) {
+        self.ctl("POST", &format!("/_sim/machines/{machine}"), patch)
+            .expect_ok();
+    }
+
+    /// Power events of one machine, in order.
+    pub fn events(&self, machine: &str) -> Vec<String> {
+        let out = self.ctl("GET", "/_sim/events", "").expect_ok().stdout;
+        out.lines()
+            .filter(|l| l.starts_with(&format!("{machine} ")))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for LocalSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -128,14 +128,8 @@ pub enum Link {
     Svc,
 }
 
-/// What crm_mon says about one node.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NodeState {
-    pub online: bool,
-    pub unclean: bool,
-    pub shutdown: bool,
-    pub kind: String,
-}
+/// What crm_mon says about one node (the harness's one crm_mon parser).
+pub use oxha_harness::crm_mon::NodeState;
 
 /// An event of the power controller log: `kill`ed by a test, `off` by its plug, `boot`.
 #[derive(Clone, Debug)]
@@ -346,17 +340,14 @@ impl MultiCluster {
             .stdout
     }
 
+    /// What crm_mon says as `observer` sees it, parsed; `None` when it could not answer.
+    pub fn status(&self, observer: &str) -> Option<oxha_harness::crm_mon::Status> {
+        oxha_harness::crm_mon::parse(&self.status_xml(observer)).ok()
+    }
+
     /// `node`'s state as `observer` sees it.
     pub fn node_state(&self, observer: &str, node: &str) -> Option<NodeState> {
-        let xml = self.status_xml(observer);
-        let at = xml.find(&format!("<node name=\"{node}\" "))?;
-        let element = &xml[at..at + xml[at..].find('>')?];
-        Some(NodeState {
-            online: attr(element, "online").as_deref() == Some("true"),
-            unclean: attr(element, "unclean").as_deref() == Some("true"),
-            shutdown: attr(element, "shutdown").as_deref() == Some("true"),
-            kind: attr(element, "type").unwrap_or_default(),
-        })
+        self.status(observer)?.node(node).cloned()
     }
 
     /// Waits until `check` holds for `node` as `observer` sees it.
@@ -382,30 +373,14 @@ impl MultiCluster {
 
     /// The nodes where resource (or clone instance) `id` is active, as `observer` sees it.
     pub fn active_on(&self, observer: &str, id: &str) -> Vec<String> {
-        let xml = self.status_xml(observer);
-        let mut nodes = Vec::new();
-        let mut rest = xml.as_str();
-        let key = format!("<resource id=\"{id}\"");
-        while let Some(at) = rest.find(&key) {
-            let tail = &rest[at..];
-            let end = tail
-                .find("</resource>")
-                .or_else(|| tail.find("/>"))
-                .unwrap_or(tail.len());
-            let element = &tail[..end];
-            if attr(element, "active").as_deref() == Some("true")
-                && attr(element, "role").as_deref() == Some("Started")
-                && attr(element, "failed").as_deref() != Some("true")
-            {
-                if let Some(n) = element
-                    .find("<node ")
-                    .and_then(|n| attr(&element[n..], "name"))
-                {
-                    nodes.push(n);
-                }
-            }
-            rest = &tail[key.len()..];
-        }
+        let Some(status) = self.status(observer) else {
+            return Vec::new();
+        };
+        let mut nodes: Vec<String> = status
+            .instances(id)
+            .filter(|r| r.active && r.role == "Started" && !r.failed)
+            .flat_map(|r| r.nodes.iter().cloned())
+            .collect();
         nodes.sort();
         nodes
     }
@@ -757,13 +732,6 @@ impl Drop for MultiCluster {
             let _ = child.wait();
         }
     }
-}
-
-fn attr(element: &str, name: &str) -> Option<String> {
-    let key = format!(" {name}=\"");
-    let start = element.find(&key)? + key.len();
-    let len = element[start..].find('"')?;
-    Some(element[start..start + len].to_string())
 }
 
 /// One ARP reply the prober saw: when (unix seconds), for which request, from which MAC.

@@ -1,0 +1,166 @@
+//! The agent's state between invocations: the domains as last seen and the incidents not yet
+//! delivered, in `state_dir/state.json`.
+//!
+//! It holds incidents Masakari has not heard of yet, so it is written durably (a temporary
+//! file, fsync, rename over the old one, fsync of the directory: after a crash or a power loss
+//! it is the old state or the new one, whole), and a state file that cannot be read or parsed
+//! is an error, never an empty state: an empty state would silently drop those incidents.
+
+use oxha_masakari_api::Notification;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A domain as last seen by a poll.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub name: String,
+    pub state: u32,
+    pub reason: u32,
+}
+
+/// An incident not yet delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub domain: String,
+    pub notification: Notification,
+    pub attempts: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub domains: BTreeMap<String, Seen>,
+    pub pending: Vec<Incident>,
+    pub libvirt_failures: u32,
+}
+
+/// `state.json` in a state directory.
+#[derive(Clone, Debug)]
+pub struct StateFile {
+    pub path: PathBuf,
+}
+
+impl StateFile {
+    pub fn in_dir(dir: &Path) -> StateFile {
+        StateFile {
+            path: dir.join("state.json"),
+        }
+    }
+
+    /// The saved state; the empty state when there is none yet. A file that exists but cannot
+    /// be read or parsed is an error that says what to do.
+    pub fn load(&self) -> Result<State, String> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read the state file {}: {e}; it may hold incidents not yet sent to Masakari",
+                    self.path.display()
+                ))
+            }
+        };
+        parse(&bytes).map_err(|e| {
+            format!(
+                "the state file {} is corrupt ({e}); it may hold incidents not yet sent to Masakari: look at it, move it away, then clean up the resource",
+                self.path.display()
+            )
+        })
+    }
+
+    /// Replaces the state file durably.
+    pub fn save(&self, state: &State) -> Result<(), String> {
+        let data = serde_json::to_vec_pretty(state).map_err(|e| format!("state: {e}"))?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let tmp = self.path.with_extension("json.tmp");
+        let fail = |what: &str, e: std::io::Error| {
+            format!(
+                "cannot write the state file {}: {what}: {e}",
+                self.path.display()
+            )
+        };
+        let mut f = std::fs::File::create(&tmp).map_err(|e| fail("create", e))?;
+        f.write_all(&data).map_err(|e| fail("write", e))?;
+        f.sync_all().map_err(|e| fail("fsync", e))?;
+        drop(f);
+        std::fs::rename(&tmp, &self.path).map_err(|e| fail("rename", e))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| fail("fsync of the directory", e))
+    }
+}
+
+/// Parses a state file's content.
+pub fn parse(bytes: &[u8]) -> Result<State, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mr-state-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("dir");
+        d
+    }
+
+    fn incident() -> Incident {
+        let mut payload = serde_json::Map::new();
+        payload.insert("event".into(), "LIFECYCLE".into());
+        Incident {
+            domain: "guest1".into(),
+            notification: Notification {
+                kind: "VM".into(),
+                hostname: "compute-1".into(),
+                generated_time: "2026-01-01T00:00:00.000000Z".into(),
+                payload,
+            },
+            attempts: 2,
+        }
+    }
+
+    #[test]
+    fn save_then_load_and_no_temporary_left() {
+        let d = dir("rt");
+        let f = StateFile::in_dir(&d);
+        assert_eq!(f.load().expect("none yet"), State::default());
+        let mut s = State::default();
+        s.pending.push(incident());
+        s.libvirt_failures = 1;
+        f.save(&s).expect("saved");
+        assert_eq!(f.load().expect("loads"), s);
+        let names: Vec<String> = std::fs::read_dir(&d)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["state.json"]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn corrupt_or_unreadable_is_an_error_never_an_empty_state() {
+        let d = dir("bad");
+        let f = StateFile::in_dir(&d);
+        std::fs::write(&f.path, b"{\"pending\": [{\"domain\": \"g\"").expect("write");
+        let err = f.load().expect_err("corrupt");
+        assert!(
+            err.contains("is corrupt") && err.contains("move it away"),
+            "{err}"
+        );
+        std::fs::remove_file(&f.path).expect("rm");
+        std::fs::create_dir(&f.path).expect("a directory where the file should be");
+        let err = f.load().expect_err("unreadable");
+        assert!(err.starts_with("cannot read the state file"), "{err}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = parse(&bytes);
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! masakari-restart run directly (no cluster) with a fake virsh: its child sees none of the
+//! agent's environment, a corrupt or unreadable state file is an error the monitor reports,
+//! and keystone or Masakari redirecting elsewhere, or a proxy in the environment, get nothing
+//! sent anywhere else while the incident is kept. Run `make stage` first.
+
+use oxha_harness::http::{proxy_env, Recorder, Redirector};
+use oxha_harness::{ocf_agent, run_env, Run};
+use std::path::PathBuf;
+
+const GUEST: &str = "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c01";
+const PASSWORD: &str = "Keystone-Secret-0123";
+
+/// A state directory and a fake virsh that prints one guest in the state written to
+/// `<dir>/domstate` and dumps its environment to `<dir>/virsh-env`.
+struct Node {
+    dir: PathBuf,
+}
+
+impl Node {
+    fn new(tag: &str) -> Node {
+        let dir = std::env::temp_dir().join(format!("mr-failsafe-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let virsh = dir.join("virsh");
+        std::fs::write(
+            &virsh,
+            format!(
+                "#!/bin/sh\nenv > {d}/virsh-env\nset -- $(cat {d}/domstate)\n\
+                 echo '{GUEST} guest1'\necho\necho \"Domain: 'guest1'\"\n\
+                 echo \"  state.state=$1\"\necho \"  state.reason=$2\"\n",
+                d = dir.display()
+            ),
+        )
+        .expect("fake virsh");
+        oxha_harness::run(&["chmod", "755", &virsh.to_string_lossy()]).expect_ok();
+        let node = Node { dir };
+        node.guest("1 1");
+        node
+    }
+
+    /// `state reason` of the guest: `1 1` running, `5 3` shut off (crashed).
+    fn guest(&self, state: &str) {
+        std::fs::write(self.dir.join("domstate"), state).expect("domstate");
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.dir.join("state").join("state.json")
+    }
+
+    fn run(&self, action: &str, extra: &[(&str, &str)]) -> Run {
+        let agent = ocf_agent("masakari-restart").to_string_lossy().into_owned();
+        let dir = self.dir.to_string_lossy().into_owned();
+        let mut env: Vec<(String, String)> = vec![
+            ("OCF_RESOURCE_INSTANCE".into(), "mr-failsafe".into()),
+            ("OCF_RESKEY_virsh".into(), format!("{dir}/virsh")),
+            ("OCF_RESKEY_hostname".into(), "compute-1".into()),
+            ("OCF_RESKEY_state_dir".into(), format!("{dir}/state")),
+            ("OCF_RESKEY_retry_max".into(), "1".into()),
+            ("OCF_RESKEY_request_timeout".into(), "3s".into()),
+            ("OCF_RESKEY_CRM_meta_interval".into(), "10000".into()),
+            ("OCF_RESKEY_CRM_meta_timeout".into(), "20000".into()),
+        ];
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_env(&[&agent, action], &refs, None)
+    }
+
+    fn pending(&self) -> usize {
+        let text = std::fs::read_to_string(self.state_file()).expect("state file");
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        doc["pending"].as_array().map(Vec::len).unwrap_or(0)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn keystone(auth_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("OCF_RESKEY_auth_url", auth_url.to_string()),
+        ("OCF_RESKEY_username", "masakari".into()),
+        ("OCF_RESKEY_password", PASSWORD.into()),
+        ("OCF_RESKEY_project_name", "services".into()),
+    ]
+}
+
+fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[test]
+fn virsh_sees_none_of_the_agents_environment() {
+    let node = Node::new("env");
+    let env = keystone("http://127.0.0.1:9/v3");
+    node.run("start", &refs(&env)).expect_ok();
+    let seen = std::fs::read_to_string(node.dir.join("virsh-env")).expect("virsh ran");
+    assert!(
+        !seen.contains("OCF_RESKEY") && !seen.contains(PASSWORD),
+        "{seen}"
+    );
+    assert!(seen.contains("LC_ALL=C"), "{seen}");
+    node.run("stop", &refs(&env)).expect_ok();
+}
+
+#[test]
+fn a_corrupt_or_unreadable_state_file_is_reported_not_dropped() {
+    let node = Node::new("state");
+    let noauth = [
+        ("OCF_RESKEY_auth_mode", "noauth"),
+        ("OCF_RESKEY_masakari_url", "http://127.0.0.1:9/v1"),
+    ];
+    node.run("start", &noauth).expect_ok();
+    node.run("monitor", &noauth).expect_ok();
+    // A crash that cannot be delivered: the incident is in the state file.
+    node.guest("5 3");
+    node.run("monitor", &noauth).expect_ok();
+    assert_eq!(node.pending(), 1);
+    let good = std::fs::read(node.state_file()).expect("state");
+    std::fs::write(node.state_file(), &good[..good.len() / 2]).expect("truncate");
+    let r = node.run("monitor", &noauth);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.stderr.contains("ocf-exit-reason:") && r.stderr.contains("is corrupt"),
+        "{r}"
+    );
+    let r = node.run("start", &noauth);
+    assert_eq!(
+        r.code, 1,
+        "a start must not throw the incidents away either: {r}"
+    );
+    // Still the same half file: nothing overwrote it.
+    assert_eq!(
+        std::fs::read(node.state_file()).expect("state").len(),
+        good.len() / 2
+    );
+    std::fs::remove_file(node.state_file()).expect("rm");
+    std::fs::create_dir(node.state_file()).expect("a directory in its place");
+    let r = node.run("monitor", &noauth);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("cannot read the state file"), "{r}");
+    node.run("stop", &noauth).expect_ok();
+}
+
+#[test]
+fn a_redirecting_keystone_gets_nothing_followed_and_the_incident_is_kept() {
+    let node = Node::new("redirect");
+    let elsewhere = Recorder::start();
+    let redirector = Redirector::start(307, &elsewhere.url());
+    let env = keystone(&format!("{}/v3", redirector.url()));
+    node.run("start", &refs(&env)).expect_ok();
+    node.guest("5 3");
+    let r = node.run("monitor", &refs(&env));
+    assert_eq!(r.code, 0, "Masakari's trouble never fails the monitor: {r}");
+    assert!(
+        r.stderr.contains("redirect") && r.stderr.contains("refused"),
+        "{r}"
+    );
+    assert!(!redirector.seen().is_empty());
+    assert!(
+        elsewhere.seen().is_empty(),
+        "followed: {:?}",
+        elsewhere.seen()
+    );
+    assert_eq!(node.pending(), 1, "kept for the next monitor");
+    assert!(!r.stderr.contains(PASSWORD), "{r}");
+    // Masakari itself redirecting (noauth): the same.
+    let masakari = Redirector::start(308, &elsewhere.url());
+    let noauth = [
+        ("OCF_RESKEY_auth_mode", "noauth".to_string()),
+        ("OCF_RESKEY_masakari_url", format!("{}/v1", masakari.url())),
+    ];
+    let r = node.run("monitor", &refs(&noauth));
+    assert_eq!(r.code, 0, "{r}");
+    assert!(!masakari.seen().is_empty());
+    assert!(
+        elsewhere.seen().is_empty(),
+        "followed: {:?}",
+        elsewhere.seen()
+    );
+    assert_eq!(node.pending(), 1);
+}
+
+#[test]
+fn proxies_in_the_environment_are_ignored() {
+    let node = Node::new("proxy");
+    let proxy = Recorder::start();
+    let mut env = keystone("http://127.0.0.1:9/v3");
+    env.extend(proxy_env(&proxy.url()));
+    node.run("start", &refs(&env)).expect_ok();
+    node.guest("5 3");
+    let r = node.run("monitor", &refs(&env));
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        proxy.seen().is_empty(),
+        "the password went through a proxy: {:?}",
+        proxy.seen()
+    );
+    assert_eq!(node.pending(), 1);
+}

@@ -1,0 +1,196 @@
+//! One authenticated conversation with OpenStack: the HTTP client (oxha-http policy), the
+//! token and its catalog, and requests cut to the caller's deadline.
+
+use crate::error::{classify, Failure};
+use crate::keystone::{self, CatalogService, TokenAnswer};
+use crate::params::{Auth, Connection};
+use ocf_lib::{Deadline, Secret};
+use oxha_http::reqwest::{self, blocking::Client, Method};
+use std::time::Duration;
+
+/// Below this, a request is not worth starting.
+const SMALLEST_REQUEST: Duration = Duration::from_millis(200);
+
+pub struct Session {
+    http: Client,
+    conn: Connection,
+    token: Option<Secret>,
+    catalog: Vec<CatalogService>,
+    deadline: Deadline,
+}
+
+fn transport(e: &reqwest::Error) -> Failure {
+    Failure::Transient(oxha_http::error_chain(e))
+}
+
+impl Session {
+    /// A session whose every request ends by `deadline`. Reads `ca_file`, builds the client;
+    /// contacts nothing yet.
+    pub fn new(conn: Connection, deadline: Deadline) -> Result<Session, String> {
+        let mut policy = conn.policy.clone();
+        if let Some(ca) = &conn.ca_file {
+            policy = policy.ca_file(ca, "ca_file")?;
+        }
+        Ok(Session {
+            http: policy.client()?,
+            conn,
+            token: None,
+            catalog: Vec::new(),
+            deadline,
+        })
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The next request's timeout: `request_timeout` cut to the deadline.
+    fn timeout(&self) -> Result<Duration, Failure> {
+        let left = self.deadline.cap(self.conn.request_timeout);
+        if left < SMALLEST_REQUEST {
+            return Err(Failure::Transient(
+                "no time left for another request before the operation's deadline".into(),
+            ));
+        }
+        Ok(left)
+    }
+
+    /// Keystone v3 password auth; keeps the token and the catalog.
+    fn authenticate(&mut self) -> Result<(), Failure> {
+        let Auth::Keystone(creds) = &self.conn.auth else {
+            return Ok(());
+        };
+        let url = keystone::tokens_url(creds.auth_url.as_str());
+        let what = format!("keystone {url}");
+        let resp = self
+            .http
+            .post(&url)
+            .timeout(self.timeout()?)
+            .json(&keystone::password_request(creds))
+            .send()
+            .map_err(|e| transport(&e).about(&what))?;
+        let code = resp.status().as_u16();
+        if let Some(why) = oxha_http::refused_redirect(&resp) {
+            return Err(Failure::Refused(code, format!("{what}: {why}")));
+        }
+        let token = resp
+            .headers()
+            .get("X-Subject-Token")
+            .and_then(|v| v.to_str().ok())
+            .map(Secret::new);
+        let text = resp.text().map_err(|e| transport(&e).about(&what))?;
+        if !(200..300).contains(&code) {
+            return Err(classify(code, &text).about(&what));
+        }
+        let token = token.ok_or_else(|| {
+            Failure::Refused(code, format!("{what}: no X-Subject-Token in the answer"))
+        })?;
+        let answer: TokenAnswer = serde_json::from_str(&text)
+            .map_err(|e| Failure::Refused(code, format!("{what}: unreadable token body: {e}")))?;
+        self.token = Some(token);
+        self.catalog = answer.token.catalog;
+        Ok(())
+    }
+
+    fn ensure_token(&mut self) -> Result<(), Failure> {
+        if self.token.is_none() && matches!(self.conn.auth, Auth::Keystone(_)) {
+            self.authenticate()?;
+        }
+        Ok(())
+    }
+
+    /// The endpoint of a service: `explicit` if given, else the catalog's entry of one of
+    /// `types` for the configured interface and region (authenticating first).
+    pub fn endpoint(
+        &mut self,
+        types: &[&str],
+        explicit: Option<&reqwest::Url>,
+        setting: &str,
+    ) -> Result<String, Failure> {
+        if let Some(url) = explicit {
+            return Ok(url.as_str().to_string());
+        }
+        if !matches!(self.conn.auth, Auth::Keystone(_)) {
+            return Err(Failure::Refused(
+                0,
+                format!("no {} endpoint without keystone: set {setting}", types[0]),
+            ));
+        }
+        self.ensure_token()?;
+        keystone::endpoint(&self.catalog, types, &self.conn.region_name, &self.conn.interface)
+            .ok_or_else(|| {
+                Failure::Refused(
+                    404,
+                    format!(
+                        "no {} endpoint (interface {}, region {}) in the keystone catalog; set {setting}",
+                        types[0], self.conn.interface, self.conn.region_name
+                    ),
+                )
+            })
+    }
+
+    /// One request with the token (and `headers`); on 401 the token is renewed once. A
+    /// redirect is a refusal, never followed. Returns the status and body of any other answer.
+    pub fn send(
+        &mut self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, String), Failure> {
+        for attempt in 0..2 {
+            self.ensure_token()?;
+            let mut req = self
+                .http
+                .request(method.clone(), url)
+                .timeout(self.timeout()?);
+            if let Some(token) = &self.token {
+                req = req.header("X-Auth-Token", token.expose());
+            }
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = req.send().map_err(|e| transport(&e))?;
+            let code = resp.status().as_u16();
+            if let Some(why) = oxha_http::refused_redirect(&resp) {
+                return Err(Failure::Refused(code, format!("{url}: {why}")));
+            }
+            let text = resp.text().map_err(|e| transport(&e))?;
+            if code == 401 && attempt == 0 && matches!(self.conn.auth, Auth::Keystone(_)) {
+                self.token = None;
+                continue;
+            }
+            return Ok((code, text));
+        }
+        Err(Failure::Refused(
+            401,
+            "unauthorized after a fresh token".into(),
+        ))
+    }
+
+    /// A GET whose 2xx JSON answer is parsed as `T`.
+    pub fn get_json<T: serde::de::DeserializeOwned>(
+        &mut self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<T, Failure> {
+        let (code, text) = self.send(Method::GET, url, None, headers)?;
+        if !(200..300).contains(&code) {
+            return Err(classify(code, &text));
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| Failure::Refused(code, format!("unreadable answer from {url}: {e}")))
+    }
+}
+
+/// `base` + `/` + `path`, with one slash between them.
+pub fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}

@@ -1,0 +1,307 @@
+use super::error::{classify, error_message};
+use super::keystone::{endpoint, TokenAnswer};
+use super::masakari::post_outcome;
+use super::*;
+use ocf_lib::Deadline;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the fake OpenStack saw: `METHOD path?query | header values | body`.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// A keystone + Masakari + nova on one loopback port: the catalog points at itself.
+fn fake_openstack() -> (u16, Seen) {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
+    let port = server.server_addr().to_ip().expect("ip").port();
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for mut req in server.incoming_requests() {
+            let mut body = String::new();
+            let _ = req.as_reader().read_to_string(&mut body);
+            let header = |name: &str| {
+                req.headers()
+                    .iter()
+                    .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+                    .map(|h| h.value.as_str().to_string())
+                    .unwrap_or_default()
+            };
+            let line = format!(
+                "{} {} | {} | {} | {body}",
+                req.method(),
+                req.url(),
+                header("X-Auth-Token"),
+                header("OpenStack-API-Version")
+            );
+            log.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            let base = format!("http://127.0.0.1:{port}");
+            let (status, text, token) = match (req.method().as_str(), req.url()) {
+                ("POST", "/v3/auth/tokens") => (
+                    201,
+                    serde_json::json!({"token": {"catalog": [
+                        {"type": "compute", "endpoints": [{"interface": "internal", "region_id": "RegionOne", "url": format!("{base}/v2.1")}]},
+                        {"type": "instance-ha", "endpoints": [{"interface": "internal", "region": "RegionOne", "url": format!("{base}/v1")}]}
+                    ]}})
+                    .to_string(),
+                    true,
+                ),
+                ("GET", "/v1/segments") => (
+                    200,
+                    r#"{"segments": [{"uuid": "s-1", "name": "seg1", "extra": 1}]}"#.into(),
+                    false,
+                ),
+                ("GET", "/v1/segments/s-1/hosts") => (
+                    200,
+                    r#"{"hosts": [{"name": "compute-1", "uuid": "h-1", "on_maintenance": true}]}"#
+                        .into(),
+                    false,
+                ),
+                ("GET", u) if u.starts_with("/v2.1/os-services?") => (
+                    200,
+                    r#"{"services": [{"id": "5f0c-uuid", "binary": "nova-compute", "host": "compute-1", "forced_down": false, "state": "up", "status": "enabled"}]}"#.into(),
+                    false,
+                ),
+                ("PUT", "/v2.1/os-services/5f0c-uuid") => (
+                    200,
+                    r#"{"service": {"id": "5f0c-uuid", "binary": "nova-compute", "host": "compute-1", "forced_down": true}}"#.into(),
+                    false,
+                ),
+                _ => (404, r#"{"itemNotFound": {"message": "nope"}}"#.into(), false),
+            };
+            let mut resp = tiny_http::Response::from_string(text).with_status_code(status);
+            if token {
+                if let Ok(h) = tiny_http::Header::from_bytes("X-Subject-Token", "tok-123456") {
+                    resp.add_header(h);
+                }
+            }
+            let _ = req.respond(resp);
+        }
+    });
+    (port, seen)
+}
+
+static META: ocf_lib::AgentMeta = ocf_lib::AgentMeta {
+    name: "test",
+    kind: ocf_lib::AgentKind::Resource,
+    version: "0",
+    shortdesc: "",
+    longdesc: "",
+    params: &[],
+    param_groups: &[CONNECTION_PARAMS],
+    actions: &[],
+    man_sections: &[],
+};
+
+fn connection(pairs: &[(&str, &str)]) -> Result<Connection, String> {
+    let mut p = ocf_lib::Params::new(&META);
+    for (k, v) in pairs {
+        p.set(k, *v);
+    }
+    p.check_all().map_err(|e| e.to_string())?;
+    Connection::from_params(&p)
+}
+
+fn keystone(port: u16) -> Connection {
+    connection(&[
+        ("auth_url", &format!("http://127.0.0.1:{port}/v3")),
+        ("username", "masakari"),
+        ("password", "Keystone-Pa55word"),
+        ("project_name", "services"),
+        ("interface", "internal"),
+    ])
+    .expect("valid")
+}
+
+#[test]
+fn catalog_lookup_accepts_the_ha_alias_and_region_id() {
+    let token: TokenAnswer = serde_json::from_value(serde_json::json!({"token": {"catalog": [
+        {"type": "compute", "endpoints": [{"interface": "public", "region": "RegionOne", "url": "http://nova"}]},
+        {"type": "ha", "endpoints": [
+            {"interface": "internal", "region_id": "RegionOne", "url": "http://m:15868/v1/abc"},
+            {"interface": "public", "region": "RegionTwo", "url": "http://other"}]}
+    ]}}))
+    .expect("parses");
+    let cat = &token.token.catalog;
+    let ha = masakari::SERVICE_TYPES;
+    assert_eq!(
+        endpoint(cat, ha, "RegionOne", "internal").as_deref(),
+        Some("http://m:15868/v1/abc")
+    );
+    assert_eq!(endpoint(cat, ha, "RegionOne", "public"), None);
+    assert_eq!(
+        endpoint(cat, nova::SERVICE_TYPES, "RegionOne", "public").as_deref(),
+        Some("http://nova")
+    );
+}
+
+#[test]
+fn answers_are_classified_as_the_engine_means_them() {
+    let dup = r#"{"conflictingRequest": {"code": 409, "message": "Notification received from host h1 of type 'VM' is duplicate."}}"#;
+    assert!(error_message(dup).ends_with("is duplicate."));
+    assert_eq!(error_message("<html>oops</html>"), "<html>oops</html>");
+    assert!(matches!(classify(503, ""), Failure::Transient(_)));
+    assert!(matches!(classify(403, "{}"), Failure::Refused(403, _)));
+    assert_eq!(
+        post_outcome(202, r#"{"notification": {"notification_uuid": "n-1"}}"#),
+        PostOutcome::Accepted("n-1".into())
+    );
+    assert!(matches!(post_outcome(409, dup), PostOutcome::Duplicate(_)));
+    let maint = r#"{"conflictingRequest": {"message": "Notification received from host h1 of type 'COMPUTE_HOST' is ignored as the host is already under maintenance."}}"#;
+    assert!(matches!(
+        post_outcome(409, maint),
+        PostOutcome::Maintenance(_)
+    ));
+    let unknown = r#"{"badRequest": {"message": "Host with name h9 could not be found."}}"#;
+    assert!(matches!(
+        post_outcome(400, unknown),
+        PostOutcome::UnknownHost(_)
+    ));
+    assert!(matches!(
+        post_outcome(500, "boom"),
+        PostOutcome::Failed(Failure::Transient(_))
+    ));
+}
+
+#[test]
+fn connection_parameters_are_checked() {
+    let err = connection(&[("auth_mode", "noauth")]).expect_err("needs a URL");
+    assert_eq!(err, "auth_mode=noauth needs masakari_url");
+    let err = connection(&[("auth_url", "http://k:5000/v3")]).expect_err("incomplete");
+    assert_eq!(err, "auth_mode=keystone needs username");
+    let err = connection(&[
+        ("auth_mode", "noauth"),
+        ("masakari_url", "http://admin:Very-Secret@m:15868/v1"),
+    ])
+    .expect_err("userinfo");
+    assert!(
+        err.contains("user name or password") && !err.contains("Very-Secret"),
+        "{err}"
+    );
+    let c = keystone(5000);
+    assert!(!format!("{c:?}").contains("Keystone-Pa55word"));
+}
+
+#[test]
+fn keystone_then_masakari_with_typed_answers() {
+    let (port, seen) = fake_openstack();
+    let session =
+        Session::new(keystone(port), Deadline::after(Duration::from_secs(20))).expect("session");
+    let mut client = MasakariClient::new(session);
+    let host = client
+        .find_host("compute-1")
+        .expect("answers")
+        .expect("known");
+    assert!(host.on_maintenance);
+    assert_eq!(host.uuid, "h-1");
+    assert_eq!(client.find_host("compute-9").expect("answers"), None);
+    let seen = seen.lock().expect("log").clone();
+    assert!(seen[0].starts_with("POST /v3/auth/tokens |"), "{seen:?}");
+    assert!(
+        seen[0].contains("Keystone-Pa55word"),
+        "the password went to keystone"
+    );
+    assert!(
+        seen[1..]
+            .iter()
+            .all(|l| l.contains("| tok-123456 |") && !l.contains("Pa55word")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("POST /v3")).count(),
+        1,
+        "one token per session"
+    );
+}
+
+#[test]
+fn nova_force_down_uses_microversion_2_53() {
+    let (port, seen) = fake_openstack();
+    let mut session =
+        Session::new(keystone(port), Deadline::after(Duration::from_secs(20))).expect("session");
+    let service = nova::force_down(&mut session, "compute-1").expect("forced down");
+    assert!(service.forced_down);
+    let seen = seen.lock().expect("log").clone();
+    let get = seen
+        .iter()
+        .find(|l| l.starts_with("GET /v2.1/os-services"))
+        .expect("list");
+    assert!(
+        get.starts_with("GET /v2.1/os-services?binary=nova-compute&host=compute-1 | tok-123456 | compute 2.53 |"),
+        "{get}"
+    );
+    let put = seen.iter().find(|l| l.starts_with("PUT ")).expect("update");
+    assert_eq!(
+        put,
+        "PUT /v2.1/os-services/5f0c-uuid | tok-123456 | compute 2.53 | {\"forced_down\":true}"
+    );
+    let mut noauth = Session::new(
+        connection(&[
+            ("auth_mode", "noauth"),
+            ("masakari_url", &format!("http://127.0.0.1:{port}/v1")),
+        ])
+        .expect("valid"),
+        Deadline::none(),
+    )
+    .expect("session");
+    let err = nova::force_down(&mut noauth, "compute-1").expect_err("no catalog");
+    assert!(err.to_string().contains("auth_mode=keystone"), "{err}");
+}
+
+#[test]
+fn a_redirecting_keystone_gets_nothing_followed() {
+    let (target, seen) = fake_openstack();
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
+    let port = server.server_addr().to_ip().expect("ip").port();
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            let mut resp = tiny_http::Response::from_string("").with_status_code(307);
+            if let Ok(h) = tiny_http::Header::from_bytes(
+                "Location",
+                format!("http://127.0.0.1:{target}/v3/auth/tokens"),
+            ) {
+                resp.add_header(h);
+            }
+            let _ = req.respond(resp);
+        }
+    });
+    let session =
+        Session::new(keystone(port), Deadline::after(Duration::from_secs(20))).expect("session");
+    let mut client = MasakariClient::new(session);
+    let err = client.segments().expect_err("redirect refused");
+    assert!(matches!(err, Failure::Refused(307, _)), "{err}");
+    assert!(err.to_string().contains("refused"), "{err}");
+    assert!(seen.lock().expect("log").is_empty());
+}
+
+#[test]
+fn the_deadline_cuts_requests() {
+    let session =
+        Session::new(keystone(9), Deadline::after(Duration::from_millis(50))).expect("session");
+    std::thread::sleep(Duration::from_millis(60));
+    let mut client = MasakariClient::new(session);
+    let err = client.segments().expect_err("no time");
+    assert!(err.to_string().contains("no time left"), "{err}");
+}
+
+proptest::proptest! {
+    #[test]
+    fn answers_never_panic(code in 100u16..600, body in "(?s).{0,300}") {
+        let _ = post_outcome(code, &body);
+        let _ = classify(code, &body);
+        let _ = serde_json::from_str::<TokenAnswer>(&body);
+        let _ = serde_json::from_str::<masakari::HostList>(&body);
+        let _ = serde_json::from_str::<masakari::SegmentList>(&body);
+        let _ = serde_json::from_str::<nova::ServiceList>(&body);
+    }
+
+    #[test]
+    fn hosts_round_trip(names in proptest::collection::vec("[a-z][a-z0-9.-]{0,20}", 0..5), maint in proptest::bool::ANY) {
+        let doc = serde_json::json!({"hosts": names.iter().map(|n| serde_json::json!({"name": n, "on_maintenance": maint, "type": "COMPUTE"})).collect::<Vec<_>>()});
+        let list: masakari::HostList = serde_json::from_value(doc).expect("parses");
+        proptest::prop_assert_eq!(list.hosts.len(), names.len());
+        for (h, n) in list.hosts.iter().zip(&names) {
+            proptest::prop_assert_eq!(&h.name, n);
+            proptest::prop_assert_eq!(h.on_maintenance, maint);
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! The fence protocol against a simulated device.
+
+use super::*;
+use crate::meta::Param;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+static PARAMS: &[Param] = &[opt::IP, opt::PASSWORD, opt::SSL_INSECURE];
+static META: AgentMeta = AgentMeta {
+    name: "fence_test",
+    kind: AgentKind::Fence,
+    version: "1",
+    shortdesc: "test",
+    longdesc: "test",
+    params: PARAMS,
+    param_groups: &[STANDARD_OPTIONS],
+    actions: MULTI_PLUG_ACTIONS,
+    man_sections: &[],
+};
+
+/// A device whose plugs change state `lag` status reads after a request, and that can be
+/// told to never change (stuck) or to fail status reads.
+#[derive(Default)]
+struct Device {
+    state: BTreeMap<String, PowerState>,
+    pending: BTreeMap<String, (PowerState, u32)>,
+    lag: u32,
+    stuck: bool,
+    status_fails: bool,
+    set_fails: bool,
+    /// How long one status read takes (cut to what is left of the budget).
+    status_delay: Duration,
+    calls: Vec<String>,
+}
+
+impl FenceAgent for Device {
+    fn meta() -> &'static AgentMeta {
+        &META
+    }
+    fn from_options(ctx: &FenceContext) -> Result<Self, FenceError> {
+        if ctx.params.string("ip").is_none() {
+            return Err(FenceError::config("ip is required"));
+        }
+        Ok(Device::default())
+    }
+    fn get_power_status(
+        &mut self,
+        ctx: &FenceContext,
+        plug: &str,
+    ) -> Result<PowerState, FenceError> {
+        self.calls.push(format!("status {plug}"));
+        if !self.status_delay.is_zero() {
+            let limit = ctx.request_timeout_left("reading a status")?;
+            std::thread::sleep(self.status_delay.min(limit));
+        }
+        if self.status_fails {
+            return Err(FenceError::status("device says error"));
+        }
+        if let Some((target, left)) = self.pending.get(plug).copied() {
+            if left == 0 {
+                self.state.insert(plug.into(), target);
+                self.pending.remove(plug);
+            } else {
+                self.pending.insert(plug.into(), (target, left - 1));
+            }
+        }
+        self.state
+            .get(plug)
+            .copied()
+            .ok_or_else(|| FenceError::status(format!("no plug {plug}")))
+    }
+    fn set_power_status(
+        &mut self,
+        _: &FenceContext,
+        plug: &str,
+        s: PowerState,
+    ) -> Result<(), FenceError> {
+        self.calls.push(format!("set {plug} {}", s.word()));
+        if self.set_fails {
+            return Err(FenceError::power("refused"));
+        }
+        if !self.stuck {
+            self.pending.insert(plug.into(), (s, self.lag));
+        }
+        Ok(())
+    }
+    fn list(&mut self, _: &FenceContext) -> Result<Vec<Plug>, FenceError> {
+        Ok(self
+            .state
+            .iter()
+            .map(|(k, v)| Plug {
+                id: k.clone(),
+                alias: format!("{k}.example"),
+                state: Some(*v),
+            })
+            .collect())
+    }
+}
+
+fn ctx(stdin: &str) -> FenceContext {
+    let mut params = Params::new(&META);
+    parse_stdin(&mut params, stdin);
+    let action = params.string("action").unwrap_or_else(|| "reboot".into());
+    FenceContext::from_params(action, params, Instant::now()).expect("valid options")
+}
+
+fn device(plugs: &[(&str, PowerState)], lag: u32) -> Device {
+    Device {
+        state: plugs.iter().map(|(p, s)| (p.to_string(), *s)).collect(),
+        lag,
+        ..Device::default()
+    }
+}
+
+const FAST: &str = "ip=x\nstonith_status_sleep=0.01\npower_timeout=1\n";
+
+#[test]
+fn reboot_confirms_off_before_on() {
+    let mut d = device(&[("n1", PowerState::On)], 2);
+    let out = perform(&mut d, &ctx(&format!("{FAST}action=reboot\nport=n1\n")));
+    assert_eq!(
+        out,
+        Outcome {
+            exit: 0,
+            stdout: "Success: Rebooted\n".into()
+        }
+    );
+    let set_on = d
+        .calls
+        .iter()
+        .position(|c| c == "set n1 ON")
+        .expect("powered on");
+    let set_off = d
+        .calls
+        .iter()
+        .position(|c| c == "set n1 OFF")
+        .expect("powered off");
+    assert!(set_off < set_on);
+    // Between the off request and the on request, a status read saw the node off.
+    let confirmed_off = d.calls[set_off..set_on]
+        .iter()
+        .filter(|c| c.starts_with("status"))
+        .count();
+    assert!(confirmed_off >= 3, "{:?}", d.calls);
+    assert_eq!(d.state["n1"], PowerState::On);
+}
+
+#[test]
+fn off_that_never_happens_is_a_failure() {
+    let mut d = device(&[("n1", PowerState::On)], 0);
+    d.stuck = true;
+    let out = perform(&mut d, &ctx(&format!("{FAST}action=off\nplug=n1\n")));
+    assert_eq!(out.exit, 1);
+    assert!(out.stdout.is_empty());
+    let mut d = device(&[("n1", PowerState::On)], 0);
+    d.stuck = true;
+    let out = perform(&mut d, &ctx(&format!("{FAST}action=reboot\nplug=n1\n")));
+    assert_eq!(out.exit, 1, "reboot must fail when off is not confirmed");
+    assert!(
+        !d.calls.iter().any(|c| c == "set n1 ON"),
+        "never power on an unconfirmed node"
+    );
+}
+
+#[test]
+fn status_errors_and_refusals_are_failures() {
+    for (status_fails, set_fails) in [(true, false), (false, true)] {
+        for action in ["off", "reboot", "on", "status"] {
+            let mut d = device(&[("n1", PowerState::On)], 0);
+            d.status_fails = status_fails;
+            d.set_fails = set_fails;
+            let out = perform(&mut d, &ctx(&format!("{FAST}action={action}\nplug=n1\n")));
+            if action == "status" && !status_fails {
+                continue;
+            }
+            if action == "on" && !status_fails {
+                // Already on: no device command needed.
+                assert_eq!(out.exit, 0);
+                continue;
+            }
+            assert_eq!(
+                out.exit, 1,
+                "{action} status_fails={status_fails} set_fails={set_fails}"
+            );
+        }
+    }
+    let mut d = device(&[], 0);
+    assert_eq!(
+        perform(&mut d, &ctx(&format!("{FAST}action=off\nplug=ghost\n"))).exit,
+        1
+    );
+}
+
+#[test]
+fn reboot_succeeds_when_only_power_on_fails() {
+    let mut d = device(&[("n1", PowerState::Off)], 0);
+    d.set_fails = true;
+    let out = perform(&mut d, &ctx(&format!("{FAST}action=reboot\nplug=n1\n")));
+    assert_eq!(out.exit, 0);
+}
+
+#[test]
+fn status_and_already_states() {
+    let mut d = device(&[("a", PowerState::On), ("b", PowerState::Off)], 0);
+    assert_eq!(
+        perform(&mut d, &ctx("ip=x\naction=status\nplug=a\n")),
+        Outcome {
+            exit: 0,
+            stdout: "Status: ON\n".into()
+        }
+    );
+    assert_eq!(
+        perform(&mut d, &ctx("ip=x\naction=status\nplug=b\n")),
+        Outcome {
+            exit: 2,
+            stdout: "Status: OFF\n".into()
+        }
+    );
+    assert_eq!(
+        perform(&mut d, &ctx("ip=x\naction=off\nplug=b\n")).stdout,
+        "Success: Already OFF\n"
+    );
+    assert_eq!(
+        perform(&mut d, &ctx("ip=x\naction=on\nplug=a\n")).stdout,
+        "Success: Already ON\n"
+    );
+    assert!(!d.calls.iter().any(|c| c.starts_with("set")));
+    // Several plugs: on if any is on.
+    assert_eq!(
+        perform(&mut d, &ctx("ip=x\naction=status\nplug=a,b\n")).exit,
+        0
+    );
+}
+
+#[test]
+fn list_and_list_status() {
+    let mut d = device(&[("a", PowerState::On), ("b", PowerState::Off)], 0);
+    assert_eq!(
+        perform(&mut d, &ctx("ip=x\naction=list\n")).stdout,
+        "a,a.example\nb,b.example\n"
+    );
+    assert_eq!(
+        perform(&mut d, &ctx("ip=x\naction=list-status\nseparator=;\n")).stdout,
+        "a;a.example;on\nb;b.example;off\n"
+    );
+}
+
+#[test]
+fn stdin_parsing_rules() {
+    let mut p = Params::new(&META);
+    let unknown = parse_stdin(
+        &mut p,
+        "# comment\n\naction=off\nipaddr=\"10.1.2.3\"\nport=n1\nport=n2\nnodename=n9\nbogus=secret\npower-timeout=7\n  ssl_insecure=0 \nverbose\n",
+    );
+    assert_eq!(unknown, vec!["bogus".to_string()]);
+    assert_eq!(p.string("ip").as_deref(), Some("10.1.2.3"));
+    assert_eq!(
+        p.string("plug").as_deref(),
+        Some("n2"),
+        "last occurrence wins"
+    );
+    assert_eq!(p.string("nodename").as_deref(), Some("n9"));
+    assert_eq!(
+        p.duration("power_timeout").unwrap(),
+        Some(Duration::from_secs(7))
+    );
+    assert!(!p.bool("ssl_insecure").unwrap(), "booleans parse by value");
+    assert!(p.bool("verbose").unwrap());
+    let c = FenceContext::from_params("off".into(), p, Instant::now()).unwrap();
+    assert_eq!(c.plugs, vec!["n2".to_string()], "plug wins over nodename");
+}
+
+#[test]
+fn nodename_is_the_plug_when_no_plug_is_given() {
+    let c = ctx("ip=x\naction=off\nnodename=node3\n");
+    assert_eq!(c.plugs, vec!["node3".to_string()]);
+}
+
+#[test]
+fn bad_option_values_are_config_errors() {
+    for bad in [
+        "power_timeout=soon",
+        "retry_on=-1",
+        "method=smash",
+        "delay=x",
+        "ssl_insecure=maybe",
+    ] {
+        let mut p = Params::new(&META);
+        parse_stdin(&mut p, &format!("ip=x\n{bad}\n"));
+        let err = FenceContext::from_params("off".into(), p, Instant::now()).unwrap_err();
+        assert_eq!(err.kind, FenceErrorKind::Config, "{bad}");
+        let key = bad.split('=').next().unwrap_or_default();
+        assert!(err.message.contains(key), "{bad}: {}", err.message);
+    }
+}
+
+#[test]
+fn command_line_options() {
+    let mut p = Params::new(&META);
+    parse_args(
+        &mut p,
+        [
+            "fence_test",
+            "-o",
+            "status",
+            "-a",
+            "host",
+            "-n",
+            "n1",
+            "--power-timeout=9",
+            "--ssl-insecure",
+            "--ipaddr",
+            "h2",
+        ],
+    )
+    .unwrap();
+    assert_eq!(p.string("action").as_deref(), Some("status"));
+    assert_eq!(p.string("ip").as_deref(), Some("h2"));
+    assert_eq!(p.string("plug").as_deref(), Some("n1"));
+    assert!(p.bool("ssl_insecure").unwrap());
+    let mut p = Params::new(&META);
+    let err = parse_args(&mut p, ["fence_test", "--no-such-option"]).unwrap_err();
+    assert!(err.contains("no-such-option"), "{err}");
+}
+
+#[test]
+fn whole_invocations() {
+    let run = |stdin: &str| run_with::<Device>(Source::Stdin, vec![], stdin, Instant::now());
+    assert_eq!(run("action=metadata\n").exit, 0);
+    assert!(run("action=metadata\n")
+        .stdout
+        .contains("<resource-agent name=\"fence_test\""));
+    assert_eq!(run("action=validate-all\nip=x\n").exit, 0);
+    assert_eq!(
+        run("action=validate-all\n").exit,
+        1,
+        "agent's own check (ip)"
+    );
+    assert_eq!(run("action=explode\nip=x\n").exit, 1);
+    assert_eq!(run("action=off\nip=x\n").exit, 1, "no plug");
+    let help = run_with::<Device>(
+        Source::CommandLine,
+        vec!["fence_test".into(), "-h".into()],
+        "",
+        Instant::now(),
+    );
+    assert_eq!(help.exit, 0);
+    assert!(help.stdout.contains("--power-timeout"));
+}
+
+proptest::proptest! {
+    #[test]
+    fn stdin_parser_never_panics_and_keeps_values(input in "(?s).{0,400}") {
+        let mut p = Params::new(&META);
+        let _ = parse_stdin(&mut p, &input);
+        let _ = p.check_all();
+    }
+
+    #[test]
+    fn stdin_values_round_trip(value in "[^\"\n\r=]{1,40}") {
+        let value = value.trim().to_string();
+        proptest::prop_assume!(!value.is_empty());
+        let mut p = Params::new(&META);
+        let unknown = parse_stdin(&mut p, &format!("ipaddr={value}\n"));
+        proptest::prop_assert!(unknown.is_empty());
+        proptest::prop_assert_eq!(p.string("ip"), Some(value));
+    }
+}
+
+#[test]
+fn one_budget_bounds_the_whole_action() {
+    // Every status read takes 300 ms and the plug never goes off: power_timeout (60 s) would
+    // wait far longer than total_timeout (1 s).
+    let mut d = device(&[("n1", PowerState::On)], 0);
+    d.stuck = true;
+    d.status_delay = Duration::from_millis(300);
+    let c = ctx(
+        "ip=x\nstonith_status_sleep=0.1\npower_timeout=60\ntotal_timeout=1\naction=off\nplug=n1\n",
+    );
+    let started = Instant::now();
+    let out = perform(&mut d, &c);
+    assert_eq!(out.exit, 1);
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
+    let why = c.out_of_time("waiting").message;
+    assert!(
+        why.starts_with("total_timeout (1 s) used up after"),
+        "{why}"
+    );
+    assert!(c.request_timeout_left("x").is_err());
+}
+
+#[test]
+fn budget_defaults_and_delay() {
+    assert_eq!(
+        ctx("ip=x\naction=off\nplug=a\n").total_timeout,
+        super::context::POWER_ACTION_BUDGET
+    );
+    assert_eq!(
+        ctx("ip=x\naction=reboot\nplug=a\n").total_timeout,
+        Duration::from_secs(50)
+    );
+    assert_eq!(
+        ctx("ip=x\naction=monitor\n").total_timeout,
+        super::context::OTHER_ACTION_BUDGET
+    );
+    assert_eq!(
+        ctx("ip=x\naction=status\ntotal_timeout=120\n").total_timeout,
+        Duration::from_secs(120)
+    );
+    // A request gets shell_timeout, never more than what is left.
+    let c = ctx("ip=x\naction=off\nshell_timeout=5\ntotal_timeout=2\n");
+    assert!(c.request_timeout_left("x").unwrap() <= Duration::from_secs(2));
+    let c = ctx("ip=x\naction=off\nshell_timeout=1\n");
+    assert_eq!(c.request_timeout_left("x").unwrap(), Duration::from_secs(1));
+    let mut p = Params::new(&META);
+    parse_stdin(&mut p, "ip=x\ndelay=60\n");
+    let err = FenceContext::from_params("off".into(), p, Instant::now()).unwrap_err();
+    assert_eq!(err.kind, FenceErrorKind::Config, "{err}");
+}
+
+#[test]
+fn secrets_on_the_command_line_are_accepted() {
+    let mut p = Params::new(&META);
+    parse_args(&mut p, ["fence_test", "-a", "h", "-p", "pass-on-argv"]).unwrap();
+    assert_eq!(p.string("password").as_deref(), Some("pass-on-argv"));
+}

@@ -1,0 +1,126 @@
+//! Hostile HTTP endpoints on loopback, for the tests that prove the agents' clients go nowhere
+//! they were not told to: a [`Recorder`] (stands for "another host", or a proxy) that notes
+//! every connection, and a [`Redirector`] that answers every request with a redirect to it.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn serve(listener: TcpListener, log: Log, answer: String) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let log = log.clone();
+            let answer = answer.clone();
+            std::thread::spawn(move || handle(stream, &log, &answer));
+        }
+    });
+}
+
+fn handle(mut stream: TcpStream, log: &Log, answer: &str) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = vec![0u8; 16 * 1024];
+    let n = stream.read(&mut buf).unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    log.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(text.lines().next().unwrap_or("(nothing)").to_string());
+    let _ = stream.write_all(answer.as_bytes());
+}
+
+fn bind() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    (listener, port)
+}
+
+/// Notes the first line of whatever reaches it and answers 502.
+pub struct Recorder {
+    pub port: u16,
+    log: Log,
+}
+
+impl Recorder {
+    pub fn start() -> Recorder {
+        let (listener, port) = bind();
+        let log: Log = Arc::default();
+        serve(
+            listener,
+            log.clone(),
+            "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+        );
+        Recorder { port, log }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The first line of every request that reached it.
+    pub fn seen(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Answers every request with `status` (307 unless set) and `Location: <to><path>`.
+pub struct Redirector {
+    pub port: u16,
+    log: Log,
+}
+
+impl Redirector {
+    pub fn start(status: u16, to: &str) -> Redirector {
+        let (listener, port) = bind();
+        let log: Log = Arc::default();
+        let to = to.trim_end_matches('/').to_string();
+        let listener_log = log.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let log = listener_log.clone();
+                let to = to.clone();
+                std::thread::spawn(move || {
+                    let mut stream = stream;
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let first = text.lines().next().unwrap_or("").to_string();
+                    let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    log.lock().unwrap_or_else(|p| p.into_inner()).push(first);
+                    let answer = format!(
+                        "HTTP/1.1 {status} Moved\r\nLocation: {to}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = stream.write_all(answer.as_bytes());
+                });
+            }
+        });
+        Redirector { port, log }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn seen(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The environment variables that would route a careless client through `proxy`.
+pub fn proxy_env(proxy: &str) -> Vec<(&'static str, String)> {
+    [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .into_iter()
+    .map(|k| (k, proxy.to_string()))
+    .chain([("NO_PROXY", String::new()), ("no_proxy", String::new())])
+    .collect()
+}

@@ -1,0 +1,179 @@
+//! Scenario 3 with the notifier misconfigured: the pacemaker-remote compute node dies while
+//! its fencing level runs fence_masakari *before* the power device. fence_masakari reads the
+//! live CIB, refuses (it would tell Masakari a host is down that nobody powered off), the level
+//! fails, and so the node is NOT considered fenced: it stays UNCLEAN, its workload is not
+//! recovered elsewhere, MAAS powers nothing off and Masakari hears nothing. The device's
+//! monitor fails too (a failed device in crm_mon at its next monitor).
+
+use oxha_multinode::masakari::Masakari;
+use oxha_multinode::{MultiCluster, REMOTE_NODE};
+use std::time::Duration;
+
+const POWER_DEV: &str = "fence_compute_power";
+const MASAKARI_DEV: &str = "fence_compute_masakari";
+const WORKLOAD: &str = "compute_workload";
+
+fn attempts(cluster: &MultiCluster, target: &str) -> (usize, usize) {
+    let history = cluster.fence_history("node1", target);
+    let count = |word: &str| history.lines().filter(|l| l.contains(word)).count();
+    (count("failed"), count("successful"))
+}
+
+fn log_lines(cluster: &MultiCluster, node: &str, needles: &[&str]) -> Vec<String> {
+    let log = cluster
+        .state_dir()
+        .join("nodes")
+        .join(node)
+        .join("pacemaker.log");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .map(str::to_string)
+        .collect()
+}
+
+fn registered(cluster: &MultiCluster, node: &str) -> String {
+    cluster
+        .run(node, &["stonith_admin", "--list-registered"])
+        .stdout
+}
+
+#[test]
+fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() {
+    let _s = MultiCluster::serial();
+    oxha_harness::fence_agent("fence_maas");
+    oxha_harness::fence_agent("fence_masakari");
+    oxha_harness::tool("maas-sim");
+    let cluster = MultiCluster::start();
+    let masakari = std::thread::scope(|s| {
+        let masakari = s.spawn(|| Masakari::start(&cluster, "node1", &[REMOTE_NODE]));
+        cluster.configure_fencing();
+        cluster.add_remote();
+        masakari
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    });
+
+    // Configured right first (the notifier's start runs a monitor, which checks the topology),
+    // with a slow monitor, so that the misconfiguration below is met by the fencing, not by a
+    // monitor that would take the device away first.
+    let power_params = cluster.fence_params("stonith:fence_maas", &[REMOTE_NODE]);
+    let text = format!(
+        "primitive {POWER_DEV} stonith:fence_maas params {power_params} \\\n\
+         \top monitor interval=120s\n\
+         primitive {MASAKARI_DEV} stonith:fence_masakari \\\n\
+         \tparams {masakari_params} pcmk_host_list={REMOTE_NODE} \\\n\
+         \top monitor interval=600s\n\
+         {pin}\
+         fencing_topology {REMOTE_NODE}: {POWER_DEV},{MASAKARI_DEV}\n\
+         primitive {WORKLOAD} ocf:pacemaker:Dummy op monitor interval=5s\n\
+         location workload_on_compute {WORKLOAD} inf: {REMOTE_NODE}\n",
+        masakari_params = masakari.device_params(),
+        pin = masakari.pin_device(MASAKARI_DEV),
+    );
+    cluster.crm_configure("node1", &text).expect_ok();
+    let on = cluster.wait_active_one("node1", WORKLOAD, Duration::from_secs(60));
+    assert_eq!(on, REMOTE_NODE);
+    oxha_harness::wait_for(
+        "both compute fence devices registered on node1",
+        Duration::from_secs(60),
+        || {
+            let n1 = registered(&cluster, "node1");
+            (n1.contains(POWER_DEV) && n1.contains(MASAKARI_DEV)).then_some(())
+        },
+    );
+    assert!(
+        cluster.active_on("node1", MASAKARI_DEV) == ["node1"],
+        "the notifier started (its monitor passed) while the topology was right"
+    );
+
+    // The mistake: the notifier first in the level.
+    cluster
+        .pcs("node1", &["stonith", "level", "clear", REMOTE_NODE])
+        .expect_ok();
+    cluster
+        .pcs(
+            "node1",
+            &[
+                "stonith",
+                "level",
+                "add",
+                "1",
+                REMOTE_NODE,
+                MASAKARI_DEV,
+                POWER_DEV,
+                "--force",
+            ],
+        )
+        .expect_ok();
+    cluster.kill(REMOTE_NODE);
+
+    oxha_harness::wait_for(
+        "two failed fencing attempts of compute1",
+        Duration::from_secs(90),
+        || (attempts(&cluster, REMOTE_NODE).0 >= 2).then_some(()),
+    );
+    let state = oxha_harness::wait_for("crm_mon on node1", Duration::from_secs(10), || {
+        cluster.node_state("node1", REMOTE_NODE)
+    });
+    assert!(
+        !state.online && state.unclean,
+        "{REMOTE_NODE} must stay UNCLEAN: nothing confirmed it off: {state:?}"
+    );
+    assert_eq!(attempts(&cluster, REMOTE_NODE).1, 0, "no fencing succeeded");
+    let elsewhere: Vec<String> = cluster
+        .active_on("node1", WORKLOAD)
+        .into_iter()
+        .filter(|n| n != REMOTE_NODE)
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "{WORKLOAD} recovered on {elsewhere:?} while {REMOTE_NODE} is unfenced"
+    );
+    assert!(
+        masakari.notifications().is_empty(),
+        "Masakari was told: {:?}",
+        masakari.notifications()
+    );
+    assert!(
+        !cluster
+            .maas_events(REMOTE_NODE)
+            .iter()
+            .any(|e| e.starts_with("power_off")),
+        "the level went past the refusing notifier: {:?}",
+        cluster.maas_events(REMOTE_NODE)
+    );
+    // The fencer did run the notifier for compute1, and it refused with the reason.
+    let ran = log_lines(
+        &cluster,
+        "node1",
+        &["compute1 using", MASAKARI_DEV, "returned"],
+    );
+    assert!(
+        !ran.is_empty() && ran.iter().all(|l| !l.contains("returned 0")),
+        "fenced's runs of {MASAKARI_DEV}: {ran:?}\n{}",
+        cluster.logs()
+    );
+    let why = log_lines(
+        &cluster,
+        "node1",
+        &["fence_masakari", "before any power device"],
+    );
+    assert!(
+        !why.is_empty(),
+        "no refusal reason logged\n{}",
+        cluster.logs()
+    );
+    eprintln!("refusal: {}", why[0]);
+
+    // The device's monitor makes the same check, so the mistake shows before an incident.
+    let options = format!(
+        "{}\naction=monitor\n",
+        masakari.device_params().replace(' ', "\n")
+    );
+    let r = cluster.run_stdin("node1", &["fence_masakari"], Some(&options));
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("before any power device"), "{r}");
+    assert!(masakari.notifications().is_empty());
+}
