@@ -7,7 +7,7 @@
 //! code, since nobody could read the answer; actions whose result is the exit code alone
 //! (stop, monitor) keep their real result.
 
-use oxha_harness::{fence_agent, ocf_agent, stage_dir, wait_for};
+use oxha_harness::{fence_agent, ocf_agent, wait_for};
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -220,7 +220,7 @@ fn fence_actions_with_dead_pipes() {
         r#"[{"hostname": "compute-1", "system_id": "c1aaaa"}]"#,
     )
     .expect("machines");
-    let sim = stage_dir().join("tools/maas-sim");
+    let sim = oxha_harness::tool("maas-sim");
     let mut server = Command::new(&sim)
         .args(["serve", "--listen", "127.0.0.1:0", "--port-file"])
         .arg(dir.join("port"))
