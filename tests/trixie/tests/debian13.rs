@@ -49,6 +49,45 @@ fn node_runs_debian_13_with_the_package() {
     assert!(!fixture.ok(), "a test fixture is in the node");
 }
 
+/// A Debian 13 compute node: apt installs pacemaker-remote (which removes pacemaker, they
+/// conflict) and the package together, in a throwaway copy of the tree without network (the
+/// pacemaker-remote package file is kept in the tree). Nothing of oxha's pulls pacemaker back.
+#[test]
+fn compute_node_takes_pacemaker_remote_and_the_package() {
+    let root = oxha_trixie::trixie_root();
+    let deb = oxha_harness::deb_package();
+    let script = oxha_harness::workspace_root().join("tests/trixie/scripts/in-overlay");
+    let install = format!(
+        "export DEBIAN_FRONTEND=noninteractive; \
+         apt-get install -y -q -o APT::Sandbox::User=root /var/cache/oxha/pacemaker-remote_*.deb {} \
+         && dpkg-query -W -f='${{Package}} ${{Status}}\n' pacemaker pacemaker-remote oxha \
+         && dpkg -S /usr/sbin/fence_maas /usr/lib/ocf/resource.d/oxha/masakari-restart \
+         && pacemaker-remoted --version | head -1 \
+         && /usr/lib/ocf/resource.d/oxha/masakari-restart meta-data | grep -c 'resource-agent name=\"masakari-restart\"'",
+        deb.display()
+    );
+    let r = oxha_harness::run(&[
+        &script.to_string_lossy(),
+        &root.to_string_lossy(),
+        "sh",
+        "-c",
+        &install,
+    ]);
+    assert!(r.ok(), "compute node install failed: {r}");
+    let out = &r.stdout;
+    assert!(
+        out.contains("pacemaker-remote install ok installed"),
+        "{out}"
+    );
+    assert!(out.contains("oxha install ok installed"), "{out}");
+    assert!(
+        !out.contains("pacemaker install ok installed"),
+        "pacemaker is still installed: {out}"
+    );
+    assert!(out.contains("oxha: /usr/sbin/fence_maas"), "{out}");
+    assert!(out.contains("Pacemaker 3."), "{out}");
+}
+
 /// `crm ra info` and `pcs resource|stonith describe` read every agent's metadata.
 #[test]
 fn crm_and_pcs_describe_every_agent() {
