@@ -3,7 +3,9 @@
 //! [`Cluster::start`] brings up corosync + pacemakerd as one node in private pid, network,
 //! mount and UTS namespaces (see `scripts/cluster`): its CIB, logs and runtime directories are
 //! tmpfs mounts nobody else sees, and the staged oxha binaries (`make stage`) are overlaid on
-//! `/usr/sbin` and the OCF root inside it only. Tests talk to it with the real tools
+//! `/usr/sbin` and the OCF root inside it only ([`Cluster::start_with`] instead runs the node on
+//! another root tree and/or installs the oxha package with dpkg -i: [`NodeSetup`]). Tests talk
+//! to it with the real tools
 //! (`crm`, `pcs`, `stonith_admin`, `crm_resource`) through [`Cluster::run`]. Dropping the
 //! cluster kills every process in it, so nothing leaks into the next test, even on panic.
 //!
