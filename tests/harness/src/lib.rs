@@ -5,9 +5,9 @@
 //! tmpfs mounts nobody else sees, and the staged oxha binaries (`make stage`) are overlaid on
 //! `/usr/sbin` and the OCF root inside it only ([`Cluster::start_with`] instead runs the node on
 //! another root tree and/or installs the oxha package with dpkg -i: [`NodeSetup`]). Tests talk
-//! to it with the real tools
-//! (`crm`, `pcs`, `stonith_admin`, `crm_resource`) through [`Cluster::run`]. Dropping the
-//! cluster kills every process in it, so nothing leaks into the next test, even on panic.
+//! to it with the real tools (`crm`, `pcs`, `stonith_admin`, `crm_resource`) through
+//! [`Cluster::run`]. Dropping the cluster kills every process in it, so nothing leaks into the
+//! next test, even on panic.
 //!
 //! One cluster per test binary: start it once (e.g. in a `OnceLock`) or run the tests of a
 //! binary serially against one cluster.
