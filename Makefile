@@ -6,6 +6,7 @@ OCF_DIR    := $(DESTDIR)$(PREFIX)/lib/ocf/resource.d/oxha
 SBIN_DIR   := $(DESTDIR)$(PREFIX)/sbin
 MAN_DIR    := $(DESTDIR)$(PREFIX)/share/man
 STAGE      ?= $(CURDIR)/stage
+DEB_DIR    ?= $(CURDIR)
 
 # Static binaries: musl when its Rust target is installed (tests/setup-deps adds it),
 # otherwise glibc with crt-static. Both are decided when a recipe runs, never when make starts:
@@ -25,11 +26,12 @@ TEST_FENCE := probe
 OCF_AGENTS   := $(filter-out $(if $(WITH_TEST_AGENTS),,$(TEST_OCF)),$(notdir $(wildcard agents/*)))
 FENCE_AGENTS := $(filter-out $(if $(WITH_TEST_AGENTS),,$(TEST_FENCE)),$(notdir $(wildcard fence/*)))
 
-.PHONY: help build install stage test unit-test deps man lint demo demo-clean bench clean
+.PHONY: help build install deb stage test unit-test deps man lint demo demo-clean bench clean
 
 help:
 	@echo "make build       static release binaries ($(TARGET))"
 	@echo "make install     install agents (DESTDIR=, PREFIX=$(PREFIX)); WITH_TEST_AGENTS=1 adds test fixtures"
+	@echo "make deb         the Debian package oxha_<version>_amd64.deb (in DEB_DIR=$(DEB_DIR))"
 	@echo "make test        install test dependencies (apt-get), build, run every test suite"
 	@echo "make demo        a local cluster with the agents doing real work; make demo-clean stops it"
 	@echo "make man         regenerate man/ from the agents' metadata"
@@ -45,6 +47,11 @@ install: build
 	for a in $(FENCE_AGENTS); do install -m 0755 $(RELEASE)/fence_$$a $(SBIN_DIR)/fence_$$a; done
 	for a in $(OCF_AGENTS); do install -m 0644 man/ocf_oxha_$$a.7 $(MAN_DIR)/man7/; done
 	for a in $(FENCE_AGENTS); do install -m 0644 man/fence_$$a.8 $(MAN_DIR)/man8/; done
+
+# The Debian package (packaging/): what `make install` lays out, plus copyright, changelog,
+# compressed man pages; never the test fixtures. tests/check-deb checks it.
+deb: build
+	bash packaging/build-deb $(RELEASE) $(DEB_DIR)
 
 # The tree the tests run against: every agent, fixtures included, plus the test tools.
 stage:

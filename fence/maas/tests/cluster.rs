@@ -212,8 +212,10 @@ fn crm_device_with_maas_url_and_fqdn_target() {
     );
     e.cluster.crm(&["resource", "stop", "maas-crm"]).expect_ok();
     e.cluster.wait_stopped("maas-crm", Duration::from_secs(30));
+    // -F: with stonith-enabled=true, crmsh 5 refuses a commit that leaves no fence device
+    // (crmsh 4.4 allowed it).
     e.cluster
-        .crm(&["configure", "delete", "maas-crm"])
+        .crm(&["-F", "configure", "delete", "maas-crm"])
         .expect_ok();
 }
 

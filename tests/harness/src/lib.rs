@@ -3,9 +3,11 @@
 //! [`Cluster::start`] brings up corosync + pacemakerd as one node in private pid, network,
 //! mount and UTS namespaces (see `scripts/cluster`): its CIB, logs and runtime directories are
 //! tmpfs mounts nobody else sees, and the staged oxha binaries (`make stage`) are overlaid on
-//! `/usr/sbin` and the OCF root inside it only. Tests talk to it with the real tools
-//! (`crm`, `pcs`, `stonith_admin`, `crm_resource`) through [`Cluster::run`]. Dropping the
-//! cluster kills every process in it, so nothing leaks into the next test, even on panic.
+//! `/usr/sbin` and the OCF root inside it only ([`Cluster::start_with`] instead runs the node on
+//! another root tree and/or installs the oxha package with dpkg -i: [`NodeSetup`]). Tests talk
+//! to it with the real tools (`crm`, `pcs`, `stonith_admin`, `crm_resource`) through
+//! [`Cluster::run`]. Dropping the cluster kills every process in it, so nothing leaks into the
+//! next test, even on panic.
 //!
 //! One cluster per test binary: start it once (e.g. in a `OnceLock`) or run the tests of a
 //! binary serially against one cluster.
@@ -25,6 +27,74 @@ pub fn workspace_root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
+}
+
+/// The oxha Debian package `make deb` builds: `OXHA_DEB`, else
+/// `<workspace>/oxha_<version>_amd64.deb` for the version at the top of `packaging/deb/changelog`.
+/// Like the stage, it must be the code under test: a missing package, or one older than any
+/// staged binary (which are themselves checked against the sources), fails with `run make deb`.
+#[track_caller]
+pub fn deb_package() -> PathBuf {
+    let deb = match std::env::var_os("OXHA_DEB") {
+        Some(deb) => PathBuf::from(deb),
+        None => {
+            let changelog =
+                std::fs::read_to_string(workspace_root().join("packaging/deb/changelog"))
+                    .unwrap_or_default();
+            let version = changelog
+                .split_once('(')
+                .and_then(|(_, rest)| rest.split_once(')'))
+                .map(|(v, _)| v)
+                .unwrap_or("unknown");
+            workspace_root().join(format!("oxha_{version}_amd64.deb"))
+        }
+    };
+    let built = std::fs::metadata(&deb).and_then(|m| m.modified());
+    let Ok(built) = built else {
+        panic!("{} missing: run `make deb`", deb.display());
+    };
+    if let Some(newer) = stage::newest_binary(&stage_dir()).filter(|(_, t)| *t > built) {
+        panic!(
+            "{} is older than the staged {}: run `make deb`",
+            deb.display(),
+            newer.0.display()
+        );
+    }
+    deb
+}
+
+/// What a test node runs on and how the oxha agents get into it (`scripts/node-root`).
+#[derive(Clone, Debug, Default)]
+pub struct NodeSetup {
+    /// A root tree (e.g. Debian 13) the node runs on, as the lower layer of an overlay private to
+    /// the node; `None`: this machine's `/`.
+    pub root: Option<PathBuf>,
+    /// A package installed with `dpkg -i` in the node's root, as a user installs oxha; `None`:
+    /// the staged binaries are overlaid on `/usr/sbin` and the OCF root instead.
+    pub deb: Option<PathBuf>,
+}
+
+impl NodeSetup {
+    /// The environment `scripts/cluster up` and `mcluster up` read it from.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = Vec::new();
+        if let Some(root) = &self.root {
+            env.push(("OXHA_NODE_ROOT", root.to_string_lossy().into_owned()));
+        }
+        if let Some(deb) = &self.deb {
+            env.push(("OXHA_NODE_DEB", deb.to_string_lossy().into_owned()));
+        }
+        env
+    }
+
+    /// The stage directory to overlay in the node: none when the package is installed.
+    pub fn stage(&self) -> PathBuf {
+        if self.deb.is_some() {
+            PathBuf::from("/nonexistent")
+        } else {
+            stage_dir()
+        }
+    }
 }
 
 /// The schema pcs uses to accept an OCF 1.1 agent (Debian's pcs package).
@@ -227,18 +297,29 @@ impl Cluster {
     /// disabled (a one-node test cluster has nothing to fence it); tests that fence other
     /// targets enable it themselves.
     pub fn start(node: &str) -> Cluster {
+        Cluster::start_with(node, &NodeSetup::default())
+    }
+
+    /// [`Cluster::start`] on another root tree and/or with the package installed ([`NodeSetup`]).
+    pub fn start_with(node: &str, setup: &NodeSetup) -> Cluster {
         let state =
             std::env::temp_dir().join(format!("oxha-cluster-{}-{}", node, std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
-        let stage = stage_dir();
+        let stage = setup.stage();
         let started = Instant::now();
-        let up = run(&[
-            script().to_str().unwrap_or("cluster"),
-            "up",
-            state.to_str().unwrap_or("/tmp/oxha-cluster"),
-            node,
-            stage.to_str().unwrap_or("/nonexistent"),
-        ]);
+        let env = setup.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let up = run_env(
+            &[
+                script().to_str().unwrap_or("cluster"),
+                "up",
+                state.to_str().unwrap_or("/tmp/oxha-cluster"),
+                node,
+                stage.to_str().unwrap_or("/nonexistent"),
+            ],
+            &env,
+            None,
+        );
         let watcher = teardown_at_exit(&script(), &state);
         let cluster = Cluster {
             state,

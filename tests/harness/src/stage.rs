@@ -109,6 +109,14 @@ fn staged_binaries(stage: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The most recently built binary of the stage, with its time.
+pub(crate) fn newest_binary(stage: &Path) -> Option<(PathBuf, SystemTime)> {
+    staged_binaries(stage)
+        .into_iter()
+        .filter_map(|b| mtime(&b).map(|t| (b, t)))
+        .max_by_key(|(_, t)| *t)
+}
+
 fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).ok()?.modified().ok()
 }

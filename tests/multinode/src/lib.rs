@@ -166,6 +166,12 @@ impl MultiCluster {
     /// a test configures fencing ([`MultiCluster::configure_fencing`]); the remote node joins
     /// when a test adds its connection resource ([`MultiCluster::add_remote`]).
     pub fn start() -> MultiCluster {
+        MultiCluster::start_with(&oxha_harness::NodeSetup::default())
+    }
+
+    /// [`MultiCluster::start`] with every node on its own root: e.g. the oxha package installed
+    /// with `dpkg -i` instead of the staged binaries overlaid ([`oxha_harness::NodeSetup`]).
+    pub fn start_with(setup: &oxha_harness::NodeSetup) -> MultiCluster {
         let state = std::env::temp_dir().join(format!("oxha-mn-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
         agents::require_staged();
@@ -173,12 +179,18 @@ impl MultiCluster {
         let started = Instant::now();
         // The watcher first, so a failing start is torn down too.
         let watcher = oxha_harness::teardown_at_exit(&script(), &state);
-        let up = run(&[
-            &script().to_string_lossy(),
-            "up",
-            &state.to_string_lossy(),
-            &stage_dir().to_string_lossy(),
-        ]);
+        let env = setup.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let up = run_env(
+            &[
+                &script().to_string_lossy(),
+                "up",
+                &state.to_string_lossy(),
+                &setup.stage().to_string_lossy(),
+            ],
+            &env,
+            None,
+        );
         let cluster = MultiCluster {
             state,
             _watcher: watcher,

@@ -1,6 +1,11 @@
 //! Scenario 1: the node holding the VIP dies. The survivors fence it (the fence device powers
 //! it off), then the VIP group and the service clone run on the survivors. Prints the
 //! failover time: node death → first ARP answer for the VIP from the new holder.
+//!
+//! The nodes get the agents the way a user does: the oxha package (`make deb`) installed with
+//! dpkg -i in each node's own root, not the staged binaries. This scenario runs three agents of
+//! the package through both of Pacemaker's lookups: vip and haproxy (execd, the OCF root) and
+//! fence_maas (fenced, /usr/sbin).
 
 use oxha_multinode::{agents, now, timing, ArpProber, MultiCluster, FULL_NODES, VIP};
 use std::time::Duration;
@@ -11,7 +16,19 @@ const SVC_RES: &str = "res_masakari_haproxy";
 #[test]
 fn vip_holder_dies_is_fenced_and_vip_moves() {
     let _s = MultiCluster::serial();
-    let cluster = MultiCluster::start();
+    let deb = oxha_harness::deb_package();
+    assert!(deb.exists(), "{} missing: run `make deb`", deb.display());
+    let cluster = MultiCluster::start_with(&oxha_harness::NodeSetup {
+        root: None,
+        deb: Some(deb),
+    });
+    for node in FULL_NODES {
+        let owner = cluster.run(node, &["dpkg", "-S", "/usr/sbin/fence_maas"]);
+        assert!(
+            owner.ok() && owner.stdout.starts_with("oxha:"),
+            "{node}: fence_maas is not the package's: {owner}"
+        );
+    }
     cluster.configure_fencing();
     cluster.configure_vip_and_clone();
 
