@@ -15,7 +15,7 @@
 
 pub mod masakari;
 
-use oxha_harness::{run, run_env, stage_dir, wait_for, workspace_root, Run};
+use oxha_harness::{run, run_env, wait_for, workspace_root, Run};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
