@@ -259,6 +259,11 @@ impl MultiCluster {
             "multi-node cluster did not come up: {up}\n{}",
             cluster.logs()
         );
+        if std::env::var_os("OXHA_KEEP_CLUSTER").is_some() {
+            // Kept even when the cluster is never dropped (a static shared by a test binary):
+            // the exit watcher leaves a state directory holding `keep` alone.
+            let _ = std::fs::write(cluster.state.join("keep"), "");
+        }
         eprintln!(
             "mcluster: {} online after {:.1}s (state {})",
             FULL_NODES.join(", "),
