@@ -234,10 +234,8 @@ impl MultiCluster {
         // The watcher first, so a failing start is torn down too.
         let watcher = oxha_harness::teardown_at_exit(&script(), &state);
         let env = topology.env();
-        let env_refs: Vec<(&str, &str)> = env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let env_refs: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let up = run_env(
             &[
                 &script().to_string_lossy(),

@@ -88,15 +88,12 @@ pub struct Table {
 
 impl Table {
     pub fn parse(text: &str) -> Table {
-        let mut lines = text
-            .lines()
-            .filter(|l| l.starts_with('|'))
-            .map(|l| {
-                l.trim_matches('|')
-                    .split('|')
-                    .map(|c| c.trim().to_string())
-                    .collect::<Vec<String>>()
-            });
+        let mut lines = text.lines().filter(|l| l.starts_with('|')).map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect::<Vec<String>>()
+        });
         let header = lines.next().unwrap_or_default();
         Table {
             header,
@@ -206,10 +203,7 @@ impl OpenStack {
             started.elapsed().as_secs_f64()
         );
         os.configure_instance_ha();
-        eprintln!(
-            "openstack: ready ({:.1}s)",
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("openstack: ready ({:.1}s)", started.elapsed().as_secs_f64());
         os
     }
 
@@ -219,9 +213,18 @@ impl OpenStack {
         let cache = cache_dir().to_string_lossy().into_owned();
         let r = self.run_progress(
             CONTROL,
-            &[script.to_str().unwrap_or_default(), "control", &state, &cache],
+            &[
+                script.to_str().unwrap_or_default(),
+                "control",
+                &state,
+                &cache,
+            ],
         );
-        assert!(r.ok(), "the control plane did not start: {r}\n{}", self.logs());
+        assert!(
+            r.ok(),
+            "the control plane did not start: {r}\n{}",
+            self.logs()
+        );
     }
 
     /// Runs a command in a node with its stderr passed through (progress lines).
@@ -484,45 +487,31 @@ impl OpenStack {
         )
     }
 
-    /// Masakari's notifications, oldest first: (type, hostname, status, created_at).
+    /// Masakari's notifications (`openstack notification list -f json`), oldest first.
+    /// (`notification show` also asks the engine for the recovery workflow, which it keeps only
+    /// with a taskflow persistence backend.)
     pub fn notifications(&self) -> Vec<Notification> {
-        // `notification list` cannot show the payload; read each one with `notification show`.
-        let ids = self
-            .openstack(&[
-                "notification",
-                "list",
-                "-f",
-                "value",
-                "-c",
-                "notification_uuid",
-            ])
-            .stdout;
-        let mut out: Vec<Notification> = ids
-            .split_whitespace()
-            .filter_map(|id| self.notification(id))
+        let r = self.openstack(&["notification", "list", "-f", "json"]);
+        let list: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap_or_default();
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let mut out: Vec<Notification> = list
+            .iter()
+            .map(|n| Notification {
+                uuid: text(&n["notification_uuid"]),
+                kind: text(&n["type"]),
+                status: text(&n["status"]),
+                source_host_uuid: text(&n["source_host_uuid"]),
+                payload: text(&n["payload"]),
+                generated_at: oxha_multinode::masakari::epoch_of(&text(&n["generated_time"]))
+                    .unwrap_or(0.0),
+            })
             .collect();
-        out.sort_by(|a, b| a.created_at.total_cmp(&b.created_at));
+        out.sort_by(|a, b| a.generated_at.total_cmp(&b.generated_at));
         out
-    }
-
-    fn notification(&self, id: &str) -> Option<Notification> {
-        let t = Table::parse(
-            &self
-                .openstack(&["notification", "show", id, "-f", "table"])
-                .stdout,
-        );
-        Some(Notification {
-            uuid: id.to_string(),
-            kind: t.field("type")?,
-            status: t.field("status")?,
-            source_host_uuid: t.field("source_host_uuid").unwrap_or_default(),
-            payload: t.field("payload").unwrap_or_default(),
-            created_at: t
-                .field("created_at")
-                .as_deref()
-                .and_then(oxha_multinode::masakari::epoch_of)
-                .unwrap_or(0.0),
-        })
     }
 
     /// Waits for a notification matching `pred` and returns it.
@@ -533,7 +522,9 @@ impl OpenStack {
         timeout: Duration,
         pred: impl Fn(&Notification) -> bool,
     ) -> Notification {
-        wait_for(what, timeout, || self.notifications().into_iter().find(&pred))
+        wait_for(what, timeout, || {
+            self.notifications().into_iter().find(&pred)
+        })
     }
 
     /// Pacemaker, as the charms configure instance HA, with oxha's agents: per compute host one
@@ -620,7 +611,9 @@ impl OpenStack {
             .stdout;
         for segment in segments.split_whitespace() {
             let hosts = self
-                .openstack(&["segment", "host", "list", "-f", "value", "-c", "name", segment])
+                .openstack(&[
+                    "segment", "host", "list", "-f", "value", "-c", "name", segment,
+                ])
                 .stdout;
             for host in hosts.split_whitespace() {
                 self.openstack(&["segment", "host", "delete", segment, host])
@@ -629,8 +622,15 @@ impl OpenStack {
             self.openstack(&["segment", "delete", segment]).expect_ok();
         }
         for c in COMPUTES {
-            self.openstack(&["compute", "service", "set", "--enable", c.host, "nova-compute"])
-                .expect_ok();
+            self.openstack(&[
+                "compute",
+                "service",
+                "set",
+                "--enable",
+                c.host,
+                "nova-compute",
+            ])
+            .expect_ok();
         }
     }
 
@@ -646,7 +646,7 @@ impl OpenStack {
     }
 }
 
-/// One Masakari notification as `openstack notification show` prints it.
+/// One Masakari notification as `openstack notification list` prints it.
 #[derive(Clone, Debug)]
 pub struct Notification {
     pub uuid: String,
@@ -654,7 +654,8 @@ pub struct Notification {
     pub status: String,
     pub source_host_uuid: String,
     pub payload: String,
-    pub created_at: f64,
+    /// `generated_time`: when the sender (an oxha agent) generated it, epoch seconds.
+    pub generated_at: f64,
 }
 
 #[cfg(test)]
