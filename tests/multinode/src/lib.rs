@@ -139,8 +139,89 @@ pub struct PowerEvent {
     pub what: String,
 }
 
+/// Which nodes a cluster has beyond the three full ones: pacemaker-remote nodes (Pacemaker
+/// name and UTS host name, which may differ: a short name vs an FQDN) and an optional control
+/// node (namespaces and addresses only, no cluster daemon: for services a test runs in it).
+#[derive(Clone, Debug)]
+pub struct Topology {
+    pub remotes: Vec<RemoteNode>,
+    pub control: Option<String>,
+    /// What the nodes run on and how the agents get into them (staged binaries by default).
+    pub setup: oxha_harness::NodeSetup,
+}
+
+/// A pacemaker-remote node: `name` is its Pacemaker node name (the id of its
+/// `ocf:pacemaker:remote` resource), `hostname` its own host name, `addr` its ring address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteNode {
+    pub name: String,
+    pub hostname: String,
+    pub addr: String,
+}
+
+impl Default for Topology {
+    /// `compute1` alone, as every scenario of this crate uses it.
+    fn default() -> Self {
+        Topology::new(&[(REMOTE_NODE, REMOTE_NODE)], None)
+    }
+}
+
+impl Topology {
+    /// Remote nodes as (Pacemaker name, host name), addressed `.4`, `.5`, ... on both networks;
+    /// the control node (if any) is `.250` ([`CONTROL_ADDR`]).
+    pub fn new(remotes: &[(&str, &str)], control: Option<&str>) -> Topology {
+        Topology {
+            remotes: remotes
+                .iter()
+                .enumerate()
+                .map(|(i, (name, hostname))| RemoteNode {
+                    name: name.to_string(),
+                    hostname: hostname.to_string(),
+                    addr: format!("10.77.0.{}", FULL_NODES.len() + 1 + i),
+                })
+                .collect(),
+            control: control.map(str::to_string),
+            setup: oxha_harness::NodeSetup::default(),
+        }
+    }
+
+    /// The same topology with every node on `setup` (e.g. the package installed with `dpkg -i`).
+    pub fn with_setup(self, setup: oxha_harness::NodeSetup) -> Topology {
+        Topology { setup, ..self }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let remotes: Vec<String> = self
+            .remotes
+            .iter()
+            .map(|r| format!("{}={}", r.name, r.hostname))
+            .collect();
+        let mut env: Vec<(String, String)> = self
+            .setup
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        env.push(("MCLUSTER_REMOTES".to_string(), remotes.join(" ")));
+        if let Some(c) = &self.control {
+            env.push(("MCLUSTER_CONTROL".to_string(), c.clone()));
+        }
+        env
+    }
+}
+
+/// The control node's address on the ring network (and `10.77.1.250` on the service network).
+pub const CONTROL_ADDR: &str = "10.77.0.250";
+
+/// The name a node's machine has in the MAAS simulator: its host name up to the first dot
+/// (MAAS keeps the domain apart: `virt-node-01` in domain `maas` is `virt-node-01.maas`).
+pub fn maas_hostname(node: &str) -> &str {
+    node.split('.').next().unwrap_or(node)
+}
+
 pub struct MultiCluster {
     state: PathBuf,
+    topology: Topology,
     _watcher: Option<std::process::ChildStdin>,
     /// Daemons started in the switch namespace (simulators): reaped after teardown.
     daemons: Mutex<Vec<Child>>,
@@ -166,12 +247,12 @@ impl MultiCluster {
     /// a test configures fencing ([`MultiCluster::configure_fencing`]); the remote node joins
     /// when a test adds its connection resource ([`MultiCluster::add_remote`]).
     pub fn start() -> MultiCluster {
-        MultiCluster::start_with(&oxha_harness::NodeSetup::default())
+        Self::start_with(Topology::default())
     }
 
-    /// [`MultiCluster::start`] with every node on its own root: e.g. the oxha package installed
-    /// with `dpkg -i` instead of the staged binaries overlaid ([`oxha_harness::NodeSetup`]).
-    pub fn start_with(setup: &oxha_harness::NodeSetup) -> MultiCluster {
+    /// [`MultiCluster::start`] with other remote nodes, a control node, or nodes on their own
+    /// root with the oxha package installed ([`Topology::setup`]).
+    pub fn start_with(topology: Topology) -> MultiCluster {
         let state = std::env::temp_dir().join(format!("oxha-mn-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
         agents::require_staged();
@@ -179,20 +260,22 @@ impl MultiCluster {
         let started = Instant::now();
         // The watcher first, so a failing start is torn down too.
         let watcher = oxha_harness::teardown_at_exit(&script(), &state);
-        let env = setup.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let env = topology.env();
+        let env_refs: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let up = run_env(
             &[
                 &script().to_string_lossy(),
                 "up",
                 &state.to_string_lossy(),
-                &setup.stage().to_string_lossy(),
+                &topology.setup.stage().to_string_lossy(),
             ],
-            &env,
+            &env_refs,
             None,
         );
         let cluster = MultiCluster {
             state,
+            topology,
             _watcher: watcher,
             daemons: Mutex::new(Vec::new()),
         };
@@ -201,6 +284,11 @@ impl MultiCluster {
             "multi-node cluster did not come up: {up}\n{}",
             cluster.logs()
         );
+        if std::env::var_os("OXHA_KEEP_CLUSTER").is_some() {
+            // Kept even when the cluster is never dropped (a static shared by a test binary):
+            // the exit watcher leaves a state directory holding `keep` alone.
+            let _ = std::fs::write(cluster.state.join("keep"), "");
+        }
         eprintln!(
             "mcluster: {} online after {:.1}s (state {})",
             FULL_NODES.join(", "),
@@ -220,6 +308,19 @@ impl MultiCluster {
 
     pub fn state_dir(&self) -> &Path {
         &self.state
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Every node with a power plug: the full nodes, then the remote nodes.
+    pub fn power_nodes(&self) -> Vec<String> {
+        FULL_NODES
+            .iter()
+            .map(|n| n.to_string())
+            .chain(self.topology.remotes.iter().map(|r| r.name.clone()))
+            .collect()
     }
 
     fn mcluster(&self, args: &[&str]) -> Run {
@@ -444,7 +545,7 @@ impl MultiCluster {
             } else {
                 r#"{"fault":"503"}"#
             };
-            for node in FULL_NODES.iter().chain([&REMOTE_NODE]) {
+            for node in self.power_nodes() {
                 self.maas_ctl("POST", &format!("/_sim/machines/{node}"), Some(body))
                     .expect_ok();
             }
@@ -532,12 +633,13 @@ impl MultiCluster {
         if key.exists() {
             return key;
         }
-        let machines: Vec<String> = FULL_NODES
+        let machines: Vec<String> = self
+            .power_nodes()
             .iter()
-            .chain([&REMOTE_NODE])
             .map(|n| {
                 format!(
-                    "{{\"hostname\":\"{n}\",\"power_state\":\"on\",\"on_power_off\":\"echo off > {}\"}}",
+                    "{{\"hostname\":\"{}\",\"power_state\":\"on\",\"on_power_off\":\"echo off > {}\"}}",
+                    maas_hostname(n),
                     self.plug_dir().join(n).display()
                 )
             })
@@ -612,7 +714,10 @@ impl MultiCluster {
         std::fs::read_to_string(self.state.join("maas-events"))
             .unwrap_or_default()
             .lines()
-            .filter_map(|l| l.strip_prefix(&format!("{node} ")).map(str::to_string))
+            .filter_map(|l| {
+                l.strip_prefix(&format!("{} ", maas_hostname(node)))
+                    .map(str::to_string)
+            })
             .collect()
     }
 
@@ -644,22 +749,36 @@ impl MultiCluster {
     /// Adds the remote node's connection resource (`ocf:pacemaker:remote`) and waits until
     /// the cluster shows it online.
     pub fn add_remote(&self) {
+        self.add_remote_nodes(&[REMOTE_NODE]);
+    }
+
+    /// Adds the connection resources of these remote nodes (of the [`Topology`]) in one CIB
+    /// change and waits until the cluster shows every one online.
+    pub fn add_remote_nodes(&self, names: &[&str]) {
         if let Ok(why) = std::fs::read_to_string(self.state.join("no-remote")) {
             panic!("the cluster has no remote node: {}", why.trim());
         }
-        let text = format!(
-            "primitive {REMOTE_NODE} ocf:pacemaker:remote \\\n\
-             \tparams server={REMOTE_ADDR} reconnect_interval=60s \\\n\
-             \top monitor interval=2s timeout=5s\n"
-        );
+        let mut text = String::new();
+        for name in names {
+            let node = self
+                .topology
+                .remotes
+                .iter()
+                .find(|r| r.name == *name)
+                .unwrap_or_else(|| panic!("{name} is not a remote node of this cluster"));
+            text.push_str(&format!(
+                "primitive {name} ocf:pacemaker:remote \\\n\
+                 \tparams server={} reconnect_interval=60s \\\n\
+                 \top monitor interval=2s timeout=5s\n",
+                node.addr
+            ));
+        }
         self.crm_configure("node1", &text).expect_ok();
-        self.wait_node(
-            "node1",
-            REMOTE_NODE,
-            "online",
-            Duration::from_secs(60),
-            |s| s.online,
-        );
+        for name in names {
+            self.wait_node("node1", name, "online", Duration::from_secs(60), |s| {
+                s.online
+            });
+        }
     }
 
     /// CPU time (seconds) of every finished child of `node`'s pacemaker-execd: the resource
@@ -698,9 +817,10 @@ impl MultiCluster {
     pub fn logs(&self) -> String {
         let mut out = String::new();
         let mut files = vec![self.state.join("power.log")];
-        for node in FULL_NODES.iter().chain([&REMOTE_NODE]) {
-            files.push(self.state.join("nodes").join(node).join("init.out"));
-            files.push(self.state.join("nodes").join(node).join("pacemaker.log"));
+        let control = self.topology.control.iter().cloned();
+        for node in self.power_nodes().into_iter().chain(control) {
+            files.push(self.state.join("nodes").join(&node).join("init.out"));
+            files.push(self.state.join("nodes").join(&node).join("pacemaker.log"));
         }
         for file in files {
             if let Ok(text) = std::fs::read_to_string(&file) {

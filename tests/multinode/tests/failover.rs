@@ -7,7 +7,7 @@
 //! the package through both of Pacemaker's lookups: vip and haproxy (execd, the OCF root) and
 //! fence_maas (fenced, /usr/sbin).
 
-use oxha_multinode::{agents, now, timing, ArpProber, MultiCluster, FULL_NODES, VIP};
+use oxha_multinode::{agents, now, timing, ArpProber, MultiCluster, Topology, FULL_NODES, VIP};
 use std::time::Duration;
 
 const VIP_RES: &str = "res_masakari_f8b6bde_vip";
@@ -18,10 +18,11 @@ fn vip_holder_dies_is_fenced_and_vip_moves() {
     let _s = MultiCluster::serial();
     let deb = oxha_harness::deb_package();
     assert!(deb.exists(), "{} missing: run `make deb`", deb.display());
-    let cluster = MultiCluster::start_with(&oxha_harness::NodeSetup {
-        root: None,
-        deb: Some(deb),
-    });
+    let cluster =
+        MultiCluster::start_with(Topology::default().with_setup(oxha_harness::NodeSetup {
+            root: None,
+            deb: Some(deb),
+        }));
     for node in FULL_NODES {
         let owner = cluster.run(node, &["dpkg", "-S", "/usr/sbin/fence_maas"]);
         assert!(

@@ -1,0 +1,46 @@
+#!/usr/bin/python3
+"""Starts Debian 12's masakari-api or masakari-engine with one fix applied in the process.
+
+  masakari_launch.py api|engine --config-file /etc/masakari/masakari.conf
+
+Debian 12's masakari 14.0.2 together with its oslo.messaging security update passes
+read_deleted=None through the notifier into RequestContext, which then fails segment and host
+calls with HTTP 500 (fixed upstream in masakari commit 636df88). The fix maps None to the
+default ("no"). Nothing under /usr is changed: this wrapper sets the property and then runs the
+packaged entry point (masakari.cmd.api.main / masakari.cmd.engine.main) unchanged.
+"""
+import sys
+
+# Eventlet monkey-patching (masakari.cmd) must come before anything imports threading.
+import masakari.cmd  # noqa: F401
+from masakari import context
+
+
+def tolerate_read_deleted_none():
+    original_setter = context.RequestContext._set_read_deleted
+
+    def tolerant_setter(self, value):
+        original_setter(self, "no" if value is None else value)
+
+    context.RequestContext.read_deleted = property(
+        context.RequestContext._get_read_deleted, tolerant_setter,
+        context.RequestContext._del_read_deleted)
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] not in ("api", "engine"):
+        raise SystemExit(__doc__)
+    which = sys.argv.pop(1)
+    tolerate_read_deleted_none()
+    if which == "api":
+        from masakari.cmd import api
+        sys.argv[0] = "masakari-api"
+        api.main()
+    else:
+        from masakari.cmd import engine
+        sys.argv[0] = "masakari-engine"
+        engine.main()
+
+
+if __name__ == "__main__":
+    main()

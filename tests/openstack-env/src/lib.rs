@@ -1,0 +1,693 @@
+//! A real OpenStack for the instance-HA tests, the demo and the benchmark: Debian 12's keystone,
+//! glance, placement, neutron-api, nova (api, conductor, scheduler), masakari (api, engine),
+//! MariaDB and RabbitMQ in the control node of a multi-node cluster (`tests/multinode`), and three
+//! compute hosts named as in the deployment walkthrough — each a pacemaker-remote node with its
+//! own libvirtd (qemu TCG) and nova-compute, all sharing one `instances_path`. The work is done by
+//! `scripts/openstack-env`; this crate starts it, drives the real `openstack` client inside the
+//! control node and reads its tables.
+//!
+//! ```no_run
+//! use oxha_openstack_env::{OpenStack, COMPUTES};
+//! let os = OpenStack::start();           // cluster + control plane + computes + Pacemaker config
+//! os.boot_server("bionic-1", COMPUTES[1].host);
+//! let died = os.kill_compute(COMPUTES[1].node);
+//! let host = os.wait_server_host("bionic-1", COMPUTES[0].host, std::time::Duration::from_secs(180));
+//! ```
+
+use oxha_harness::{wait_for, workspace_root, Run};
+use oxha_multinode::{now, MultiCluster, Topology, INFRA_ADDR, MAAS_PORT};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A compute host: its Pacemaker node name and its host name (nova `host=`, the hypervisor
+/// hostname and the Masakari host name). `virt-node-10` is known to Pacemaker by its short
+/// name: its fence_masakari plug comes from `pcmk_host_map`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compute {
+    pub node: &'static str,
+    pub host: &'static str,
+    pub addr: &'static str,
+}
+
+pub const COMPUTES: [Compute; 3] = [
+    Compute {
+        node: "virt-node-01.maas",
+        host: "virt-node-01.maas",
+        addr: "10.77.0.4",
+    },
+    Compute {
+        node: "virt-node-02.maas",
+        host: "virt-node-02.maas",
+        addr: "10.77.0.5",
+    },
+    Compute {
+        node: "virt-node-10",
+        host: "virt-node-10.maas",
+        addr: "10.77.0.6",
+    },
+];
+
+/// The control node (not a cluster member: no cluster daemon runs there).
+pub const CONTROL: &str = "control";
+pub const KEYSTONE_URL: &str = "http://10.77.0.250:5000/v3";
+/// The Masakari service user (its password is a test constant of scripts/openstack-env).
+pub const MASAKARI_USER: &str = "masakari";
+const MASAKARI_PASSWORD: &str = "oxha-masakari";
+
+pub const POWER_DEVICE: &str = "fence_compute_maas";
+pub const MASAKARI_DEVICE: &str = "fence_compute_masakari";
+pub const RESTART_RESOURCE: &str = "masakari-restart";
+
+pub fn compute(node_or_host: &str) -> Compute {
+    COMPUTES
+        .iter()
+        .copied()
+        .find(|c| c.node == node_or_host || c.host == node_or_host)
+        .unwrap_or_else(|| panic!("no compute host {node_or_host}"))
+}
+
+pub fn script() -> PathBuf {
+    workspace_root().join("tests/openstack-env/scripts/openstack-env")
+}
+
+/// Where the bootstrapped databases are kept between runs.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("OXHA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/oxha-cache"))
+        .join("openstack")
+}
+
+/// One ASCII table of the openstack client: the header, then the rows, cells trimmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub text: String,
+}
+
+impl Table {
+    pub fn parse(text: &str) -> Table {
+        let mut lines = text.lines().filter(|l| l.starts_with('|')).map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect::<Vec<String>>()
+        });
+        let header = lines.next().unwrap_or_default();
+        Table {
+            header,
+            rows: lines.collect(),
+            text: text.to_string(),
+        }
+    }
+
+    /// The rows sorted (the client lists in database order; the walkthrough's tables are
+    /// compared row by row, whatever their order).
+    pub fn sorted_rows(&self) -> Vec<Vec<String>> {
+        let mut rows = self.rows.clone();
+        rows.sort();
+        rows
+    }
+
+    /// The value of a `Field | Value` table (`server show -c ...`).
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.rows
+            .iter()
+            .find(|r| r.first().map(String::as_str) == Some(name))
+            .and_then(|r| r.get(1).cloned())
+    }
+}
+
+/// Rows from string literals, for comparing with [`Table::sorted_rows`].
+pub fn rows(expected: &[&[&str]]) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = expected
+        .iter()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Timings of one host failure, seconds since the node died.
+#[derive(Clone, Debug, Default)]
+pub struct Recovery {
+    pub died_at: f64,
+    pub fenced: Option<f64>,
+    pub notified: Option<f64>,
+    pub active: Option<f64>,
+}
+
+impl Recovery {
+    pub fn print(&self, scenario: &str) {
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{s:.1}s"));
+        eprintln!(
+            "timing: {scenario}: node death → fenced {} → Masakari notified {} → instance ACTIVE elsewhere {}",
+            show(self.fenced),
+            show(self.notified),
+            show(self.active)
+        );
+    }
+}
+
+pub struct OpenStack {
+    pub cluster: MultiCluster,
+    state: PathBuf,
+}
+
+impl OpenStack {
+    /// Starts the cluster (three full nodes, the three compute hosts as pacemaker-remote nodes, a
+    /// control node), the MAAS simulator, the control plane, libvirtd + nova-compute on every
+    /// compute host, and configures Pacemaker as the charms do for instance HA: fence_maas then
+    /// fence_masakari in one topology level per compute host, masakari-restart cloned on the
+    /// compute hosts. Returns once nova lists the three nova-compute services up and Pacemaker
+    /// runs the clone everywhere. Progress goes to stderr.
+    pub fn start() -> OpenStack {
+        let started = Instant::now();
+        let remotes: Vec<(&str, &str)> = COMPUTES.iter().map(|c| (c.node, c.host)).collect();
+        let cluster = MultiCluster::start_with(Topology::new(&remotes, Some(CONTROL)));
+        let state = cluster.state_dir().to_path_buf();
+        let os = OpenStack { cluster, state };
+        eprintln!(
+            "openstack: cluster up ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        );
+        // The control plane (slow: Python services) starts while Pacemaker is configured.
+        std::thread::scope(|s| {
+            let control = s.spawn(|| os.start_control());
+            os.cluster.configure_fencing();
+            os.cluster
+                .add_remote_nodes(&COMPUTES.iter().map(|c| c.node).collect::<Vec<_>>());
+            eprintln!(
+                "openstack: fencing configured, compute nodes online in Pacemaker ({:.1}s)",
+                started.elapsed().as_secs_f64()
+            );
+            control
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        });
+        eprintln!(
+            "openstack: control plane up ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        );
+        std::thread::scope(|s| {
+            for c in COMPUTES {
+                let os = &os;
+                s.spawn(move || os.start_compute(c));
+            }
+        });
+        os.wait_computes_up(&COMPUTES.map(|c| c.host), Duration::from_secs(180));
+        eprintln!(
+            "openstack: nova-compute up on {} ({:.1}s)",
+            COMPUTES.map(|c| c.host).join(", "),
+            started.elapsed().as_secs_f64()
+        );
+        os.configure_instance_ha();
+        eprintln!("openstack: ready ({:.1}s)", started.elapsed().as_secs_f64());
+        os
+    }
+
+    fn start_control(&self) {
+        let script = script();
+        let state = self.state.to_string_lossy().into_owned();
+        let cache = cache_dir().to_string_lossy().into_owned();
+        let r = self.run_progress(
+            CONTROL,
+            &[
+                script.to_str().unwrap_or_default(),
+                "control",
+                &state,
+                &cache,
+            ],
+        );
+        assert!(
+            r.ok(),
+            "the control plane did not start: {r}\n{}",
+            self.logs()
+        );
+    }
+
+    /// Runs a command in a node with its stderr passed through (progress lines).
+    fn run_progress(&self, node: &str, argv: &[&str]) -> Run {
+        let mcluster = workspace_root().join("tests/multinode/scripts/mcluster");
+        let mut cmd = std::process::Command::new(mcluster);
+        cmd.arg("exec").arg(&self.state).arg(node).args(argv);
+        cmd.stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit());
+        let command = format!("[{node}] {}", argv.join(" "));
+        match cmd.output() {
+            Ok(out) => Run {
+                command,
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::new(),
+            },
+            Err(e) => Run {
+                command,
+                code: -1,
+                stdout: String::new(),
+                stderr: e.to_string(),
+            },
+        }
+    }
+
+    /// libvirtd and nova-compute on `c` (its node must be running).
+    pub fn start_compute(&self, c: Compute) {
+        let script = script();
+        let state = self.state.to_string_lossy().into_owned();
+        let r = self.run_progress(
+            c.node,
+            &[
+                script.to_str().unwrap_or_default(),
+                "compute",
+                &state,
+                c.host,
+                c.addr,
+            ],
+        );
+        assert!(r.ok(), "{} did not start: {r}\n{}", c.host, self.logs());
+    }
+
+    /// The real `openstack` client, run in the control node with the admin credentials.
+    pub fn openstack(&self, args: &[&str]) -> Run {
+        let script = script();
+        let state = self.state.to_string_lossy().into_owned();
+        let mut argv = vec![script.to_str().unwrap_or_default(), "os", &state];
+        argv.extend_from_slice(args);
+        let mut r = self.cluster.run(CONTROL, &argv);
+        r.command = format!("openstack {}", args.join(" "));
+        r
+    }
+
+    /// `openstack ARGS` that must succeed, as a table.
+    #[track_caller]
+    pub fn table(&self, args: &[&str]) -> Table {
+        Table::parse(&self.openstack(args).expect_ok().stdout)
+    }
+
+    /// `openstack compute service list -c Host -c Status -c State --service nova-compute`
+    pub fn compute_service_table(&self) -> Table {
+        self.table(&[
+            "compute",
+            "service",
+            "list",
+            "-c",
+            "Host",
+            "-c",
+            "Status",
+            "-c",
+            "State",
+            "--service",
+            "nova-compute",
+        ])
+    }
+
+    /// `openstack segment host list -c name -c reserved -c on_maintenance SEGMENT`
+    pub fn segment_host_table(&self, segment: &str) -> Table {
+        self.table(&[
+            "segment",
+            "host",
+            "list",
+            "-c",
+            "name",
+            "-c",
+            "reserved",
+            "-c",
+            "on_maintenance",
+            segment,
+        ])
+    }
+
+    /// `openstack server show NAME -c OS-EXT-SRV-ATTR:host`
+    pub fn server_host_table(&self, name: &str) -> Table {
+        self.table(&["server", "show", name, "-c", "OS-EXT-SRV-ATTR:host"])
+    }
+
+    /// (status, host) of a server, or None if the client could not say.
+    pub fn server_state(&self, name: &str) -> Option<(String, String)> {
+        let r = self.openstack(&[
+            "server",
+            "show",
+            name,
+            "-f",
+            "value",
+            "-c",
+            "status",
+            "-c",
+            "OS-EXT-SRV-ATTR:host",
+        ]);
+        if !r.ok() {
+            return None;
+        }
+        let mut lines = r.stdout.lines();
+        // -f value prints the columns in alphabetical order: host first, then status.
+        let host = lines.next()?.trim().to_string();
+        let status = lines.next()?.trim().to_string();
+        Some((status, host))
+    }
+
+    /// Boots `name` from image `tiny` (flavor `m1.tiny`, no network) on `host` and waits until
+    /// it is ACTIVE there. Returns its id.
+    pub fn boot_server(&self, name: &str, host: &str) -> String {
+        let r = self
+            .openstack(&[
+                "--os-compute-api-version",
+                "2.74",
+                "server",
+                "create",
+                "--image",
+                "tiny",
+                "--flavor",
+                "m1.tiny",
+                "--nic",
+                "none",
+                "--host",
+                host,
+                "--wait",
+                name,
+                "-f",
+                "value",
+                "-c",
+                "id",
+            ])
+            .expect_ok();
+        let (status, on) = self
+            .server_state(name)
+            .unwrap_or_else(|| panic!("server show {name} failed"));
+        assert_eq!(
+            (status.as_str(), on.as_str()),
+            ("ACTIVE", host),
+            "{name} did not boot where asked"
+        );
+        r.stdout.trim().to_string()
+    }
+
+    /// Waits until `name` is ACTIVE on `host`.
+    #[track_caller]
+    pub fn wait_server_host(&self, name: &str, host: &str, timeout: Duration) -> f64 {
+        wait_for(&format!("{name} ACTIVE on {host}"), timeout, || {
+            let (status, on) = self.server_state(name)?;
+            (status == "ACTIVE" && on == host).then(now)
+        })
+    }
+
+    /// Waits until `name` has status `status`.
+    #[track_caller]
+    pub fn wait_server_status(&self, name: &str, status: &str, timeout: Duration) {
+        wait_for(&format!("{name} {status}"), timeout, || {
+            let (s, _) = self.server_state(name)?;
+            (s == status).then_some(())
+        })
+    }
+
+    /// The libvirt domain name of a server (`OS-EXT-SRV-ATTR:instance_name`).
+    pub fn instance_name(&self, name: &str) -> String {
+        self.openstack(&[
+            "server",
+            "show",
+            name,
+            "-f",
+            "value",
+            "-c",
+            "OS-EXT-SRV-ATTR:instance_name",
+        ])
+        .expect_ok()
+        .stdout
+        .trim()
+        .to_string()
+    }
+
+    /// Pids of the qemu processes running `instance` on compute node `node` (the seed's
+    /// `pgrep -f guest=instance-00000001`).
+    pub fn qemu_pids(&self, node: &str, instance: &str) -> Vec<u32> {
+        if !self.cluster.running(node) {
+            return Vec::new();
+        }
+        self.cluster
+            .run(node, &["pgrep", "-f", &format!("guest={instance},")])
+            .stdout
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// Power loss of a compute host: every process of its node dies at once (qemu included).
+    /// Returns when it died (epoch seconds).
+    pub fn kill_compute(&self, node: &str) -> f64 {
+        let at = now();
+        self.cluster.kill(node);
+        at
+    }
+
+    /// The failed host comes back: its node boots (MAAS says on), Pacemaker reconnects it,
+    /// libvirtd and nova-compute start, and nova sees the service up again.
+    pub fn reboot_compute(&self, c: Compute) {
+        if !self.cluster.running(c.node) {
+            self.cluster.boot(c.node);
+        }
+        self.cluster.crm("node1", &["resource", "cleanup", c.node]);
+        self.cluster.wait_node(
+            "node1",
+            c.node,
+            "online again",
+            Duration::from_secs(90),
+            |s| s.online,
+        );
+        self.start_compute(c);
+        self.wait_computes_up(&[c.host], Duration::from_secs(120));
+    }
+
+    /// Waits until nova lists nova-compute `up` on every one of `hosts`.
+    #[track_caller]
+    pub fn wait_computes_up(&self, hosts: &[&str], timeout: Duration) {
+        wait_for(
+            &format!("nova-compute up on {}", hosts.join(", ")),
+            timeout,
+            || {
+                let r = self.openstack(&[
+                    "compute",
+                    "service",
+                    "list",
+                    "--service",
+                    "nova-compute",
+                    "-f",
+                    "value",
+                    "-c",
+                    "Host",
+                    "-c",
+                    "State",
+                ]);
+                let up: Vec<&str> = r
+                    .stdout
+                    .lines()
+                    .filter_map(|l| l.strip_suffix(" up"))
+                    .collect();
+                hosts.iter().all(|h| up.contains(h)).then_some(())
+            },
+        )
+    }
+
+    /// Masakari's notifications (`openstack notification list -f json`), oldest first.
+    /// (`notification show` also asks the engine for the recovery workflow, which it keeps only
+    /// with a taskflow persistence backend.)
+    pub fn notifications(&self) -> Vec<Notification> {
+        let r = self.openstack(&["notification", "list", "-f", "json"]);
+        let list: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap_or_default();
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let mut out: Vec<Notification> = list
+            .iter()
+            .map(|n| Notification {
+                uuid: text(&n["notification_uuid"]),
+                kind: text(&n["type"]),
+                status: text(&n["status"]),
+                source_host_uuid: text(&n["source_host_uuid"]),
+                payload: text(&n["payload"]),
+                generated_at: oxha_multinode::masakari::epoch_of(&text(&n["generated_time"]))
+                    .unwrap_or(0.0),
+            })
+            .collect();
+        out.sort_by(|a, b| a.generated_at.total_cmp(&b.generated_at));
+        out
+    }
+
+    /// Waits for a notification matching `pred` and returns it.
+    #[track_caller]
+    pub fn wait_notification(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Notification) -> bool,
+    ) -> Notification {
+        wait_for(what, timeout, || {
+            self.notifications().into_iter().find(&pred)
+        })
+    }
+
+    /// Pacemaker, as the charms configure instance HA, with oxha's agents: per compute host one
+    /// fencing-topology level, fence_maas (power, MAAS simulator) then fence_masakari (keystone
+    /// auth, the catalog's instance-ha endpoint; `virt-node-10` mapped to its FQDN with
+    /// `pcmk_host_map`), and the masakari-restart clone on the compute hosts.
+    pub fn configure_instance_ha(&self) {
+        let nodes: Vec<&str> = COMPUTES.iter().map(|c| c.node).collect();
+        let key = self.cluster.start_maas_sim();
+        let host_map: Vec<String> = COMPUTES
+            .iter()
+            .filter(|c| c.node != c.host)
+            .map(|c| format!("{}:{}", c.node, c.host))
+            .collect();
+        let topology: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("{n}: {POWER_DEVICE},{MASAKARI_DEVICE}"))
+            .collect();
+        let auth = format!(
+            "auth_url={KEYSTONE_URL} username={MASAKARI_USER} password={MASAKARI_PASSWORD} \
+             project_name=service"
+        );
+        let text = format!(
+            "primitive {POWER_DEVICE} stonith:fence_maas \\\n\
+             \tparams ip={INFRA_ADDR} ipport={MAAS_PORT} api_key_file={key} power_timeout=10s \\\n\
+             \tpcmk_host_list=\"{hosts}\" \\\n\
+             \top monitor interval=120s\n\
+             primitive {MASAKARI_DEVICE} stonith:fence_masakari \\\n\
+             \tparams {auth} \\\n\
+             \tpcmk_host_list=\"{hosts}\" pcmk_host_map=\"{map}\" \\\n\
+             \top monitor interval=120s\n\
+             fencing_topology {topology}\n\
+             primitive {RESTART_RESOURCE} ocf:oxha:masakari-restart \\\n\
+             \tparams {auth} event_wait=20s \\\n\
+             \top monitor interval=5s timeout=45s\n\
+             clone cl-{RESTART_RESOURCE} {RESTART_RESOURCE} meta interleave=true\n\
+             location {RESTART_RESOURCE}-on-computes cl-{RESTART_RESOURCE} \\\n\
+             \trule -inf: #kind ne remote\n",
+            key = key.display(),
+            hosts = nodes.join(" "),
+            map = host_map.join(";"),
+            topology = topology.join(" "),
+        );
+        self.cluster.crm_configure("node1", &text).expect_ok();
+        wait_for(
+            "masakari-restart running on the three compute hosts",
+            Duration::from_secs(120),
+            || {
+                let mut on = self.cluster.active_on("node1", RESTART_RESOURCE);
+                on.sort();
+                let mut want: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+                want.sort();
+                (on == want).then_some(())
+            },
+        );
+    }
+
+    /// When `node` was fenced successfully, after `since` (the MAAS simulator's power-off).
+    pub fn fenced_at(&self, node: &str, since: f64) -> Option<f64> {
+        self.cluster.powered_off_at(node, since).or_else(|| {
+            self.cluster
+                .maas_events(node)
+                .iter()
+                .any(|e| e.starts_with("off"))
+                .then(now)
+        })
+    }
+
+    /// Deletes every server and every segment, clears maintenance and enables every
+    /// nova-compute service: the state every scenario starts from. Failed hosts must have been
+    /// rebooted first ([`OpenStack::reboot_compute`]).
+    pub fn reset(&self) {
+        let servers = self
+            .openstack(&["server", "list", "-f", "value", "-c", "ID"])
+            .stdout;
+        let ids: Vec<&str> = servers.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut argv = vec!["server", "delete", "--wait"];
+            argv.extend(ids.iter());
+            self.openstack(&argv).expect_ok();
+        }
+        let segments = self
+            .openstack(&["segment", "list", "-f", "value", "-c", "name"])
+            .stdout;
+        for segment in segments.split_whitespace() {
+            let hosts = self
+                .openstack(&[
+                    "segment", "host", "list", "-f", "value", "-c", "name", segment,
+                ])
+                .stdout;
+            for host in hosts.split_whitespace() {
+                self.openstack(&["segment", "host", "delete", segment, host])
+                    .expect_ok();
+            }
+            self.openstack(&["segment", "delete", segment]).expect_ok();
+        }
+        for c in COMPUTES {
+            self.openstack(&[
+                "compute",
+                "service",
+                "set",
+                "--enable",
+                c.host,
+                "nova-compute",
+            ])
+            .expect_ok();
+        }
+    }
+
+    /// The tail of every service log and of the cluster's logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let script = script();
+        let r = oxha_harness::run(&[
+            script.to_str().unwrap_or_default(),
+            "tail",
+            &self.state.to_string_lossy(),
+        ]);
+        format!("{}\n{}", r.stdout, self.cluster.logs())
+    }
+}
+
+/// One Masakari notification as `openstack notification list` prints it.
+#[derive(Clone, Debug)]
+pub struct Notification {
+    pub uuid: String,
+    pub kind: String,
+    pub status: String,
+    pub source_host_uuid: String,
+    pub payload: String,
+    /// `generated_time`: when the sender (an oxha agent) generated it, epoch seconds.
+    pub generated_at: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_clients_tables() {
+        let text = "+-------------------+----------+-------+\n\
+                    | Host              | Status   | State |\n\
+                    +-------------------+----------+-------+\n\
+                    | virt-node-01.maas | disabled | up    |\n\
+                    | virt-node-10.maas | enabled  | up    |\n\
+                    +-------------------+----------+-------+\n";
+        let t = Table::parse(text);
+        assert_eq!(t.header, ["Host", "Status", "State"]);
+        assert_eq!(
+            t.sorted_rows(),
+            rows(&[
+                &["virt-node-10.maas", "enabled", "up"],
+                &["virt-node-01.maas", "disabled", "up"],
+            ])
+        );
+        let show = "+----------------------+-------------------+\n\
+                    | Field                | Value             |\n\
+                    +----------------------+-------------------+\n\
+                    | OS-EXT-SRV-ATTR:host | virt-node-02.maas |\n\
+                    +----------------------+-------------------+\n";
+        assert_eq!(
+            Table::parse(show).field("OS-EXT-SRV-ATTR:host").as_deref(),
+            Some("virt-node-02.maas")
+        );
+        assert_eq!(Table::parse("").rows.len(), 0);
+    }
+}

@@ -1,0 +1,465 @@
+//! The deployment walkthrough's instance-HA scenarios on a real OpenStack: one cluster and one
+//! OpenStack for the whole binary (started by the first test, torn down when the binary exits),
+//! scenarios one at a time, each starting from the same state (every host up and enabled, no
+//! server, no segment). Every step is the real `openstack` client; assertions are on the tables
+//! it prints (the walkthrough's, row by row).
+
+use oxha_multinode::now;
+use oxha_openstack_env::{compute, rows, Compute, OpenStack, Recovery, COMPUTES};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+const V01: &str = "virt-node-01.maas";
+const V02: &str = "virt-node-02.maas";
+const V10: &str = "virt-node-10.maas";
+const EVACUATION: Duration = Duration::from_secs(240);
+
+fn stack() -> std::sync::MutexGuard<'static, Option<OpenStack>> {
+    static STACK: OnceLock<Mutex<Option<OpenStack>>> = OnceLock::new();
+    let guard = STACK
+        .get_or_init(|| Mutex::new(std::panic::catch_unwind(OpenStack::start).ok()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    assert!(
+        guard.is_some(),
+        "the OpenStack did not start (see the first test's output)"
+    );
+    guard
+}
+
+/// Every failed host back, every service enabled, nothing on maintenance, no server, no segment.
+fn fresh(os: &OpenStack) {
+    for c in COMPUTES {
+        if !os.cluster.running(c.node) {
+            os.reboot_compute(c);
+        }
+    }
+    os.reset();
+}
+
+fn segment(os: &OpenStack, name: &str, method: &str, reserved: Option<&str>) {
+    os.openstack(&["segment", "create", name, method, "COMPUTE"])
+        .expect_ok();
+    // The walkthrough's order: the reserved host last.
+    for host in [V10, V02, V01] {
+        let mut argv = vec!["segment", "host", "create"];
+        if reserved == Some(host) {
+            argv.extend(["--reserved", "True"]);
+        }
+        argv.extend([host, "COMPUTE", "SSH", name]);
+        os.openstack(&argv).expect_ok();
+    }
+    if let Some(host) = reserved {
+        os.openstack(&[
+            "compute",
+            "service",
+            "set",
+            "--disable",
+            host,
+            "nova-compute",
+        ])
+        .expect_ok();
+    }
+}
+
+/// Kills the compute host, follows its recovery (fenced, notified, bionic-1 ACTIVE on a host
+/// `accept` allows) and returns the timings and the host it ended on.
+fn fail_host(os: &OpenStack, victim: Compute, server: &str, accept: &[&str]) -> (Recovery, String) {
+    let events_before = os.cluster.maas_events(victim.node).len();
+    let died = os.kill_compute(victim.node);
+    let mut rec = Recovery {
+        died_at: died,
+        ..Default::default()
+    };
+    let fenced = oxha_harness::wait_for(
+        &format!("MAAS to power {} off", victim.node),
+        Duration::from_secs(90),
+        || {
+            os.cluster.maas_events(victim.node)[events_before..]
+                .iter()
+                .any(|e| e == "off")
+                .then(now)
+        },
+    );
+    rec.fenced = Some(fenced - died);
+    let landed = oxha_harness::wait_for(
+        &format!("{server} ACTIVE on one of {accept:?}"),
+        EVACUATION,
+        || {
+            let (status, host) = os.server_state(server)?;
+            (status == "ACTIVE" && accept.contains(&host.as_str())).then_some(host)
+        },
+    );
+    rec.active = Some(now() - died);
+    let notification = os
+        .notifications()
+        .into_iter()
+        .rev()
+        .find(|n| n.kind == "COMPUTE_HOST")
+        .expect("Masakari got no COMPUTE_HOST notification");
+    assert!(
+        notification.payload.contains("STOPPED") && notification.payload.contains("NORMAL"),
+        "{notification:?}"
+    );
+    rec.notified = Some(notification.generated_at - died);
+    assert!(
+        notification.generated_at >= fenced - 1.5,
+        "Masakari was notified before MAAS powered the host off: {notification:?}"
+    );
+    (rec, landed)
+}
+
+/// Exactly one qemu runs `server` across the live compute hosts, on `host`'s node.
+fn runs_once_on(os: &OpenStack, server: &str, host: &str) {
+    let instance = os.instance_name(server);
+    let running: Vec<&str> = COMPUTES
+        .iter()
+        .filter(|c| !os.qemu_pids(c.node, &instance).is_empty())
+        .map(|c| c.host)
+        .collect();
+    assert_eq!(running, [host], "{server} ({instance}) runs on {running:?}");
+}
+
+#[test]
+fn s1_instance_restart() {
+    let guard = stack();
+    let os = guard.as_ref().expect("stack");
+    fresh(os);
+    segment(os, "S1", "auto", None);
+    std::thread::scope(|s| {
+        for name in ["bionic-1", "bionic-2", "bionic-3"] {
+            s.spawn(move || os.boot_server(name, V02));
+        }
+    });
+    os.openstack(&["server", "set", "--property", "HA_Enabled=True", "bionic-1"])
+        .expect_ok();
+    let node = compute(V02).node;
+
+    // An operator stops bionic-3: never reported.
+    os.openstack(&["server", "stop", "bionic-3"]).expect_ok();
+    os.wait_server_status("bionic-3", "SHUTOFF", Duration::from_secs(60));
+
+    // bionic-1 (HA_Enabled) crashes: restarted on the same host.
+    let instance = os.instance_name("bionic-1");
+    let old = os.qemu_pids(node, &instance);
+    assert_eq!(old.len(), 1, "one qemu for bionic-1: {old:?}");
+    let killed = now();
+    os.cluster
+        .run(node, &["kill", "-9", &old[0].to_string()])
+        .expect_ok();
+    let new = oxha_harness::wait_for("a new qemu for bionic-1", Duration::from_secs(120), || {
+        let pids = os.qemu_pids(node, &instance);
+        (pids.len() == 1 && pids != old).then_some(pids)
+    });
+    let restarted = now() - killed;
+    os.wait_server_host("bionic-1", V02, Duration::from_secs(60));
+    let active = now() - killed;
+    let id1 = os
+        .openstack(&["server", "show", "bionic-1", "-f", "value", "-c", "id"])
+        .stdout
+        .trim()
+        .to_string();
+    let vm = os
+        .notifications()
+        .into_iter()
+        .find(|n| n.kind == "VM" && n.payload.contains(&id1))
+        .expect("a VM notification for bionic-1");
+    assert!(vm.payload.contains("STOPPED_FAILED"), "{vm:?}");
+    eprintln!(
+        "timing: instance restart: qemu killed → Masakari notified {:.1}s → new qemu {restarted:.1}s (pid {} → {}) → ACTIVE {active:.1}s",
+        vm.generated_at - killed,
+        old[0],
+        new[0]
+    );
+    assert_eq!(
+        os.server_host_table("bionic-1")
+            .field("OS-EXT-SRV-ATTR:host")
+            .as_deref(),
+        Some(V02)
+    );
+
+    // bionic-2 has no HA_Enabled: reported, but Masakari leaves it off.
+    let id2 = os
+        .openstack(&["server", "show", "bionic-2", "-f", "value", "-c", "id"])
+        .stdout
+        .trim()
+        .to_string();
+    let instance2 = os.instance_name("bionic-2");
+    let pids2 = os.qemu_pids(node, &instance2);
+    assert_eq!(pids2.len(), 1);
+    os.cluster
+        .run(node, &["kill", "-9", &pids2[0].to_string()])
+        .expect_ok();
+    let n2 = os.wait_notification(
+        "Masakari to finish bionic-2's notification",
+        Duration::from_secs(120),
+        |n| {
+            n.kind == "VM" && n.payload.contains(&id2) && n.status != "new" && n.status != "running"
+        },
+    );
+    eprintln!("bionic-2 (no HA_Enabled): notification {}", n2.status);
+    os.wait_server_status("bionic-2", "SHUTOFF", Duration::from_secs(60));
+    assert!(
+        os.qemu_pids(node, &instance2).is_empty(),
+        "bionic-2 was restarted"
+    );
+
+    // bionic-3, stopped before bionic-2 crashed, was never reported.
+    let id3 = os
+        .openstack(&["server", "show", "bionic-3", "-f", "value", "-c", "id"])
+        .stdout
+        .trim()
+        .to_string();
+    let reported: Vec<_> = os
+        .notifications()
+        .into_iter()
+        .filter(|n| n.payload.contains(&id3))
+        .collect();
+    assert!(reported.is_empty(), "operator stop reported: {reported:?}");
+    os.wait_server_status("bionic-3", "SHUTOFF", Duration::from_secs(5));
+}
+
+#[test]
+fn s2_reserved_host_evacuation_then_reinsert() {
+    let guard = stack();
+    let os = guard.as_ref().expect("stack");
+    fresh(os);
+    segment(os, "S1", "reserved_host", Some(V01));
+    os.boot_server("bionic-1", V02);
+    assert_eq!(
+        os.compute_service_table().sorted_rows(),
+        rows(&[
+            &[V01, "disabled", "up"],
+            &[V10, "enabled", "up"],
+            &[V02, "enabled", "up"],
+        ])
+    );
+    assert_eq!(
+        os.segment_host_table("S1").sorted_rows(),
+        rows(&[
+            &[V01, "True", "False"],
+            &[V10, "False", "False"],
+            &[V02, "False", "False"],
+        ])
+    );
+    assert_eq!(
+        os.server_host_table("bionic-1")
+            .field("OS-EXT-SRV-ATTR:host")
+            .as_deref(),
+        Some(V02)
+    );
+
+    let (rec, landed) = fail_host(os, compute(V02), "bionic-1", &[V01, V10]);
+    rec.print("reserved_host");
+    assert_eq!(landed, V01, "reserved_host must use the reserved host");
+    // Masakari enabled the reserved host; nova sees the failed one disabled and down.
+    let services = oxha_harness::wait_for(
+        "virt-node-02.maas down in nova",
+        Duration::from_secs(60),
+        || {
+            let t = os.compute_service_table();
+            t.rows
+                .iter()
+                .any(|r| r == &[V02, "disabled", "down"])
+                .then_some(t)
+        },
+    );
+    assert_eq!(
+        services.sorted_rows(),
+        rows(&[
+            &[V01, "enabled", "up"],
+            &[V10, "enabled", "up"],
+            &[V02, "disabled", "down"],
+        ]),
+        "{}",
+        services.text
+    );
+    assert_eq!(
+        os.segment_host_table("S1").sorted_rows(),
+        rows(&[
+            &[V01, "False", "False"],
+            &[V10, "False", "False"],
+            &[V02, "False", "True"],
+        ])
+    );
+    assert_eq!(
+        os.server_host_table("bionic-1")
+            .field("OS-EXT-SRV-ATTR:host")
+            .as_deref(),
+        Some(V01)
+    );
+    runs_once_on(os, "bionic-1", V01);
+
+    // The walkthrough's reinsert: the host comes back disabled (nova) and on maintenance
+    // (Masakari) until the operator says otherwise; then it takes instances again.
+    os.reboot_compute(compute(V02));
+    assert!(os.compute_service_table().rows.contains(&vec![
+        V02.to_string(),
+        "disabled".into(),
+        "up".into()
+    ]));
+    assert!(os.segment_host_table("S1").rows.contains(&vec![
+        V02.to_string(),
+        "False".into(),
+        "True".into()
+    ]));
+    os.openstack(&["compute", "service", "set", "--enable", V02, "nova-compute"])
+        .expect_ok();
+    os.openstack(&[
+        "segment",
+        "host",
+        "update",
+        "--on_maintenance=False",
+        "S1",
+        V02,
+    ])
+    .expect_ok();
+    assert_eq!(
+        os.segment_host_table("S1").sorted_rows(),
+        rows(&[
+            &[V01, "False", "False"],
+            &[V10, "False", "False"],
+            &[V02, "False", "False"],
+        ])
+    );
+    os.boot_server("bionic-2", V02);
+    runs_once_on(os, "bionic-2", V02);
+}
+
+#[test]
+fn s3_auto_evacuation() {
+    let guard = stack();
+    let os = guard.as_ref().expect("stack");
+    fresh(os);
+    segment(os, "S2", "auto", None);
+    os.boot_server("bionic-1", V01);
+    let (rec, landed) = fail_host(os, compute(V01), "bionic-1", &[V02, V10]);
+    rec.print("auto");
+    runs_once_on(os, "bionic-1", &landed);
+    assert_eq!(
+        os.segment_host_table("S2").sorted_rows(),
+        rows(&[
+            &[V10, "False", "False"],
+            &[V02, "False", "False"],
+            &[V01, "False", "True"],
+        ])
+    );
+}
+
+#[test]
+fn s3_rh_priority_without_usable_reserved_host_falls_back_to_auto() {
+    let guard = stack();
+    let os = guard.as_ref().expect("stack");
+    fresh(os);
+    // No reserved host at all: the reserved_host flow fails, auto takes over. The failed host
+    // is virt-node-10, known to Pacemaker as `virt-node-10`: fence_masakari's plug comes from
+    // pcmk_host_map.
+    segment(os, "S3", "rh_priority", None);
+    os.boot_server("bionic-1", V10);
+    let (rec, landed) = fail_host(os, compute(V10), "bionic-1", &[V01, V02]);
+    rec.print("rh_priority");
+    runs_once_on(os, "bionic-1", &landed);
+    assert_eq!(
+        os.segment_host_table("S3").sorted_rows(),
+        rows(&[
+            &[V10, "False", "True"],
+            &[V02, "False", "False"],
+            &[V01, "False", "False"],
+        ])
+    );
+}
+
+#[test]
+fn s3_auto_priority() {
+    let guard = stack();
+    let os = guard.as_ref().expect("stack");
+    fresh(os);
+    // auto first: the only enabled survivor (virt-node-10) takes the instance; the reserved
+    // host stays reserved and disabled.
+    segment(os, "S4", "auto_priority", Some(V01));
+    os.boot_server("bionic-1", V02);
+    let (rec, landed) = fail_host(os, compute(V02), "bionic-1", &[V01, V10]);
+    rec.print("auto_priority");
+    assert_eq!(landed, V10);
+    runs_once_on(os, "bionic-1", V10);
+    assert_eq!(
+        os.segment_host_table("S4").sorted_rows(),
+        rows(&[
+            &[V01, "True", "False"],
+            &[V10, "False", "False"],
+            &[V02, "False", "True"],
+        ])
+    );
+}
+
+#[test]
+fn s4_fencing_fails_nothing_is_evacuated() {
+    let guard = stack();
+    let os = guard.as_ref().expect("stack");
+    fresh(os);
+    segment(os, "S5", "auto", None);
+    os.boot_server("bionic-1", V01);
+    let victim = compute(V01);
+    os.cluster.set_maas_fault(victim.node, "503");
+    let notified_before = os.notifications().len();
+    let died = os.kill_compute(victim.node);
+    oxha_harness::wait_for(
+        "two failed fencing attempts",
+        Duration::from_secs(90),
+        || {
+            let h = os.cluster.fence_history("node1", victim.node);
+            (h.lines().filter(|l| l.contains("failed")).count() >= 2).then_some(())
+        },
+    );
+    // Long enough for nova to see the host down and Masakari to have acted, had it been told.
+    oxha_harness::wait_for(
+        "nova to see the dead host down",
+        Duration::from_secs(60),
+        || {
+            os.compute_service_table()
+                .rows
+                .iter()
+                .any(|r| r[0] == V01 && r[2] == "down")
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        os.notifications().len(),
+        notified_before,
+        "Masakari was notified while fencing failed"
+    );
+    assert_eq!(
+        os.server_state("bionic-1").map(|s| s.1).as_deref(),
+        Some(V01)
+    );
+    let instance = os.instance_name("bionic-1");
+    for c in COMPUTES.iter().filter(|c| c.host != V01) {
+        assert!(
+            os.qemu_pids(c.node, &instance).is_empty(),
+            "bionic-1 started on {} while its host is unfenced",
+            c.host
+        );
+    }
+    assert!(
+        !os.cluster
+            .maas_events(victim.node)
+            .iter()
+            .any(|e| e == "off"),
+        "MAAS powered it off despite the fault"
+    );
+    eprintln!(
+        "fencing failed for {:.1}s: no notification, no evacuation",
+        now() - died
+    );
+    // MAAS back: fenced, then evacuated, started exactly once.
+    os.cluster.set_maas_fault(victim.node, "");
+    let landed = oxha_harness::wait_for(
+        "bionic-1 ACTIVE elsewhere once MAAS is back",
+        EVACUATION,
+        || {
+            let (status, host) = os.server_state("bionic-1")?;
+            (status == "ACTIVE" && host != V01).then_some(host)
+        },
+    );
+    runs_once_on(os, "bionic-1", &landed);
+}
