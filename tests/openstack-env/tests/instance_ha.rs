@@ -5,7 +5,7 @@
 //! it prints (the walkthrough's, row by row).
 
 use oxha_multinode::now;
-use oxha_openstack_env::{compute, rows, Compute, OpenStack, Recovery, COMPUTES};
+use oxha_openstack_env::{compute, rows, OpenStack, COMPUTES};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -37,78 +37,6 @@ fn fresh(os: &OpenStack) {
     os.reset();
 }
 
-fn segment(os: &OpenStack, name: &str, method: &str, reserved: Option<&str>) {
-    os.openstack(&["segment", "create", name, method, "COMPUTE"])
-        .expect_ok();
-    // The walkthrough's order: the reserved host last.
-    for host in [V10, V02, V01] {
-        let mut argv = vec!["segment", "host", "create"];
-        if reserved == Some(host) {
-            argv.extend(["--reserved", "True"]);
-        }
-        argv.extend([host, "COMPUTE", "SSH", name]);
-        os.openstack(&argv).expect_ok();
-    }
-    if let Some(host) = reserved {
-        os.openstack(&[
-            "compute",
-            "service",
-            "set",
-            "--disable",
-            host,
-            "nova-compute",
-        ])
-        .expect_ok();
-    }
-}
-
-/// Kills the compute host, follows its recovery (fenced, notified, bionic-1 ACTIVE on a host
-/// `accept` allows) and returns the timings and the host it ended on.
-fn fail_host(os: &OpenStack, victim: Compute, server: &str, accept: &[&str]) -> (Recovery, String) {
-    let events_before = os.cluster.maas_events(victim.node).len();
-    let died = os.kill_compute(victim.node);
-    let mut rec = Recovery {
-        died_at: died,
-        ..Default::default()
-    };
-    let fenced = oxha_harness::wait_for(
-        &format!("MAAS to power {} off", victim.node),
-        Duration::from_secs(90),
-        || {
-            os.cluster.maas_events(victim.node)[events_before..]
-                .iter()
-                .any(|e| e == "off")
-                .then(now)
-        },
-    );
-    rec.fenced = Some(fenced - died);
-    let landed = oxha_harness::wait_for(
-        &format!("{server} ACTIVE on one of {accept:?}"),
-        EVACUATION,
-        || {
-            let (status, host) = os.server_state(server)?;
-            (status == "ACTIVE" && accept.contains(&host.as_str())).then_some(host)
-        },
-    );
-    rec.active = Some(now() - died);
-    let notification = os
-        .notifications()
-        .into_iter()
-        .rev()
-        .find(|n| n.kind == "COMPUTE_HOST")
-        .expect("Masakari got no COMPUTE_HOST notification");
-    assert!(
-        notification.payload.contains("STOPPED") && notification.payload.contains("NORMAL"),
-        "{notification:?}"
-    );
-    rec.notified = Some(notification.generated_at - died);
-    assert!(
-        notification.generated_at >= fenced - 1.5,
-        "Masakari was notified before MAAS powered the host off: {notification:?}"
-    );
-    (rec, landed)
-}
-
 /// Exactly one qemu runs `server` across the live compute hosts, on `host`'s node.
 fn runs_once_on(os: &OpenStack, server: &str, host: &str) {
     let instance = os.instance_name(server);
@@ -125,7 +53,7 @@ fn s1_instance_restart() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     fresh(os);
-    segment(os, "S1", "auto", None);
+    os.create_segment("S1", "auto", None);
     std::thread::scope(|s| {
         for name in ["bionic-1", "bionic-2", "bionic-3"] {
             s.spawn(move || os.boot_server(name, V02));
@@ -224,7 +152,7 @@ fn s2_reserved_host_evacuation_then_reinsert() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     fresh(os);
-    segment(os, "S1", "reserved_host", Some(V01));
+    os.create_segment("S1", "reserved_host", Some(V01));
     os.boot_server("bionic-1", V02);
     assert_eq!(
         os.compute_service_table().sorted_rows(),
@@ -249,7 +177,7 @@ fn s2_reserved_host_evacuation_then_reinsert() {
         Some(V02)
     );
 
-    let (rec, landed) = fail_host(os, compute(V02), "bionic-1", &[V01, V10]);
+    let (rec, landed) = os.fail_host(compute(V02), "bionic-1", &[V01, V10]);
     rec.print("reserved_host");
     assert_eq!(landed, V01, "reserved_host must use the reserved host");
     // Masakari enabled the reserved host; nova sees the failed one disabled and down.
@@ -331,9 +259,9 @@ fn s3_auto_evacuation() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     fresh(os);
-    segment(os, "S2", "auto", None);
+    os.create_segment("S2", "auto", None);
     os.boot_server("bionic-1", V01);
-    let (rec, landed) = fail_host(os, compute(V01), "bionic-1", &[V02, V10]);
+    let (rec, landed) = os.fail_host(compute(V01), "bionic-1", &[V02, V10]);
     rec.print("auto");
     runs_once_on(os, "bionic-1", &landed);
     assert_eq!(
@@ -354,9 +282,9 @@ fn s3_rh_priority_without_usable_reserved_host_falls_back_to_auto() {
     // No reserved host at all: the reserved_host flow fails, auto takes over. The failed host
     // is virt-node-10, known to Pacemaker as `virt-node-10`: fence_masakari's plug comes from
     // pcmk_host_map.
-    segment(os, "S3", "rh_priority", None);
+    os.create_segment("S3", "rh_priority", None);
     os.boot_server("bionic-1", V10);
-    let (rec, landed) = fail_host(os, compute(V10), "bionic-1", &[V01, V02]);
+    let (rec, landed) = os.fail_host(compute(V10), "bionic-1", &[V01, V02]);
     rec.print("rh_priority");
     runs_once_on(os, "bionic-1", &landed);
     assert_eq!(
@@ -376,9 +304,9 @@ fn s3_auto_priority() {
     fresh(os);
     // auto first: the only enabled survivor (virt-node-10) takes the instance; the reserved
     // host stays reserved and disabled.
-    segment(os, "S4", "auto_priority", Some(V01));
+    os.create_segment("S4", "auto_priority", Some(V01));
     os.boot_server("bionic-1", V02);
-    let (rec, landed) = fail_host(os, compute(V02), "bionic-1", &[V01, V10]);
+    let (rec, landed) = os.fail_host(compute(V02), "bionic-1", &[V01, V10]);
     rec.print("auto_priority");
     assert_eq!(landed, V10);
     runs_once_on(os, "bionic-1", V10);
@@ -397,11 +325,12 @@ fn s4_fencing_fails_nothing_is_evacuated() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     fresh(os);
-    segment(os, "S5", "auto", None);
+    os.create_segment("S5", "auto", None);
     os.boot_server("bionic-1", V01);
     let victim = compute(V01);
     os.cluster.set_maas_fault(victim.node, "503");
     let notified_before = os.notifications().len();
+    let events_before = os.cluster.maas_events(victim.node).len();
     let died = os.kill_compute(victim.node);
     oxha_harness::wait_for(
         "two failed fencing attempts",
@@ -441,8 +370,7 @@ fn s4_fencing_fails_nothing_is_evacuated() {
         );
     }
     assert!(
-        !os.cluster
-            .maas_events(victim.node)
+        !os.cluster.maas_events(victim.node)[events_before..]
             .iter()
             .any(|e| e == "off"),
         "MAAS powered it off despite the fault"
