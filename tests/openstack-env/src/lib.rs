@@ -558,8 +558,8 @@ impl OpenStack {
              \top monitor interval=120s\n\
              fencing_topology {topology}\n\
              primitive {RESTART_RESOURCE} ocf:oxha:masakari-restart \\\n\
-             \tparams {auth} event_wait=20s \\\n\
-             \top monitor interval=5s timeout=45s\n\
+             \tparams {auth} event_wait=10s \\\n\
+             \top monitor interval=5s timeout=30s\n\
              clone cl-{RESTART_RESOURCE} {RESTART_RESOURCE} meta interleave=true\n\
              location {RESTART_RESOURCE}-on-computes cl-{RESTART_RESOURCE} \\\n\
              \trule -inf: #kind ne remote\n",

@@ -286,6 +286,22 @@ fn s3_rh_priority_without_usable_reserved_host_falls_back_to_auto() {
     os.boot_server("bionic-1", V10);
     let (rec, landed) = os.fail_host(compute(V10), "bionic-1", &[V01, V02]);
     rec.print("rh_priority");
+    // fence_masakari was asked to fence `virt-node-10` and notified for `virt-node-10.maas`.
+    let host_uuid = os
+        .openstack(&[
+            "segment", "host", "show", "S3", V10, "-f", "value", "-c", "uuid",
+        ])
+        .expect_ok()
+        .stdout
+        .trim()
+        .to_string();
+    let last = os
+        .notifications()
+        .into_iter()
+        .rev()
+        .find(|n| n.kind == "COMPUTE_HOST")
+        .expect("a COMPUTE_HOST notification");
+    assert_eq!(last.source_host_uuid, host_uuid, "{last:?}");
     runs_once_on(os, "bionic-1", &landed);
     assert_eq!(
         os.segment_host_table("S3").sorted_rows(),
