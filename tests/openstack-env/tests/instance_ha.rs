@@ -27,6 +27,17 @@ fn stack() -> std::sync::MutexGuard<'static, Option<OpenStack>> {
     guard
 }
 
+/// Prints the end of every service log and of the cluster's logs when a scenario fails.
+struct LogsOnFailure<'a>(&'a OpenStack);
+
+impl Drop for LogsOnFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- logs after the failure\n{}", self.0.logs());
+        }
+    }
+}
+
 /// Every failed host back, every service enabled, nothing on maintenance, no server, no segment.
 fn fresh(os: &OpenStack) {
     for c in COMPUTES {
@@ -52,6 +63,7 @@ fn runs_once_on(os: &OpenStack, server: &str, host: &str) {
 fn s1_instance_restart() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
     os.create_segment("S1", "auto", None);
     std::thread::scope(|s| {
@@ -151,6 +163,7 @@ fn s1_instance_restart() {
 fn s2_reserved_host_evacuation_then_reinsert() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
     os.create_segment("S1", "reserved_host", Some(V01));
     os.boot_server("bionic-1", V02);
@@ -258,6 +271,7 @@ fn s2_reserved_host_evacuation_then_reinsert() {
 fn s3_auto_evacuation() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
     os.create_segment("S2", "auto", None);
     os.boot_server("bionic-1", V01);
@@ -278,6 +292,7 @@ fn s3_auto_evacuation() {
 fn s3_rh_priority_without_usable_reserved_host_falls_back_to_auto() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
     // No reserved host at all: the reserved_host flow fails, auto takes over. The failed host
     // is virt-node-10, known to Pacemaker as `virt-node-10`: fence_masakari's plug comes from
@@ -317,6 +332,7 @@ fn s3_rh_priority_without_usable_reserved_host_falls_back_to_auto() {
 fn s3_auto_priority() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
     // auto first: the only enabled survivor (virt-node-10) takes the instance; the reserved
     // host stays reserved and disabled.
@@ -340,6 +356,7 @@ fn s3_auto_priority() {
 fn s4_fencing_fails_nothing_is_evacuated() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
     os.create_segment("S5", "auto", None);
     os.boot_server("bionic-1", V01);
