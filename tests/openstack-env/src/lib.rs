@@ -558,8 +558,8 @@ impl OpenStack {
              \top monitor interval=120s\n\
              fencing_topology {topology}\n\
              primitive {RESTART_RESOURCE} ocf:oxha:masakari-restart \\\n\
-             \tparams {auth} event_wait=20s \\\n\
-             \top monitor interval=5s timeout=45s\n\
+             \tparams {auth} event_wait=10s \\\n\
+             \top monitor interval=5s timeout=30s\n\
              clone cl-{RESTART_RESOURCE} {RESTART_RESOURCE} meta interleave=true\n\
              location {RESTART_RESOURCE}-on-computes cl-{RESTART_RESOURCE} \\\n\
              \trule -inf: #kind ne remote\n",
@@ -580,6 +580,83 @@ impl OpenStack {
                 (on == want).then_some(())
             },
         );
+    }
+
+    /// The walkthrough's segment: `openstack segment create NAME METHOD COMPUTE`, the three
+    /// hosts (`virt-node-10.maas`, `virt-node-02.maas`, then `virt-node-01.maas`, `--reserved
+    /// True` when it is `reserved`), and the reserved host disabled in nova.
+    pub fn create_segment(&self, name: &str, method: &str, reserved: Option<&str>) {
+        self.openstack(&["segment", "create", name, method, "COMPUTE"])
+            .expect_ok();
+        for host in [COMPUTES[2].host, COMPUTES[1].host, COMPUTES[0].host] {
+            let mut argv = vec!["segment", "host", "create"];
+            if reserved == Some(host) {
+                argv.extend(["--reserved", "True"]);
+            }
+            argv.extend([host, "COMPUTE", "SSH", name]);
+            self.openstack(&argv).expect_ok();
+        }
+        if let Some(host) = reserved {
+            self.openstack(&[
+                "compute",
+                "service",
+                "set",
+                "--disable",
+                host,
+                "nova-compute",
+            ])
+            .expect_ok();
+        }
+    }
+
+    /// Kills compute host `victim` (power loss) and follows its recovery: MAAS powers it off
+    /// (fence_maas), Masakari gets fence_masakari's COMPUTE_HOST notification, `server` is
+    /// ACTIVE on one of `accept`. Returns the timings and the host the server landed on.
+    #[track_caller]
+    pub fn fail_host(&self, victim: Compute, server: &str, accept: &[&str]) -> (Recovery, String) {
+        let events_before = self.cluster.maas_events(victim.node).len();
+        let died = self.kill_compute(victim.node);
+        let mut rec = Recovery {
+            died_at: died,
+            ..Default::default()
+        };
+        let fenced = wait_for(
+            &format!("MAAS to power {} off", victim.node),
+            Duration::from_secs(90),
+            || {
+                self.cluster.maas_events(victim.node)[events_before..]
+                    .iter()
+                    .any(|e| e == "off")
+                    .then(now)
+            },
+        );
+        rec.fenced = Some(fenced - died);
+        let landed = wait_for(
+            &format!("{server} ACTIVE on one of {accept:?}"),
+            Duration::from_secs(300),
+            || {
+                let (status, host) = self.server_state(server)?;
+                (status == "ACTIVE" && accept.contains(&host.as_str())).then_some(host)
+            },
+        );
+        rec.active = Some(now() - died);
+        let notification = self
+            .notifications()
+            .into_iter()
+            .rev()
+            .find(|n| n.kind == "COMPUTE_HOST")
+            .unwrap_or_else(|| panic!("Masakari got no COMPUTE_HOST notification"));
+        assert!(
+            notification.payload.contains("STOPPED") && notification.payload.contains("NORMAL"),
+            "{notification:?}"
+        );
+        rec.notified = Some(notification.generated_at - died);
+        // generated_time is kept to the second; MAAS's "off" is seen within a poll.
+        assert!(
+            notification.generated_at >= fenced - 1.5,
+            "Masakari was notified before MAAS powered the host off: {notification:?}"
+        );
+        (rec, landed)
     }
 
     /// When `node` was fenced successfully, after `since` (the MAAS simulator's power-off).

@@ -5,7 +5,7 @@
 //! it prints (the walkthrough's, row by row).
 
 use oxha_multinode::now;
-use oxha_openstack_env::{compute, rows, Compute, OpenStack, Recovery, COMPUTES};
+use oxha_openstack_env::{compute, rows, OpenStack, COMPUTES};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -27,6 +27,17 @@ fn stack() -> std::sync::MutexGuard<'static, Option<OpenStack>> {
     guard
 }
 
+/// Prints the end of every service log and of the cluster's logs when a scenario fails.
+struct LogsOnFailure<'a>(&'a OpenStack);
+
+impl Drop for LogsOnFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- logs after the failure\n{}", self.0.logs());
+        }
+    }
+}
+
 /// Every failed host back, every service enabled, nothing on maintenance, no server, no segment.
 fn fresh(os: &OpenStack) {
     for c in COMPUTES {
@@ -35,78 +46,6 @@ fn fresh(os: &OpenStack) {
         }
     }
     os.reset();
-}
-
-fn segment(os: &OpenStack, name: &str, method: &str, reserved: Option<&str>) {
-    os.openstack(&["segment", "create", name, method, "COMPUTE"])
-        .expect_ok();
-    // The walkthrough's order: the reserved host last.
-    for host in [V10, V02, V01] {
-        let mut argv = vec!["segment", "host", "create"];
-        if reserved == Some(host) {
-            argv.extend(["--reserved", "True"]);
-        }
-        argv.extend([host, "COMPUTE", "SSH", name]);
-        os.openstack(&argv).expect_ok();
-    }
-    if let Some(host) = reserved {
-        os.openstack(&[
-            "compute",
-            "service",
-            "set",
-            "--disable",
-            host,
-            "nova-compute",
-        ])
-        .expect_ok();
-    }
-}
-
-/// Kills the compute host, follows its recovery (fenced, notified, bionic-1 ACTIVE on a host
-/// `accept` allows) and returns the timings and the host it ended on.
-fn fail_host(os: &OpenStack, victim: Compute, server: &str, accept: &[&str]) -> (Recovery, String) {
-    let events_before = os.cluster.maas_events(victim.node).len();
-    let died = os.kill_compute(victim.node);
-    let mut rec = Recovery {
-        died_at: died,
-        ..Default::default()
-    };
-    let fenced = oxha_harness::wait_for(
-        &format!("MAAS to power {} off", victim.node),
-        Duration::from_secs(90),
-        || {
-            os.cluster.maas_events(victim.node)[events_before..]
-                .iter()
-                .any(|e| e == "off")
-                .then(now)
-        },
-    );
-    rec.fenced = Some(fenced - died);
-    let landed = oxha_harness::wait_for(
-        &format!("{server} ACTIVE on one of {accept:?}"),
-        EVACUATION,
-        || {
-            let (status, host) = os.server_state(server)?;
-            (status == "ACTIVE" && accept.contains(&host.as_str())).then_some(host)
-        },
-    );
-    rec.active = Some(now() - died);
-    let notification = os
-        .notifications()
-        .into_iter()
-        .rev()
-        .find(|n| n.kind == "COMPUTE_HOST")
-        .expect("Masakari got no COMPUTE_HOST notification");
-    assert!(
-        notification.payload.contains("STOPPED") && notification.payload.contains("NORMAL"),
-        "{notification:?}"
-    );
-    rec.notified = Some(notification.generated_at - died);
-    assert!(
-        notification.generated_at >= fenced - 1.5,
-        "Masakari was notified before MAAS powered the host off: {notification:?}"
-    );
-    (rec, landed)
 }
 
 /// Exactly one qemu runs `server` across the live compute hosts, on `host`'s node.
@@ -124,8 +63,9 @@ fn runs_once_on(os: &OpenStack, server: &str, host: &str) {
 fn s1_instance_restart() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
-    segment(os, "S1", "auto", None);
+    os.create_segment("S1", "auto", None);
     std::thread::scope(|s| {
         for name in ["bionic-1", "bionic-2", "bionic-3"] {
             s.spawn(move || os.boot_server(name, V02));
@@ -223,8 +163,9 @@ fn s1_instance_restart() {
 fn s2_reserved_host_evacuation_then_reinsert() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
-    segment(os, "S1", "reserved_host", Some(V01));
+    os.create_segment("S1", "reserved_host", Some(V01));
     os.boot_server("bionic-1", V02);
     assert_eq!(
         os.compute_service_table().sorted_rows(),
@@ -249,7 +190,7 @@ fn s2_reserved_host_evacuation_then_reinsert() {
         Some(V02)
     );
 
-    let (rec, landed) = fail_host(os, compute(V02), "bionic-1", &[V01, V10]);
+    let (rec, landed) = os.fail_host(compute(V02), "bionic-1", &[V01, V10]);
     rec.print("reserved_host");
     assert_eq!(landed, V01, "reserved_host must use the reserved host");
     // Masakari enabled the reserved host; nova sees the failed one disabled and down.
@@ -330,10 +271,11 @@ fn s2_reserved_host_evacuation_then_reinsert() {
 fn s3_auto_evacuation() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
-    segment(os, "S2", "auto", None);
+    os.create_segment("S2", "auto", None);
     os.boot_server("bionic-1", V01);
-    let (rec, landed) = fail_host(os, compute(V01), "bionic-1", &[V02, V10]);
+    let (rec, landed) = os.fail_host(compute(V01), "bionic-1", &[V02, V10]);
     rec.print("auto");
     runs_once_on(os, "bionic-1", &landed);
     assert_eq!(
@@ -350,14 +292,31 @@ fn s3_auto_evacuation() {
 fn s3_rh_priority_without_usable_reserved_host_falls_back_to_auto() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
     // No reserved host at all: the reserved_host flow fails, auto takes over. The failed host
     // is virt-node-10, known to Pacemaker as `virt-node-10`: fence_masakari's plug comes from
     // pcmk_host_map.
-    segment(os, "S3", "rh_priority", None);
+    os.create_segment("S3", "rh_priority", None);
     os.boot_server("bionic-1", V10);
-    let (rec, landed) = fail_host(os, compute(V10), "bionic-1", &[V01, V02]);
+    let (rec, landed) = os.fail_host(compute(V10), "bionic-1", &[V01, V02]);
     rec.print("rh_priority");
+    // fence_masakari was asked to fence `virt-node-10` and notified for `virt-node-10.maas`.
+    let host_uuid = os
+        .openstack(&[
+            "segment", "host", "show", "S3", V10, "-f", "value", "-c", "uuid",
+        ])
+        .expect_ok()
+        .stdout
+        .trim()
+        .to_string();
+    let last = os
+        .notifications()
+        .into_iter()
+        .rev()
+        .find(|n| n.kind == "COMPUTE_HOST")
+        .expect("a COMPUTE_HOST notification");
+    assert_eq!(last.source_host_uuid, host_uuid, "{last:?}");
     runs_once_on(os, "bionic-1", &landed);
     assert_eq!(
         os.segment_host_table("S3").sorted_rows(),
@@ -373,12 +332,13 @@ fn s3_rh_priority_without_usable_reserved_host_falls_back_to_auto() {
 fn s3_auto_priority() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
     // auto first: the only enabled survivor (virt-node-10) takes the instance; the reserved
     // host stays reserved and disabled.
-    segment(os, "S4", "auto_priority", Some(V01));
+    os.create_segment("S4", "auto_priority", Some(V01));
     os.boot_server("bionic-1", V02);
-    let (rec, landed) = fail_host(os, compute(V02), "bionic-1", &[V01, V10]);
+    let (rec, landed) = os.fail_host(compute(V02), "bionic-1", &[V01, V10]);
     rec.print("auto_priority");
     assert_eq!(landed, V10);
     runs_once_on(os, "bionic-1", V10);
@@ -396,12 +356,14 @@ fn s3_auto_priority() {
 fn s4_fencing_fails_nothing_is_evacuated() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
+    let _logs = LogsOnFailure(os);
     fresh(os);
-    segment(os, "S5", "auto", None);
+    os.create_segment("S5", "auto", None);
     os.boot_server("bionic-1", V01);
     let victim = compute(V01);
     os.cluster.set_maas_fault(victim.node, "503");
     let notified_before = os.notifications().len();
+    let events_before = os.cluster.maas_events(victim.node).len();
     let died = os.kill_compute(victim.node);
     oxha_harness::wait_for(
         "two failed fencing attempts",
@@ -441,8 +403,7 @@ fn s4_fencing_fails_nothing_is_evacuated() {
         );
     }
     assert!(
-        !os.cluster
-            .maas_events(victim.node)
+        !os.cluster.maas_events(victim.node)[events_before..]
             .iter()
             .any(|e| e == "off"),
         "MAAS powered it off despite the fault"
