@@ -11,6 +11,8 @@
 //! * [`output`]: standard output and error that never kill the agent (EPIPE).
 //! * [`secret`]: values that never show in a log, an error or a `Debug` print.
 //! * [`cib`]: the parts of the live CIB an agent may need to read.
+//! * [`process`]: helpers detached from an operation, and a process's identity (pid + start
+//!   time). [`files`]: replacing a file atomically, or durably.
 //!
 //! An agent crate is its metadata, its parameter struct and its actions; nothing else.
 
@@ -19,10 +21,12 @@ pub mod cib;
 pub mod clock;
 pub mod deadline;
 pub mod fence;
+pub mod files;
 pub mod log;
 pub mod meta;
 pub mod output;
 pub mod params;
+pub mod process;
 pub mod ra;
 pub mod render;
 pub mod secret;

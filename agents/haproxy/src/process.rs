@@ -4,7 +4,6 @@
 //! argument (`-f $HA_RSCTMP/haproxy-<instance>.cfg.d`), so that argument identifies them
 //! exactly: a reused pid or another instance's haproxy never matches.
 
-use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
@@ -20,23 +19,7 @@ pub fn has_argument(pid: i32, marker: &str) -> bool {
 }
 
 /// True if the process exists and is not a zombie.
-pub fn alive(pid: i32) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    match kill(Pid::from_raw(pid), None) {
-        Ok(()) | Err(Errno::EPERM) => {}
-        Err(_) => return false,
-    }
-    // A zombie (exited, not yet reaped) answers kill(0) but is gone for our purposes.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_none_or(|state| state != "Z"),
-        Err(_) => false,
-    }
-}
+pub use ocf_lib::process::alive;
 
 /// The pid in a pidfile: `Ok(None)` if there is no pidfile.
 pub fn read_pidfile(path: &Path) -> Result<Option<i32>, String> {

@@ -9,7 +9,6 @@
 use oxha_masakari_api::Notification;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A domain as last seen by a poll.
@@ -72,22 +71,12 @@ impl StateFile {
     /// Replaces the state file durably.
     pub fn save(&self, state: &State) -> Result<(), String> {
         let data = serde_json::to_vec_pretty(state).map_err(|e| format!("state: {e}"))?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let tmp = self.path.with_extension("json.tmp");
-        let fail = |what: &str, e: std::io::Error| {
+        ocf_lib::files::replace_durably(&self.path, &data).map_err(|(what, e)| {
             format!(
                 "cannot write the state file {}: {what}: {e}",
                 self.path.display()
             )
-        };
-        let mut f = std::fs::File::create(&tmp).map_err(|e| fail("create", e))?;
-        f.write_all(&data).map_err(|e| fail("write", e))?;
-        f.sync_all().map_err(|e| fail("fsync", e))?;
-        drop(f);
-        std::fs::rename(&tmp, &self.path).map_err(|e| fail("rename", e))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| fail("fsync of the directory", e))
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! `start` sends the first round at once (IPv4: a gratuitous ARP request and reply, then an ARP
 //! probe; IPv6: an unsolicited neighbour advertisement) and leaves the remaining `arp_count - 1`
-//! rounds, `arp_interval` apart, to a detached announcer ([`crate::daemon`]), as IPaddr2 does
+//! rounds, `arp_interval` apart, to a detached announcer ([`ocf_lib::process`]), as IPaddr2 does
 //! with `arp_bg=true`. Between rounds, and for a while after the last, the announcer reads
 //! every ARP packet (IPv6: every neighbour advertisement) on the interface. A host that owns
 //! the address answers the probe (IPv4) or advertises it (IPv6) in two rounds: the announcer
@@ -250,7 +250,7 @@ impl Conflict {
     }
 
     pub fn record(self, path: &Path) -> io::Result<()> {
-        crate::daemon::replace_file(path, &self.to_line())
+        ocf_lib::files::replace(path, self.to_line().as_bytes())
     }
 
     /// The recorded conflict, if any. A file that cannot be parsed is still a conflict

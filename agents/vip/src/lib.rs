@@ -6,13 +6,13 @@
 
 pub mod announce;
 pub mod config;
-pub mod daemon;
 pub mod netlink;
 pub mod packet;
 
 use announce::{Announcer, Conflict, Outcome, Plan};
 use config::Broadcast;
 use netlink::{Addr, Link, Netlink, NewAddr};
+use ocf_lib::process;
 use ocf_lib::ra::{Context, ResourceAgent};
 use ocf_lib::{
     ActionMeta, AgentKind, AgentMeta, ManSection, OcfError, OcfResult, OcfStatus, Param,
@@ -668,8 +668,8 @@ impl Vip {
     ) -> std::io::Result<()> {
         let files = StateFiles::of(ctx);
         std::fs::create_dir_all(&ctx.rsc_tmp)?;
-        match daemon::detach(&announcer.raw_fds())? {
-            daemon::Fork::Parent(child) => {
+        match process::detach(&announcer.raw_fds())? {
+            process::Fork::Parent(child) => {
                 if let Err(e) = child.write_pid_file(&files.announcer) {
                     // Unaccounted for, it could not be stopped: end it, announce here instead.
                     // SAFETY: kill(2) on our own child, which has not been reaped.
@@ -688,13 +688,13 @@ impl Vip {
                 );
                 Ok(())
             }
-            daemon::Fork::Child => self.run_announcer(announcer, link, &files),
+            process::Fork::Child => self.run_announcer(announcer, link, &files),
         }
     }
 
     /// The detached announcer's whole life (see [`announce`]).
     fn run_announcer(&self, announcer: &mut Announcer, link: &Link, files: &StateFiles) -> ! {
-        let myself = daemon::Daemon::myself();
+        let myself = process::Daemon::myself();
         let (ip, index) = (self.ip, link.index);
         let outcome = Netlink::open().and_then(|mut nl| {
             announcer.rest(&ocf_lib::Deadline::none(), || {
@@ -1185,7 +1185,7 @@ impl Vip {
     /// Ends the announcer of an earlier start and forgets the conflict it may have recorded.
     /// Failures are warnings: a stop must not fail over a state file.
     fn end_announcer(&self, files: &StateFiles, ctx: &Context) {
-        match daemon::stop(&files.announcer, ctx.deadline.cap(ANNOUNCER_GRACE)) {
+        match process::stop(&files.announcer, ctx.deadline.cap(ANNOUNCER_GRACE)) {
             Ok(Some(d)) => ocf_lib::info!("ended announcer {} for {}", d.pid, self.ip),
             Ok(None) => {}
             Err(e) => ocf_lib::warn!("cannot remove {}: {e}", files.announcer.display()),

@@ -1,5 +1,6 @@
-//! A helper process detached from the operation that starts it, and accounted for with a pid
-//! file: how `start` leaves the announcer behind without Pacemaker waiting for it.
+//! Processes an agent leaves behind or looks after: a helper detached from the operation that
+//! starts it (how vip's `start` leaves its announcer behind without Pacemaker waiting for it),
+//! accounted for with a pid file, and the identity of a process by pid *and* start time.
 //!
 //! The child is a `fork` of the agent (no second program): it starts its own session, so the
 //! operation's process group (which Pacemaker SIGKILLs on a timeout) does not contain it;
@@ -7,8 +8,6 @@
 //! Pacemaker reads the agent's output from; every descriptor but the ones it needs is closed.
 //! The pid file records the pid and the process's start time, so a stale file never makes
 //! `stop` signal an unrelated process that got the same pid.
-//!
-//! Nothing here is specific to the vip agent; it lives here until ocf-lib has a place for it.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -96,7 +95,7 @@ pub fn detach(keep: &[RawFd]) -> io::Result<Fork> {
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, &mut status, 0);
             }
-            Err(io::Error::other("the announcer could not detach"))
+            Err(io::Error::other("the helper process could not detach"))
         }
     }
 }
@@ -119,7 +118,7 @@ fn become_daemon(keep: &[RawFd]) -> io::Result<()> {
         libc::chdir(c"/".as_ptr());
     }
     close_all_but(keep);
-    ocf_lib::log::set_stderr(false);
+    crate::log::set_stderr(false);
     Ok(())
 }
 
@@ -140,21 +139,18 @@ fn close_all_but(keep: &[RawFd]) {
     }
 }
 
-/// Writes `text` to `path` through `<path>.tmp` and a rename: a reader sees the old content
-/// or the new, never half of it.
-pub fn replace_file(path: &Path, text: &str) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
-}
-
 /// The start time of process `pid`, or `None` when it does not exist or is a zombie.
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&stat)
         .filter(|(state, _)| *state != 'Z')
         .map(|(_, t)| t)
+}
+
+/// True if process `pid` exists and is not a zombie (exited, not yet reaped: gone for every
+/// purpose of an agent).
+pub fn alive(pid: i32) -> bool {
+    pid > 0 && start_time(pid).is_some()
 }
 
 /// State and start time from a `/proc/<pid>/stat` line. The command name (field 2) is in
@@ -187,7 +183,7 @@ impl Daemon {
 
     /// Writes the pid file.
     pub fn write_pid_file(&self, path: &Path) -> io::Result<()> {
-        replace_file(path, &self.pid_file_text())
+        crate::files::replace(path, self.pid_file_text().as_bytes())
     }
 
     /// The daemon a pid file names, if that process still runs.
@@ -222,7 +218,7 @@ pub fn stop(path: &Path, grace: Duration) -> io::Result<Option<Daemon>> {
     if let Some(d) = daemon {
         // SAFETY: kill(2) on the process the pid file names, whose start time we just matched.
         unsafe { libc::kill(d.pid, libc::SIGTERM) };
-        let gone = ocf_lib::Deadline::after(grace)
+        let gone = crate::Deadline::after(grace)
             .poll(Duration::from_millis(1), || (!d.alive()).then_some(()))
             .is_some();
         if !gone {
