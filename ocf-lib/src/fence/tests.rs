@@ -68,7 +68,7 @@ impl FenceAgent for Device {
         }
         if let Some((since, each)) = self.flap {
             let phase = since.elapsed().as_nanos() / each.as_nanos().max(1);
-            let state = if phase % 2 == 0 {
+            let state = if phase.is_multiple_of(2) {
                 PowerState::On
             } else {
                 PowerState::Off

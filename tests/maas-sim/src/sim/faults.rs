@@ -38,7 +38,7 @@ pub fn flapping_state(m: &mut SimMachine, now: Instant) -> &'static str {
     let since = *m.flap_since.get_or_insert(now);
     let period = m.flap_ms.max(1) as u128;
     let phase = now.saturating_duration_since(since).as_millis() / period;
-    if phase % 2 == 0 {
+    if phase.is_multiple_of(2) {
         "on"
     } else {
         "off"
