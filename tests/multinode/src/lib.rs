@@ -14,6 +14,7 @@
 //! for EOF on a pipe only the test process holds).
 
 pub mod masakari;
+pub mod storm;
 
 use oxha_harness::{run, run_env, wait_for, workspace_root, Run};
 use std::io::BufRead;
@@ -398,6 +399,14 @@ impl MultiCluster {
     /// Kills every process of `node` at once (SIGKILL to its PID 1): a power loss.
     pub fn kill(&self, node: &str) {
         self.mcluster(&["kill", node]).expect_ok();
+    }
+
+    /// Kills every process of all these nodes at the same moment (a rack losing power): every
+    /// link unplugged in one batch, then every node's PID 1 killed in one call.
+    pub fn kill_together(&self, nodes: &[&str]) {
+        let mut args = vec!["kill"];
+        args.extend_from_slice(nodes);
+        self.mcluster(&args).expect_ok();
     }
 
     /// Starts `node` again (plug on) and waits until its daemons are launched. With the MAAS
