@@ -219,7 +219,8 @@ pub fn collect(
             .push((word("event"), word("host_status"), word("cluster_status")));
     }
     for event in fence_history(cluster) {
-        if event.completed < since {
+        // `completed` has whole seconds.
+        if event.completed < since.floor() {
             continue;
         }
         if let Some(node) = nodes.get_mut(&event.target) {
@@ -244,12 +245,19 @@ pub struct FenceEvent {
 }
 
 /// Every fencing operation in the history, as node1's fencer knows it
-/// (`stonith_admin --history '*' --output-as=xml`).
+/// (`stonith_admin --history '*' --output-as=xml --verbose`: without `--verbose` the XML
+/// lists nothing). `completed` has whole seconds.
 pub fn fence_history(cluster: &MultiCluster) -> Vec<FenceEvent> {
     let xml = cluster
         .run(
             "node1",
-            &["stonith_admin", "--history", "*", "--output-as=xml"],
+            &[
+                "stonith_admin",
+                "--history",
+                "*",
+                "--output-as=xml",
+                "--verbose",
+            ],
         )
         .stdout;
     let mut events = Vec::new();
@@ -468,7 +476,10 @@ impl AgentMemory {
                 let mut total: BTreeMap<String, (u64, usize)> = BTreeMap::new();
                 for fencer in &fencers {
                     for agent in children(*fencer) {
-                        let Some((name, hwm, rss)) = proc_status(agent) else {
+                        // The fencer also forks copies of itself for a moment.
+                        let Some((name, hwm, rss)) =
+                            proc_status(agent).filter(|(name, _, _)| name.starts_with("fence_"))
+                        else {
                             continue;
                         };
                         let below: u64 = children(agent)
@@ -514,5 +525,137 @@ impl AgentMemory {
 impl Drop for AgentMemory {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Milestones of one node's fencing in the full nodes' pacemaker logs (seconds since the
+/// epoch; the earliest line of each kind at or after the storm's start, on any full node).
+#[derive(Clone, Debug, Default)]
+pub struct Timeline {
+    /// Its connection's monitor failed (the cluster noticed).
+    pub detected: Option<f64>,
+    /// The DC's controller asked the fencer to fence it.
+    pub requested: Option<f64>,
+    /// The fencer asked a node to run the power device (fence_maas) on it.
+    pub power_started: Option<f64>,
+    /// The power device's off returned success.
+    pub power_done: Option<f64>,
+    /// The whole fencing (both devices of the level) succeeded.
+    pub fenced: Option<f64>,
+}
+
+/// The local time zone's offset from UTC, in seconds (the nodes log local time).
+fn utc_offset() -> f64 {
+    let out = oxha_harness::run(&["date", "+%z"]).stdout;
+    let z = out.trim();
+    let sign = if z.starts_with('-') { -1.0 } else { 1.0 };
+    let digits = z.trim_start_matches(['+', '-']);
+    let (h, m) = digits.split_at(digits.len().min(2));
+    sign * (h.parse::<f64>().unwrap_or(0.0) * 3600.0 + m.parse::<f64>().unwrap_or(0.0) * 60.0)
+}
+
+/// A pacemaker.log line's time (`Dec 03 11:28:23.753 node1 ...`, local time, no year) as
+/// seconds since the epoch, taking the year from `around` (an epoch time near it).
+pub fn log_time(line: &str, around: f64, offset: f64) -> Option<f64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut w = line.split_whitespace();
+    let name = w.next()?;
+    let month = MONTHS.iter().position(|m| *m == name)? + 1;
+    let day: u32 = w.next()?.parse().ok()?;
+    let clock = w.next()?;
+    // The year of `around` (close enough: a storm does not span New Year).
+    let year = 1970 + (around / 31_556_952.0) as i64;
+    let at = epoch_of(&format!("{year:04}-{month:02}-{day:02}T{clock}"))? - offset;
+    // Near a year's end the guess can be a year off.
+    [at, at - 31_536_000.0, at + 31_536_000.0]
+        .into_iter()
+        .min_by(|a, b| (a - around).abs().total_cmp(&(b - around).abs()))
+}
+
+/// Each node's [`Timeline`] from the full nodes' logs, since `since`.
+pub fn timelines(
+    cluster: &MultiCluster,
+    nodes: &[String],
+    since: f64,
+) -> BTreeMap<String, Timeline> {
+    let offset = utc_offset();
+    let mut lines: Vec<(f64, String)> = Vec::new();
+    for n in crate::FULL_NODES {
+        let log = cluster
+            .state_dir()
+            .join("nodes")
+            .join(n)
+            .join("pacemaker.log");
+        for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
+            if let Some(at) = log_time(line, since, offset) {
+                if at >= since - 0.001 {
+                    lines.push((at, line.to_string()));
+                }
+            }
+        }
+    }
+    lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let first = |needles: &[&str]| -> Option<f64> {
+        lines
+            .iter()
+            .find(|(_, l)| needles.iter().all(|n| l.contains(n)))
+            .map(|(at, _)| *at)
+    };
+    nodes
+        .iter()
+        .map(|d| {
+            let t = Timeline {
+                detected: first(&[&format!("monitor operation for {d} on"), "error:"]),
+                requested: first(&[&format!("Requesting fencing (off) of node {d} ")]),
+                power_started: first(&[&format!(
+                    "perform 'off' action targeting {d} using {POWER_DEV}"
+                )]),
+                power_done: first(&[
+                    &format!("Action 'off' targeting {d} using {POWER_DEV} on behalf"),
+                    ": complete",
+                ]),
+                fenced: first(&[
+                    &format!("Operation 'off' targeting {d} by "),
+                    ": OK (complete)",
+                ]),
+            };
+            (d.clone(), t)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_times() {
+        // 2026-12-03 11:28:23.753 UTC
+        let around = 1_796_297_303.0;
+        let at = log_time(
+            "Dec 03 11:28:23.753 node1 pacemaker-fenced [83] ...",
+            around,
+            0.0,
+        );
+        assert!(
+            (at.unwrap_or(0.0) - 1_796_297_303.753).abs() < 1e-6,
+            "{at:?}"
+        );
+        // Logged in UTC+1: an hour earlier in UTC.
+        let at = log_time("Dec 03 12:28:23.753 node1 x", around, 3600.0);
+        assert!(
+            (at.unwrap_or(0.0) - 1_796_297_303.753).abs() < 1e-6,
+            "{at:?}"
+        );
+        // A line from the last day of the year seen just after New Year.
+        let new_year = 1_798_761_600.0; // 2027-01-01 00:00:00 UTC
+        let at = log_time("Dec 31 23:59:59.000 n x", new_year + 5.0, 0.0);
+        assert!(
+            (at.unwrap_or(0.0) - (new_year - 1.0)).abs() < 1e-6,
+            "{at:?}"
+        );
+        assert_eq!(log_time("not a log line", around, 0.0), None);
     }
 }

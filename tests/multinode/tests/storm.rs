@@ -77,6 +77,12 @@ fn check(cluster: &MultiCluster, s: &Storm, dead: &[String], live: &[String], na
             "{name}: {d}: Masakari notified ({notified:.3}) before MAAS powered it off ({off:.3})"
         );
     }
+    let full: Vec<String> = storm::maas_timed_events(cluster)
+        .into_iter()
+        .filter(|(at, machine, _)| *at >= s.since && FULL_NODES.contains(&machine.as_str()))
+        .map(|(_, machine, event)| format!("{machine} {event}"))
+        .collect();
+    assert!(full.is_empty(), "{name}: full nodes powered: {full:?}");
     let touched: Vec<String> = s
         .untouched(dead)
         .into_iter()
@@ -88,14 +94,26 @@ fn check(cluster: &MultiCluster, s: &Storm, dead: &[String], live: &[String], na
     );
 }
 
-fn report(name: &str, s: &Storm, dead: &[String]) {
+fn report(cluster: &MultiCluster, name: &str, s: &Storm, dead: &[String]) {
+    let timelines = storm::timelines(cluster, dead, s.since);
+    let last = |of: fn(&storm::Timeline) -> Option<f64>| {
+        timelines.values().filter_map(of).fold(0.0, f64::max) - s.since
+    };
+    timing(
+        &format!("{name}: power loss → last connection failure seen"),
+        last(|t| t.detected),
+    );
+    timing(
+        &format!("{name}: power loss → last fencing requested"),
+        last(|t| t.requested),
+    );
     timing(
         &format!("{name}: power loss → last MAAS power-off"),
         s.last(dead, |o| o.off_at),
     );
     timing(
-        &format!("{name}: power loss → last node fenced (fencer history)"),
-        s.last(dead, |o| o.fenced_at),
+        &format!("{name}: power loss → last node fenced (fencers' logs)"),
+        last(|t| t.fenced),
     );
     timing(
         &format!("{name}: power loss → last Masakari notification (generated_time)"),
@@ -165,13 +183,13 @@ fn a_rack_fails_and_every_dead_node_is_powered_off_then_reported_once() {
         );
         assert_eq!(o.fencings.1, 0, "storm 1: {d}: no failed fencing: {o:?}");
     }
-    report("storm 1 (8 nodes)", &s, &dead);
+    report(&cluster, "storm 1 (8 nodes)", &s, &dead);
     print_memory("storm 1", &stats);
 
     // Storm 2: eight more, MAAS slowed to 2 s per power change and rate-limited.
     let region = storm::maas_region(
         &cluster,
-        r#"{"power_delay_ms": 2000, "rate_per_s": 5, "rate_burst": 6, "reset_counters": true}"#,
+        r#"{"power_delay_ms": 2000, "rate_per_s": 4, "rate_burst": 3, "reset_counters": true}"#,
     );
     eprintln!("storm 2: MAAS region {region}");
     let dead: Vec<String> = computes[8..16].to_vec();
@@ -194,6 +212,11 @@ fn a_rack_fails_and_every_dead_node_is_powered_off_then_reported_once() {
     );
     let failed: usize = dead.iter().map(|d| s.nodes[d].fencings.1).sum();
     eprintln!("storm 2: {failed} failed fencing attempts, retried");
-    report("storm 2 (8 nodes, MAAS 2 s and rate-limited)", &s, &dead);
+    report(
+        &cluster,
+        "storm 2 (8 nodes, MAAS 2 s and rate-limited)",
+        &s,
+        &dead,
+    );
     print_memory("storm 2", &stats);
 }
