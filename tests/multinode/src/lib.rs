@@ -254,7 +254,16 @@ impl MultiCluster {
     /// [`MultiCluster::start`] with other remote nodes, a control node, or nodes on their own
     /// root with the oxha package installed ([`Topology::setup`]).
     pub fn start_with(topology: Topology) -> MultiCluster {
-        let state = std::env::temp_dir().join(format!("oxha-mn-{}", std::process::id()));
+        // One state directory per cluster, also for a process that starts several one after
+        // the other (a benchmark): a cluster's exit watcher tears its directory down once the
+        // cluster is dropped, and must never find the next cluster there.
+        static CLUSTERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = match n {
+            0 => format!("oxha-mn-{}", std::process::id()),
+            n => format!("oxha-mn-{}-{n}", std::process::id()),
+        };
+        let state = std::env::temp_dir().join(name);
         let _ = std::fs::remove_dir_all(&state);
         agents::require_staged();
         eprintln!("mcluster: agents: {}", agents::describe());
