@@ -104,7 +104,7 @@ impl fmt::Display for MaasError {
                     403 => " (forbidden: the machine is locked or the user may not edit it)",
                     404 => " (no such machine)",
                     409 => " (the machine's state does not allow this)",
-                    503 => " (MAAS cannot reach the BMC now)",
+                    503 => " (MAAS cannot act now: no rack controller reaches the BMC, or the region is overloaded)",
                     504 => " (MAAS timed out talking to the BMC)",
                     _ => "",
                 };
@@ -258,6 +258,35 @@ const BODY_QUOTE: usize = 200;
 /// Below this, a request is not worth starting.
 const SMALLEST_REQUEST: Duration = Duration::from_millis(200);
 
+/// How many times one request is sent while MAAS answers 503 soon to be over, or refuses the
+/// connection. A 503 is MAAS saying it did nothing and when to come back (`Retry-After`): the
+/// region (or the proxy in front of it) has more requests than it can take, as when a rack
+/// fails and every fencer asks at once, or no rack controller reaches the BMC. A refused
+/// connection is a region restarting. Neither did anything, so repeating the request is safe,
+/// power_off included (a machine told twice to power off is off). A 503 that asks for more
+/// than [`MAX_RETRY_WAIT`] fails at once, so the fencer can try another device or level; so
+/// does a timeout, which may have been acted on and used up its share of the fencer's time.
+pub const RETRY_ATTEMPTS: u32 = 3;
+/// The longest `Retry-After` waited for.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
+
+/// The wait before repeating a request, or `None` when `Retry-After` asks for more than
+/// [`MAX_RETRY_WAIT`]: `Retry-After` (1 s without one), stretched by a random 0–50 % so agents
+/// refused together do not all come back together.
+pub fn retry_wait(retry_after: Option<Duration>) -> Option<Duration> {
+    use std::hash::{BuildHasher, Hasher};
+    let base = retry_after.unwrap_or(Duration::from_secs(1));
+    if base > MAX_RETRY_WAIT {
+        return None;
+    }
+    let base = base.max(Duration::from_millis(200));
+    // A per-process random key: enough to spread agents apart.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    Some(base.mul_f64(1.0 + (random % 1000) as f64 / 2000.0))
+}
+
 fn quote_body(body: &str) -> String {
     let one_line = body.split_whitespace().collect::<Vec<_>>().join(" ");
     match one_line.char_indices().nth(BODY_QUOTE) {
@@ -340,7 +369,8 @@ impl MaasClient {
         Ok(url)
     }
 
-    /// One request; non-2xx answers become errors. The response is returned unread.
+    /// A request, repeated while MAAS answers 503 or refuses the connection (see
+    /// [`RETRY_ATTEMPTS`]); non-2xx answers become errors. The response is returned unread.
     fn send(
         &self,
         method: reqwest::Method,
@@ -348,7 +378,47 @@ impl MaasClient {
         query: &[(&str, &str)],
         form: Option<&[(&str, &str)]>,
     ) -> Result<reqwest::blocking::Response, MaasError> {
-        let url = self.url(path, query)?;
+        let mut attempt = 1;
+        loop {
+            let (error, retry_after) = match self.send_once(method.clone(), path, query, form) {
+                Ok(resp) => return Ok(resp),
+                Err(failed) => failed,
+            };
+            let again = matches!(
+                error,
+                MaasError::Connect(_) | MaasError::Http { status: 503, .. }
+            );
+            let wait = match retry_wait(retry_after) {
+                Some(wait) if again && attempt < RETRY_ATTEMPTS => wait,
+                _ => return Err(error),
+            };
+            // Only if a request still fits after the wait.
+            if self
+                .budget
+                .remaining()
+                .is_some_and(|left| left < wait + SMALLEST_REQUEST * 2)
+            {
+                return Err(error);
+            }
+            ocf_lib::info!(
+                "{method} {path}: {error}; again in {:.1} s",
+                wait.as_secs_f64()
+            );
+            std::thread::sleep(wait);
+            attempt += 1;
+        }
+    }
+
+    /// One request: the response, or the error and the `Retry-After` that came with it.
+    fn send_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        form: Option<&[(&str, &str)]>,
+    ) -> Result<reqwest::blocking::Response, (MaasError, Option<Duration>)> {
+        let failed = |e: MaasError| (e, None);
+        let url = self.url(path, query).map_err(failed)?;
         // The query is not part of a PLAINTEXT signature (and oauth1-request wants it apart).
         let mut bare = url.clone();
         bare.set_query(None);
@@ -357,53 +427,46 @@ impl MaasClient {
         let mut req = self
             .http
             .request(method, url)
-            .timeout(self.timeout()?)
+            .timeout(self.timeout().map_err(failed)?)
             .header(reqwest::header::AUTHORIZATION, auth)
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(form) = form {
             req = req.form(form);
         }
-        let resp = req.send().map_err(|e| self.transport_error(e))?;
+        let resp = req.send().map_err(|e| failed(self.transport_error(e)))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
         if let Some(why) = oxha_http::refused_redirect(&resp) {
-            return Err(MaasError::Http {
+            return Err(failed(MaasError::Http {
                 status: status.as_u16(),
                 body: why,
-            });
+            }));
         }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let body = resp.text().unwrap_or_default();
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(MaasError::Unauthorized(quote_body(&body)));
+            return Err(failed(MaasError::Unauthorized(quote_body(&body))));
         }
-        Err(MaasError::Http {
-            status: status.as_u16(),
-            body: quote_body(&body),
-        })
+        Err((
+            MaasError::Http {
+                status: status.as_u16(),
+                body: quote_body(&body),
+            },
+            retry_after,
+        ))
     }
 
-    /// A GET whose body is read whole. Retried once on a refused connection or 503 (a GET
-    /// changes nothing, so repeating it is safe); never on a timeout, which already used up
-    /// its share of the fencer's time.
+    /// A GET whose body is read whole.
     fn get_text(&self, path: &str, query: &[(&str, &str)]) -> Result<String, MaasError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .send(reqwest::Method::GET, path, query, None)
-                .and_then(|r| r.text().map_err(|e| self.transport_error(e)));
-            match result {
-                Err(MaasError::Connect(_)) | Err(MaasError::Http { status: 503, .. })
-                    if attempt < 2 =>
-                {
-                    ocf_lib::debug!("GET {path} failed, retrying once");
-                    self.budget.sleep(Duration::from_millis(500));
-                }
-                other => return other,
-            }
-        }
+        self.send(reqwest::Method::GET, path, query, None)
+            .and_then(|r| r.text().map_err(|e| self.transport_error(e)))
     }
 
     pub fn machines(&self, query: &[(&str, &str)]) -> Result<Vec<Machine>, MaasError> {

@@ -2,9 +2,10 @@
 //!
 //! MAAS power operations are asynchronous: `op=power_off` answers 200 with the machine as it
 //! was, and the power change happens later (or never: manual power types answer `null`). So
-//! nothing MAAS says in reply to a power request counts as proof; only a live
-//! `op=query_power_state` reading `off` (twice in a row) does. ocf-lib runs the protocol
-//! (options, delay, off → confirm → on, exit codes); this crate is the MAAS side of it.
+//! nothing MAAS says in reply to a power request counts as proof; only live
+//! `op=query_power_state` readings of `off`, without a break for `confirm_interval`, do.
+//! ocf-lib runs the protocol (options, delay, off → confirm → on, the readings and their
+//! schedule, exit codes); this crate is the MAAS side of it.
 
 pub mod api;
 
@@ -69,9 +70,11 @@ static PARAMS: &[Param] = &[
     Param::duration("login_timeout", "Wait X seconds to connect to the MAAS API").default("10"),
     Param::duration(
         "stonith_status_sleep",
-        "Sleep X seconds between status calls during a STONITH action",
+        "Longest wait (s) between status readings during a power change",
     )
-    .default("2"),
+    .default("2")
+    .longdesc("After a power request the first status reading comes at once, the next 0.25 s later, and each wait is 1.5 times the last, up to this: a machine MAAS powers off within a second is seen off within a second, and a slow BMC is read every stonith_status_sleep seconds, not more often."),
+    opt::CONFIRM_INTERVAL.default("1"),
 ];
 
 static MAN: &[ManSection] = &[
@@ -97,7 +100,9 @@ From the shell:
         title: "TIMEOUTS",
         body: "The fencer kills a fence agent when the device's timeout for the action passes: pcmk_off_timeout, pcmk_reboot_timeout, pcmk_status_timeout..., each defaulting to the cluster property stonith-timeout (60 s). A killed agent's result is a failure, never a success, but it logs no reason. So fence_maas keeps within total_timeout, counted from its start: 50 s for off, on and reboot, 15 s for status, list and monitor (a monitor operation's default timeout is 20 s). Each MAAS request gets shell_timeout (30 s) or what is left of total_timeout, whichever is less; the wait for MAAS to report the new power state is power_timeout (40 s), also cut to what is left; delay comes out of it too. When the time is used up the action fails with a line saying what it was waiting for.
 
-The rule: pcmk_off_timeout and pcmk_reboot_timeout at least total_timeout + 10 s. A reboot is one invocation (off, confirmed off, on) within one total_timeout. With the defaults (50 s within 60 s) nothing needs setting. To give a slow BMC more time, raise them together, for example total_timeout=110 power_timeout=90 pcmk_off_timeout=120s pcmk_reboot_timeout=120s. In a fencing topology level the devices run one after the other, each within its own timeout.",
+The rule: pcmk_off_timeout and pcmk_reboot_timeout at least total_timeout + 10 s. A reboot is one invocation (off, confirmed off, on) within one total_timeout. With the defaults (50 s within 60 s) nothing needs setting. To give a slow BMC more time, raise them together, for example total_timeout=110 power_timeout=90 pcmk_off_timeout=120s pcmk_reboot_timeout=120s. In a fencing topology level the devices run one after the other, each within its own timeout.
+
+When MAAS answers 503 asking to come back within 2 s (Retry-After: a region, or the proxy in front of it, out of workers, as when a rack fails and every fencer asks at once), or refuses the connection, the request is repeated after that long plus a random 0-50 %, at most 3 times, while total_timeout allows; power_off included, since MAAS did nothing. A 503 asking for longer fails at once, so the fencer can move to another device or level. To fence many nodes at once, set the cluster property concurrent-fencing=true (Pacemaker 2.1 fences one node at a time without it) and this device's pcmk_action_limit (default 1: one action at a time per device and node; -1: no limit).",
     },
     ManSection {
         title: "TARGETS",
@@ -107,7 +112,7 @@ list prints hostname,fqdn for every machine (restricted by hostnames, tag, zone,
     },
     ManSection {
         title: "SAFETY",
-        body: "off is reported only after query_power_state answers off twice in a row within power_timeout. A null answer (power type manual), unknown, error, 403 (locked), 409, 503, 504, a timeout or a flapping state are failures.
+        body: "off is reported only after live query_power_state readings answer off without a break for confirm_interval (1 s): the first that says off, then one every quarter of it, until one that began a full confirm_interval after the first, all within power_timeout. A machine read off and then on again after the power-off was sent fails the action at once (its state flaps, or someone powered it on); the fencer may retry. A null answer (power type manual), unknown, error, 403 (locked), 409, 503, 504 and timeouts are failures too. status reports one live reading.
 
 Requests go straight to the configured MAAS URL: a redirect answer is an error and is never followed (with the Authorization header), no proxy is used unless the proxy parameter names one (HTTP_PROXY and the like are ignored), and a URL with a user name or password in it is refused.
 
@@ -389,20 +394,9 @@ impl FenceAgent for MaasFence {
         _ctx: &FenceContext,
         plug: &str,
     ) -> Result<PowerState, FenceError> {
+        // One live reading: ocf-lib confirms off over confirm_interval.
         let machine = self.machine(plug)?;
-        let state =
-            power_state(&self.live_state(&machine.system_id)?).map_err(FenceError::status)?;
-        if state == PowerState::Off {
-            // One `off` is not proof: a flapping BMC or a power workflow still in flight can
-            // show it for a moment. Off counts only when a second live reading agrees.
-            let again =
-                power_state(&self.live_state(&machine.system_id)?).map_err(FenceError::status)?;
-            if again != PowerState::Off {
-                ocf_lib::warn!("{plug}: MAAS reported off, then {}: not confirmed", "on");
-                return Ok(PowerState::On);
-            }
-        }
-        Ok(state)
+        power_state(&self.live_state(&machine.system_id)?).map_err(FenceError::status)
     }
 
     fn set_power_status(

@@ -422,3 +422,22 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn retry_waits_follow_retry_after_with_jitter_and_give_up_on_long_ones() {
+    use crate::api::{retry_wait, MAX_RETRY_WAIT};
+    use std::time::Duration;
+    for _ in 0..50 {
+        let w = retry_wait(Some(Duration::from_secs(1))).expect("1 s is waited for");
+        assert!(
+            w >= Duration::from_secs(1) && w <= Duration::from_millis(1500),
+            "{w:?}"
+        );
+        let w = retry_wait(None).expect("no Retry-After: 1 s");
+        assert!(w >= Duration::from_secs(1) && w <= Duration::from_millis(1500));
+        let w = retry_wait(Some(Duration::ZERO)).expect("0 s");
+        assert!(w >= Duration::from_millis(200), "{w:?}");
+    }
+    assert!(retry_wait(Some(MAX_RETRY_WAIT)).is_some());
+    assert_eq!(retry_wait(Some(Duration::from_secs(5))), None);
+}

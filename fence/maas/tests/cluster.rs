@@ -259,7 +259,7 @@ fn every_fault_fails_the_fence_operation() {
         r#"{"fault": "hang"}"#,
         r#"{"fault": "slow", "slow_ms": 4000}"#,
         r#"{"fault": "stuck_on"}"#,
-        r#"{"fault": "flapping"}"#,
+        r#"{"fault": "flapping", "flap_ms": 400}"#,
         r#"{"fault": "unknown"}"#,
         r#"{"fault": "error"}"#,
         r#"{"power_type": "manual"}"#,

@@ -281,3 +281,40 @@ fn tls_trusts_the_system_store_plus_ssl_ca_and_nothing_else() {
     assert_eq!(r.code, 1, "{r}");
     assert!(r.stderr.contains("ssl_ca"), "{r}");
 }
+
+#[test]
+fn a_rate_limited_maas_is_waited_for_and_nothing_is_confirmed_early() {
+    // A region that takes 2 requests at once, then 2 a second, answering 503 + Retry-After
+    // beyond that: fence_maas repeats what was refused after Retry-After and keeps reading.
+    let sim = sim("rate");
+    let region = sim.region(r#"{"rate_per_s": 2, "rate_burst": 2}"#);
+    assert_eq!(region["rate_per_s"], 2.0, "{region}");
+    let (r, took) = agent(&opts(&sim, "action=off\nplug=ok-2\n"), &[]);
+    let region = sim.region("{}");
+    eprintln!(
+        "rate-limited: rc {} after {took:?}; {region}\n{}",
+        r.code, r.stderr
+    );
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "Success: Powered OFF\n"),
+        "{r}"
+    );
+    assert!(
+        region["rate_limited"].as_u64().unwrap_or(0) > 0,
+        "the test must meet the rate limit: {region}"
+    );
+    assert!(r.stderr.contains("again in"), "{r}");
+    assert_eq!(
+        sim.events("ok-2"),
+        ["ok-2 power_off stop_mode=hard", "ok-2 off"]
+    );
+    // A 503 asking for longer than fence_maas waits (a MAAS whose racks cannot reach the
+    // BMC: the simulator's fault asks for 5 s) fails at once, for the fencer to move on.
+    sim.region(r#"{"rate_per_s": 0}"#);
+    sim.set("ok-1", r#"{"fault": "503"}"#);
+    let (r, took) = agent(&opts(&sim, "action=off\nplug=ok-1\n"), &[]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(!r.stderr.contains("again in"), "{r}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}

@@ -31,7 +31,12 @@ pub struct FenceContext {
     /// `None` with `disable_timeout`: wait for a power change until the budget is used up.
     pub power_timeout: Option<Duration>,
     pub power_wait: Duration,
+    /// The longest wait between status readings (`stonith_status_sleep`; readings start
+    /// faster, see [`super::power::ReadingSchedule`]).
     pub status_sleep: Duration,
+    /// How long readings must show a plug off, without a break, before off is confirmed
+    /// (`confirm_interval`, for agents that declare it; zero: one reading).
+    pub confirm_interval: Duration,
     /// Time allowed for one request to the device (`shell_timeout`), before the budget cut.
     pub request_timeout: Duration,
     /// Time allowed to connect (`login_timeout`).
@@ -80,6 +85,22 @@ impl FenceContext {
             None if matches!(action.as_str(), "on" | "off" | "reboot") => POWER_ACTION_BUDGET,
             None => OTHER_ACTION_BUDGET,
         };
+        let confirm_interval = if params.meta().param("confirm_interval").is_some() {
+            duration("confirm_interval")?
+        } else {
+            Duration::ZERO
+        };
+        let limit = match power_timeout {
+            Some(t) => t.min(total_timeout),
+            None => total_timeout,
+        };
+        if !confirm_interval.is_zero() && confirm_interval >= limit {
+            return Err(FenceError::config(format!(
+                "confirm_interval ({} s) must be shorter than power_timeout and total_timeout ({} s): off could never be confirmed",
+                confirm_interval.as_secs_f64(),
+                limit.as_secs_f64()
+            )));
+        }
         let delay = duration("delay")?;
         if !delay.is_zero() && delay >= total_timeout {
             return Err(FenceError::config(format!(
@@ -93,6 +114,7 @@ impl FenceContext {
             power_timeout,
             power_wait: duration("power_wait")?,
             status_sleep: duration("stonith_status_sleep")?,
+            confirm_interval,
             request_timeout: duration("shell_timeout")?,
             connect_timeout: duration("login_timeout")?,
             retry_on: params.integer::<u32>("retry_on")?.unwrap_or(1),

@@ -7,8 +7,9 @@
 //! * [`options`]: the standard options, stdin `key=value` lines (no argv) or the command line,
 //!   aliases, `password_script`;
 //! * [`context`]: one invocation's checked options and its time budget (`total_timeout`);
-//! * [`power`]: `delay`, the off → verify → on sequence of `reboot`, status polling within
-//!   `power_timeout`, `retry_on`;
+//! * [`power`]: `delay`, the off → verify → on sequence of `reboot`, status readings within
+//!   `power_timeout` (fast at first, slowing to `stonith_status_sleep`), off confirmed over
+//!   `confirm_interval` for agents that declare it, `retry_on`;
 //! * [`output`]: output lines and exit codes (0, 1, and 2 for status "off").
 //!
 //! One deliberate difference: booleans are parsed by value (`ssl_insecure=0` is false), where

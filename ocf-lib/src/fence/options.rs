@@ -157,6 +157,15 @@ pub mod opt {
         "ssl_insecure",
         "Use SSL connection without verifying certificate",
     );
+    /// For devices whose readings alone are not proof (asynchronous power, BMCs that flap):
+    /// off counts only after readings show it without a break for this long.
+    pub const CONFIRM_INTERVAL: Param = Param::duration(
+        "confirm_interval",
+        "Off counts only after status readings show it without a break for X seconds",
+    )
+    .longdesc(CONFIRM_INTERVAL_DOC);
+
+    const CONFIRM_INTERVAL_DOC: &str = "One status reading of off is not proof: a machine that keeps coming back on, or a controller that cannot make up its mind, shows off for a moment. Off counts only when readings show it without a break for this long: the first reading that shows it, then readings a quarter of this apart, until one that began at least this long after the first ended. A reading of on after off was seen, once the power-off was requested, fails the action at once (the state flaps, or someone powered the machine on); a failed reading starts the run again. A state that comes back on for less than a quarter of the interval (plus the time a reading takes) can slip between readings: no reading schedule can rule that out. Must be shorter than power_timeout. 0: one reading of off is enough.";
 }
 
 /// Where the options came from, for the few things that differ.

@@ -5,7 +5,12 @@ use crate::meta::Param;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-static PARAMS: &[Param] = &[opt::IP, opt::PASSWORD, opt::SSL_INSECURE];
+static PARAMS: &[Param] = &[
+    opt::IP,
+    opt::PASSWORD,
+    opt::SSL_INSECURE,
+    opt::CONFIRM_INTERVAL,
+];
 static META: AgentMeta = AgentMeta {
     name: "fence_test",
     kind: AgentKind::Fence,
@@ -30,7 +35,12 @@ struct Device {
     set_fails: bool,
     /// How long one status read takes (cut to what is left of the budget).
     status_delay: Duration,
+    /// Reads on, then off, then on... each for this long from this instant, whatever is
+    /// asked of it.
+    flap: Option<(Instant, Duration)>,
     calls: Vec<String>,
+    /// When each status read answered, and what.
+    readings: Vec<(Instant, PowerState)>,
 }
 
 impl FenceAgent for Device {
@@ -56,6 +66,16 @@ impl FenceAgent for Device {
         if self.status_fails {
             return Err(FenceError::status("device says error"));
         }
+        if let Some((since, each)) = self.flap {
+            let phase = since.elapsed().as_nanos() / each.as_nanos().max(1);
+            let state = if phase.is_multiple_of(2) {
+                PowerState::On
+            } else {
+                PowerState::Off
+            };
+            self.readings.push((Instant::now(), state));
+            return Ok(state);
+        }
         if let Some((target, left)) = self.pending.get(plug).copied() {
             if left == 0 {
                 self.state.insert(plug.into(), target);
@@ -64,10 +84,13 @@ impl FenceAgent for Device {
                 self.pending.insert(plug.into(), (target, left - 1));
             }
         }
-        self.state
+        let state = self
+            .state
             .get(plug)
             .copied()
-            .ok_or_else(|| FenceError::status(format!("no plug {plug}")))
+            .ok_or_else(|| FenceError::status(format!("no plug {plug}")))?;
+        self.readings.push((Instant::now(), state));
+        Ok(state)
     }
     fn set_power_status(
         &mut self,
@@ -427,4 +450,117 @@ fn secrets_on_the_command_line_are_accepted() {
     let mut p = Params::new(&META);
     parse_args(&mut p, ["fence_test", "-a", "h", "-p", "pass-on-argv"]).unwrap();
     assert_eq!(p.string("password").as_deref(), Some("pass-on-argv"));
+}
+
+#[test]
+fn readings_start_fast_and_slow_down_to_stonith_status_sleep() {
+    let mut s = super::power::ReadingSchedule::new(Duration::from_secs(2));
+    let waits: Vec<u128> = (0..9).map(|_| s.next_wait().as_millis()).collect();
+    assert_eq!(waits, [250, 375, 562, 843, 1265, 1898, 2000, 2000, 2000]);
+    // A shorter stonith_status_sleep is the wait from the start.
+    let mut s = super::power::ReadingSchedule::new(Duration::from_millis(100));
+    assert_eq!(s.next_wait(), Duration::from_millis(100));
+    assert_eq!(s.next_wait(), Duration::from_millis(100));
+}
+
+#[test]
+fn off_is_seen_soon_after_it_happens() {
+    // The plug goes off after 2 readings: the reading at once after the request and the
+    // first after 250 ms see it on, the next (at ~0.6 s) off. fencing.py would sleep
+    // stonith_status_sleep (2 s here) after each.
+    let mut d = device(&[("n1", PowerState::On)], 2);
+    let started = Instant::now();
+    let out = perform(
+        &mut d,
+        &ctx("ip=x\nstonith_status_sleep=2\naction=off\nplug=n1\n"),
+    );
+    assert_eq!(out.exit, 0, "{out:?}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(600) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn off_is_confirmed_only_after_confirm_interval_without_a_break() {
+    let mut d = device(&[("n1", PowerState::On)], 1);
+    let c = ctx(&format!(
+        "{FAST}confirm_interval=0.3\naction=off\nplug=n1\n"
+    ));
+    let out = perform(&mut d, &c);
+    assert_eq!(out.stdout, "Success: Powered OFF\n", "{out:?}");
+    let offs: Vec<Instant> = d
+        .readings
+        .iter()
+        .filter(|(_, s)| *s == PowerState::Off)
+        .map(|(at, _)| *at)
+        .collect();
+    let (first, last) = (offs[0], offs[offs.len() - 1]);
+    assert!(
+        last.duration_since(first) >= Duration::from_millis(300),
+        "off readings {:?} apart",
+        last.duration_since(first)
+    );
+    // The first reading, then a quarter of the interval apart: 5 readings, not a busy loop.
+    assert!((5..=6).contains(&offs.len()), "{} off readings", offs.len());
+    // An off that is already there is confirmed the same way before "Already OFF".
+    let mut d = device(&[("n1", PowerState::Off)], 0);
+    let started = Instant::now();
+    let out = perform(&mut d, &c);
+    assert_eq!(out.stdout, "Success: Already OFF\n");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(d.readings.len() >= 5, "{:?}", d.readings);
+}
+
+/// A device that flaps with `each` per state, fenced with `confirm` seconds.
+fn fence_flapping(each_ms: u64, confirm: &str, action: &str) -> (Outcome, Device) {
+    let mut d = device(&[("n1", PowerState::On)], 0);
+    d.flap = Some((Instant::now(), Duration::from_millis(each_ms)));
+    let c = ctx(&format!(
+        "ip=x\nstonith_status_sleep=0.01\npower_timeout=2\nconfirm_interval={confirm}\naction={action}\nplug=n1\n"
+    ));
+    let out = perform(&mut d, &c);
+    (out, d)
+}
+
+#[test]
+fn a_state_that_flaps_faster_than_confirm_interval_is_never_off() {
+    // 200 ms on, 200 ms off: longer than the reading spacing (a quarter of 0.4 s), shorter
+    // than the interval. Neither off nor reboot may report it off, and reboot must not power
+    // it on.
+    for action in ["off", "reboot"] {
+        let (out, d) = fence_flapping(200, "0.4", action);
+        assert_eq!(out.exit, 1, "{action}: {out:?} after {:?}", d.readings);
+        assert!(
+            !d.calls.iter().any(|c| c == "set n1 ON"),
+            "{action}: {:?}",
+            d.calls
+        );
+        assert!(
+            d.readings.iter().any(|(_, s)| *s == PowerState::Off),
+            "the test must let the agent see off: {:?}",
+            d.readings
+        );
+    }
+    // The control: the same machine with one reading as proof is reported off; so the
+    // failure above is the confirmation's doing.
+    let (out, _) = fence_flapping(200, "0", "off");
+    assert_eq!(out.stdout, "Success: Powered OFF\n");
+}
+
+#[test]
+fn a_state_that_stays_off_longer_than_confirm_interval_is_off() {
+    // 600 ms each way, 0.2 s interval: the first off phase holds long enough.
+    let (out, d) = fence_flapping(600, "0.2", "off");
+    assert_eq!(out.stdout, "Success: Powered OFF\n", "{:?}", d.readings);
+}
+
+#[test]
+fn confirm_interval_must_fit_power_timeout() {
+    let mut p = Params::new(&META);
+    parse_stdin(&mut p, "ip=x\npower_timeout=5\nconfirm_interval=5\n");
+    let err = FenceContext::from_params("off".into(), p, Instant::now()).unwrap_err();
+    assert_eq!(err.kind, FenceErrorKind::Config, "{err}");
+    assert!(err.message.contains("confirm_interval"), "{err}");
 }

@@ -183,6 +183,44 @@ impl LocalSim {
             .map(str::to_string)
             .collect()
     }
+
+    /// Every power event with its time: (seconds since the epoch, `hostname event`).
+    pub fn timed_events(&self) -> Vec<(f64, String)> {
+        timed(
+            &self
+                .ctl("GET", "/_sim/events?time=1", "")
+                .expect_ok()
+                .stdout,
+        )
+    }
+
+    /// Every API request with the time it was answered: (seconds since the epoch,
+    /// `METHOD path op=OP status`).
+    pub fn timed_requests(&self) -> Vec<(f64, String)> {
+        timed(
+            &self
+                .ctl("GET", "/_sim/requests?time=1", "")
+                .expect_ok()
+                .stdout,
+        )
+    }
+
+    /// Changes the region-wide settings (`power_delay_ms`, `rate_per_s`, `rate_burst`,
+    /// `reset_counters`) and returns them with the counters.
+    pub fn region(&self, patch: &str) -> serde_json::Value {
+        let out = self.ctl("POST", "/_sim/region", patch).expect_ok().stdout;
+        serde_json::from_str(&out).expect("region JSON")
+    }
+}
+
+/// Parses `?time=1` log lines: `<epoch seconds> <rest>`.
+pub fn timed(text: &str) -> Vec<(f64, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (at, rest) = l.split_once(' ')?;
+            Some((at.parse().ok()?, rest.to_string()))
+        })
+        .collect()
 }
 
 impl Drop for LocalSim {

@@ -7,24 +7,31 @@
 //! locked machines, 409 for power_on of a Ready machine, Allocated machines deploying on
 //! power_on, a running machine power-cycling on power_on. Faults are set per machine at run
 //! time through `/_sim/` control endpoints (no auth; loopback test tool): 503, 504, 500,
-//! hang, slow, stuck_on, flapping, unknown, error. A machine may run a shell command when it
-//! goes off (e.g. kill a process, so a cluster test sees a node die).
+//! hang, slow, stuck_on, flapping (on and off in turn, `flap_ms` each), unknown, error. A
+//! machine may run a shell command when it goes off (e.g. kill a process, so a cluster test
+//! sees a node die). Region-wide, the default power delay and a rate limit (a token bucket
+//! over every API request: 503 with Retry-After beyond it) can be changed at run time.
 //!
 //! Usage:
 //!   maas-sim serve [--listen 127.0.0.1:5240] [--port-file F] (--machines FILE | --generate N)
 //!                  (--api-key KEY | --api-key-file F) [--power-delay-ms 1000] [--events F]
+//!                  [--rate-per-s R [--rate-burst B]]
 //!   maas-sim ctl ADDR METHOD PATH [JSON]     e.g. ctl 127.0.0.1:5240 POST /_sim/machines/compute-1 '{"fault":"503"}'
 //!
 //! `/redfish/v1/…` answers a minimal Redfish power read of the first machine, so the benchmark
 //! can run fence-agents' fence_redfish against the same server.
 //!
-//! Control endpoints: GET /_sim/events (one line per power event, in order), POST
-//! /_sim/events/clear, GET /_sim/requests, GET|POST /_sim/machines/<hostname or system_id>
-//! (POST merges a JSON object into the machine: fault, power_state, status_name, locked,
-//! power_type, power_delay_ms, slow_ms, on_power_off, on_power_on).
+//! Control endpoints: GET /_sim/events (one line per power event, in order; `?time=1` prefixes
+//! each with its time, seconds since the epoch), POST /_sim/events/clear, GET /_sim/requests
+//! (`?time=1` likewise), GET|POST /_sim/region (power_delay_ms, rate_per_s, rate_burst,
+//! reset_counters; answers the settings and the counters rate_limited and admitted), GET|POST
+//! /_sim/machines/<hostname or system_id> (POST merges a JSON object into the machine: fault,
+//! power_state, status_name, locked, power_type, power_delay_ms, slow_ms, flap_ms,
+//! on_power_off, on_power_on).
 //!
 //! Source layout, by concern: `sim/machine.rs` (the machine model), `sim/faults.rs`,
-//! `sim/power.rs` (asynchronous power changes), `sim/api.rs` (MAAS and Redfish endpoints),
+//! `sim/power.rs` (asynchronous power changes), `sim/region.rs` (region-wide delay and rate
+//! limit), `sim/api.rs` (MAAS and Redfish endpoints),
 //! `sim/control.rs` (`/_sim/`), `sim/server.rs` (HTTP and `serve` options); this file is the CLI.
 
 mod sim;

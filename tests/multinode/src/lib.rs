@@ -14,6 +14,7 @@
 //! for EOF on a pipe only the test process holds).
 
 pub mod masakari;
+pub mod storm;
 
 use oxha_harness::{run, run_env, wait_for, workspace_root, Run};
 use std::io::BufRead;
@@ -253,7 +254,16 @@ impl MultiCluster {
     /// [`MultiCluster::start`] with other remote nodes, a control node, or nodes on their own
     /// root with the oxha package installed ([`Topology::setup`]).
     pub fn start_with(topology: Topology) -> MultiCluster {
-        let state = std::env::temp_dir().join(format!("oxha-mn-{}", std::process::id()));
+        // One state directory per cluster, also for a process that starts several one after
+        // the other (a benchmark): a cluster's exit watcher tears its directory down once the
+        // cluster is dropped, and must never find the next cluster there.
+        static CLUSTERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = match n {
+            0 => format!("oxha-mn-{}", std::process::id()),
+            n => format!("oxha-mn-{}-{n}", std::process::id()),
+        };
+        let state = std::env::temp_dir().join(name);
         let _ = std::fs::remove_dir_all(&state);
         agents::require_staged();
         eprintln!("mcluster: agents: {}", agents::describe());
@@ -398,6 +408,14 @@ impl MultiCluster {
     /// Kills every process of `node` at once (SIGKILL to its PID 1): a power loss.
     pub fn kill(&self, node: &str) {
         self.mcluster(&["kill", node]).expect_ok();
+    }
+
+    /// Kills every process of all these nodes at the same moment (a rack losing power): every
+    /// link unplugged in one batch, then every node's PID 1 killed in one call.
+    pub fn kill_together(&self, nodes: &[&str]) {
+        let mut args = vec!["kill"];
+        args.extend_from_slice(nodes);
+        self.mcluster(&args).expect_ok();
     }
 
     /// Starts `node` again (plug on) and waits until its daemons are launched. With the MAAS

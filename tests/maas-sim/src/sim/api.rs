@@ -89,7 +89,7 @@ fn machine_request(
         return reply;
     }
     let mut s = lock(sim);
-    let delay_default = s.power_delay_ms;
+    let delay_default = s.region.power_delay_ms;
     let Some(m) = s.machines.iter_mut().find(|m| m.system_id == id) else {
         return text(404, "No Machine matches the given query.");
     };
@@ -168,10 +168,8 @@ pub fn api_request(
         }
         out.push(']');
         return Reply {
-            status: 200,
             body: out,
-            json: true,
-            location: None,
+            ..json(200, &serde_json::Value::Null)
         };
     }
     if path == "users/" {
@@ -246,7 +244,7 @@ mod tests {
             consumer_key: "CK".into(),
             token_key: "TK".into(),
             token_secret: "TS".into(),
-            power_delay_ms: 0,
+            region: Default::default(),
         }
     }
 

@@ -25,13 +25,18 @@ pub struct SimMachine {
     pub power_delay_ms: Option<u64>,
     /// Extra latency of every machine request under fault "slow".
     pub slow_ms: u64,
+    /// Under fault "flapping": the power state reads on for this long, then off for this long,
+    /// and so on, counted from when the fault was set.
+    pub flap_ms: u64,
     /// `sh -c` when the machine goes off / on.
     pub on_power_off: Option<String>,
     pub on_power_on: Option<String>,
     #[serde(skip)]
     pub generation: u64,
+    /// When the flapping began (the fault was set, or first read if it came from the
+    /// machines file).
     #[serde(skip)]
-    pub flap: bool,
+    pub flap_since: Option<std::time::Instant>,
 }
 
 impl Default for SimMachine {
@@ -52,10 +57,11 @@ impl Default for SimMachine {
             fault: String::new(),
             power_delay_ms: None,
             slow_ms: 2000,
+            flap_ms: 1000,
             on_power_off: None,
             on_power_on: None,
             generation: 0,
-            flap: false,
+            flap_since: None,
         }
     }
 }

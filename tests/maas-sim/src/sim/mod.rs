@@ -1,29 +1,43 @@
 //! The simulator, by concern: [`machine`] (what a machine is), [`faults`] (what can go wrong,
 //! set per machine at run time), [`power`] (asynchronous power changes and their hooks),
-//! [`api`] (the MAAS 2.0 and Redfish endpoints), [`control`] (the `/_sim/` endpoints tests
-//! drive it with) and [`server`] (HTTP, options, start).
+//! [`api`] (the MAAS 2.0 and Redfish endpoints), [`region`] (region-wide power delay and rate
+//! limit), [`control`] (the `/_sim/` endpoints tests drive it with) and [`server`] (HTTP,
+//! options, start).
 
 pub mod api;
 pub mod control;
 pub mod faults;
 pub mod machine;
 pub mod power;
+pub mod region;
 pub mod server;
 
 use machine::SimMachine;
 use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The whole simulated region: machines, the power event log, the request log, the key.
+/// The whole simulated region: machines, the power event log, the request log, the key, the
+/// region-wide settings.
 pub struct Sim {
     pub machines: Vec<SimMachine>,
-    pub events: Vec<String>,
-    pub requests: Vec<String>,
+    /// Power events, each with when it happened (seconds since the epoch).
+    pub events: Vec<(f64, String)>,
+    /// API requests (`METHOD path op=OP status`), each with when it was answered.
+    pub requests: Vec<(f64, String)>,
     pub events_file: Option<String>,
     pub consumer_key: String,
     pub token_key: String,
     pub token_secret: String,
-    pub power_delay_ms: u64,
+    pub region: region::Region,
+}
+
+/// Seconds since the epoch: the clock the tests compare events with (Pacemaker's logs,
+/// Masakari's generated_time).
+pub fn epoch() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 pub type Shared = Arc<Mutex<Sim>>;
@@ -43,7 +57,7 @@ impl Sim {
                 let _ = writeln!(f, "{line}");
             }
         }
-        self.events.push(line);
+        self.events.push((epoch(), line));
     }
 
     pub fn find(&mut self, name: &str) -> Option<&mut SimMachine> {
@@ -59,6 +73,8 @@ pub struct Reply {
     pub body: String,
     pub json: bool,
     pub location: Option<String>,
+    /// Seconds for a 503's `Retry-After` (MAAS sends one; 5 when not set).
+    pub retry_after: Option<u64>,
 }
 
 pub fn json(status: u16, v: &serde_json::Value) -> Reply {
@@ -67,6 +83,7 @@ pub fn json(status: u16, v: &serde_json::Value) -> Reply {
         body: v.to_string(),
         json: true,
         location: None,
+        retry_after: None,
     }
 }
 
@@ -76,5 +93,6 @@ pub fn text(status: u16, body: impl Into<String>) -> Reply {
         body: body.into(),
         json: false,
         location: None,
+        retry_after: None,
     }
 }

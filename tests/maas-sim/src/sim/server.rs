@@ -1,7 +1,9 @@
-//! HTTP (tiny_http, one thread per request), routing, the request log, and `serve`'s options.
+//! HTTP (tiny_http, one thread per request), routing, the rate limit, the request log, and
+//! `serve`'s options.
 
 use super::machine::{generate, system_id, SimMachine};
-use super::{api, control, json, lock, text, Shared, Sim};
+use super::region::Region;
+use super::{api, control, epoch, json, lock, text, Reply, Shared, Sim};
 use crate::fail;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -31,7 +33,7 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
         Vec::new()
     };
     let reply = if let Some(p) = path.strip_prefix("/_sim/") {
-        control::control_request(&sim, &method, p, &body)
+        control::control_request(&sim, &method, p, &query, &body)
     } else if path.starts_with("/redfish/v1") {
         api::redfish_request(&sim, path)
     } else if path == "/MAAS/api/version/" {
@@ -59,10 +61,11 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
                 text(500, "RuntimeError: POST to a URL without a trailing slash")
             }
         } else {
-            let auth = {
+            let admitted = lock(&sim).region.admit(std::time::Instant::now());
+            let auth = admitted.map_err(rate_limited).and_then(|()| {
                 let s = lock(&sim);
                 api::check_auth(header("authorization").as_deref(), &s)
-            };
+            });
             match auth {
                 Err(r) => r,
                 Ok(()) => api::api_request(&sim, &method, p, &query, &form),
@@ -79,11 +82,12 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
                 .chain(form.iter())
                 .find(|(k, _)| k == "op")
                 .map(|(_, v)| v.clone());
-            s.requests.push(format!(
+            let line = format!(
                 "{method} {path} op={} {}",
                 op.as_deref().unwrap_or("-"),
                 reply.status
-            ));
+            );
+            s.requests.push((epoch(), line));
         }
     }
     let content_type = if reply.json {
@@ -96,7 +100,8 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
         response.add_header(h);
     }
     if reply.status == 503 {
-        if let Ok(h) = tiny_http::Header::from_bytes("Retry-After", "5") {
+        let seconds = reply.retry_after.unwrap_or(5).to_string();
+        if let Ok(h) = tiny_http::Header::from_bytes("Retry-After", seconds.as_bytes()) {
             response.add_header(h);
         }
     }
@@ -108,6 +113,18 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
     let _ = req.respond(response);
 }
 
+/// The answer to a request beyond the rate limit: what a region out of API workers (or the
+/// proxy in front of it) answers, with the whole seconds until a request would pass.
+fn rate_limited(wait: std::time::Duration) -> Reply {
+    Reply {
+        retry_after: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+        ..text(
+            503,
+            "Service Unavailable: the region is serving too many requests (maas-sim rate limit)",
+        )
+    }
+}
+
 pub fn serve(args: &[String]) {
     let mut listen = "127.0.0.1:5240".to_string();
     let mut port_file = None;
@@ -116,6 +133,7 @@ pub fn serve(args: &[String]) {
     let mut key = None;
     let mut power_delay_ms = 1000;
     let mut events_file = None;
+    let mut region_patch = serde_json::Map::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || {
@@ -147,6 +165,13 @@ pub fn serve(args: &[String]) {
                     .unwrap_or_else(|_| fail("--power-delay-ms needs a number"))
             }
             "--events" => events_file = Some(value()),
+            "--rate-per-s" | "--rate-burst" => {
+                let n = value()
+                    .parse::<f64>()
+                    .unwrap_or_else(|_| fail(&format!("{a} needs a number")));
+                let key = a.trim_start_matches("--").replace('-', "_");
+                region_patch.insert(key, serde_json::json!(n));
+            }
             other => fail(&format!("unknown option {other}")),
         }
     }
@@ -170,6 +195,16 @@ pub fn serve(args: &[String]) {
             m.system_id = system_id(i + 1);
         }
     }
+    let mut region = Region {
+        power_delay_ms,
+        ..Region::default()
+    };
+    region
+        .patch(
+            &serde_json::Value::Object(region_patch),
+            std::time::Instant::now(),
+        )
+        .unwrap_or_else(|e| fail(&e));
     let server = tiny_http::Server::http(listen.as_str())
         .unwrap_or_else(|e| fail(&format!("listen {listen}: {e}")));
     let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(0);
@@ -181,7 +216,7 @@ pub fn serve(args: &[String]) {
         consumer_key: parts[0].into(),
         token_key: parts[1].into(),
         token_secret: parts[2].into(),
-        power_delay_ms,
+        region,
     }));
     if let Some(path) = port_file {
         // Written whole under a temporary name, so a reader never sees a partial port.
