@@ -9,7 +9,19 @@
 //! first nova call. Tests here assert what the agents and the Masakari API do; what the engine
 //! then does through nova is asserted on a real OpenStack, in `tests/openstack-env`
 //! (`instance_ha.rs`): the restart of a crashed HA_Enabled instance (`s1_instance_restart`),
-//! the evacuation of a fenced host's instances (`s2`–`s4`).
+//! the evacuation of a fenced host's instances (`s2`–`s4`). Masakari's API adds a host to a
+//! segment only if nova knows it, so `up` writes the segment's hosts with Masakari's own object
+//! layer; every other call goes through the API.
+//!
+//! This environment once had a keystone + nova stub. Where its assertions went:
+//! * masakari-restart, "Masakari restarts the crashed guest" (stub nova's stop/start): the
+//!   suite now ends at the stored `LIFECYCLE/STOPPED_FAILED` notification and restarts the
+//!   guest itself; the restart through nova is `s1_instance_restart`.
+//! * masakari-restart and fence_masakari keystone auth (a stub that took any password): this
+//!   real keystone — its 401 for a wrong password, never shown; the catalog's endpoint, and a
+//!   catalog miss for another region; one token per action.
+//! * the multi-node `remote` scenario, "the engine finishes" (a stub nova without instances):
+//!   the engine puts the host on maintenance; the evacuation is `s2`–`s4`.
 //!
 //! Everything runs in the node's namespaces, so the agents under test (run by Pacemaker or
 //! with [`MasakariEnv::agent`]) reach Masakari at 127.0.0.1:15868, keystone at 127.0.0.1:15869
