@@ -1,9 +1,16 @@
 //! fence_masakari in a real fencing topology, right after fence_maas (against maas-sim) in the
-//! same level, against the real Masakari API + engine. Run `make stage` first.
+//! same level, against the real Masakari API + engine (noauth2, and behind a real keystone's
+//! catalog). Run `make stage` first.
+//!
+//! There is no nova here: Masakari's engine puts a notified host on maintenance (its first
+//! step) and then fails its recovery flow. The evacuation through a real nova is `s2`–`s4`
+//! in tests/openstack-env.
 
 use maas_sim::MaasSim;
 use oxha_harness::{wait_for, Cluster, Run};
-use oxha_masakari_env::{MasakariEnv, MASAKARI_URL};
+use oxha_masakari_env::{
+    MasakariEnv, KEYSTONE_PASSWORD, KEYSTONE_PROJECT, KEYSTONE_USER, MASAKARI_URL,
+};
 use serde_json::Value;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -159,8 +166,8 @@ fn reboot_notifies_masakari_once_after_the_power_fence() {
         c.logs()
     );
 
-    // Masakari's engine puts the failed host on maintenance; status then says off, and a
-    // second fencing sends nothing new.
+    // Masakari's engine puts the failed host on maintenance (before it asks nova anything);
+    // status then says off, and a second fencing sends nothing new.
     wait_for("compute-1 on maintenance", Duration::from_secs(60), || {
         (fence(&["-o", "status", "-n", "compute-1"]).code == 2).then_some(())
     });
@@ -229,17 +236,47 @@ fn status_list_monitor_and_errors() {
     );
 }
 
+/// Keystone v3 against a real keystone: a wrong password is keystone's 401 and never shown;
+/// with the right one the Masakari endpoint comes from the catalog, and one token serves
+/// every request of an action.
 #[test]
-fn password_never_shows_up() {
+fn keystone_auth_uses_the_catalog_and_never_shows_the_password() {
     let _s = Cluster::serial();
-    env();
-    let stdin = "action=monitor\nauth_url=http://127.0.0.1:15869/v3\nusername=oxha\npassword=Fence-S3cret\nproject_name=services\nverbose=1\nmasakari_url=http://127.0.0.1:9/v1\n";
-    let r = env().cluster.run_stdin(&["fence_masakari"], Some(stdin));
+    let env = env();
+    let keystone = env.keystone();
+    let stdin = |action: &str, password: &str| {
+        format!(
+            "action={action}\nplug=compute-2\nauth_url={keystone}\nusername={KEYSTONE_USER}\n\
+             password={password}\nproject_name={KEYSTONE_PROJECT}\nverbose=1\n"
+        )
+    };
+    let tokens = env.tokens_issued();
+    let wrong = "Fence-S3cret-wrong";
+    let r = env
+        .cluster
+        .run_stdin(&["fence_masakari"], Some(&stdin("monitor", wrong)));
     assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("requires authentication"), "{r}");
     assert!(
-        !r.stdout.contains("Fence-S3cret") && !r.stderr.contains("Fence-S3cret"),
+        !r.stdout.contains(wrong) && !r.stderr.contains(wrong),
         "{r}"
     );
+    assert_eq!(env.tokens_issued(), tokens);
+
+    // masakari_url unset: the catalog's instance-ha endpoint. status lists the segments and
+    // their hosts (several requests) with one token.
+    for (action, code) in [("monitor", 0), ("status", 0)] {
+        let before = env.tokens_issued();
+        let r = env
+            .cluster
+            .run_stdin(&["fence_masakari"], Some(&stdin(action, KEYSTONE_PASSWORD)));
+        assert_eq!(r.code, code, "{action}: {r}");
+        assert!(
+            !r.stdout.contains(KEYSTONE_PASSWORD) && !r.stderr.contains(KEYSTONE_PASSWORD),
+            "{r}"
+        );
+        assert_eq!(env.tokens_issued(), before + 1, "{action}: one token");
+    }
 }
 
 #[test]

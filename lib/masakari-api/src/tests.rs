@@ -6,11 +6,16 @@ use ocf_lib::Deadline;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What the fake OpenStack saw: `METHOD path?query | header values | body`.
+/// What the recording fake saw: `METHOD path?query | header values | body`.
 type Seen = Arc<Mutex<Vec<String>>>;
 
-/// A keystone + Masakari + nova on one loopback port: the catalog points at itself.
-fn fake_openstack() -> (u16, Seen) {
+/// A recording fake, not a keystone, Masakari or nova: one loopback port that answers the few
+/// paths the client uses with canned bodies (its catalog points at itself) and records every
+/// request. The unit tests below check what the client sends (paths, token header,
+/// microversion, body) and how it reads answers and refusals. How real services answer is
+/// tested elsewhere: keystone and Masakari in the agents' suites (`tests/masakari-env`), the
+/// whole stack in `tests/openstack-env`.
+fn recording_fake() -> (u16, Seen) {
     let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
     let port = server.server_addr().to_ip().expect("ip").port();
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
@@ -182,8 +187,8 @@ fn connection_parameters_are_checked() {
 }
 
 #[test]
-fn keystone_then_masakari_with_typed_answers() {
-    let (port, seen) = fake_openstack();
+fn the_password_goes_to_keystone_once_then_the_token_everywhere() {
+    let (port, seen) = recording_fake();
     let session =
         Session::new(keystone(port), Deadline::after(Duration::from_secs(20))).expect("session");
     let mut client = MasakariClient::new(session);
@@ -214,8 +219,8 @@ fn keystone_then_masakari_with_typed_answers() {
 }
 
 #[test]
-fn nova_force_down_uses_microversion_2_53() {
-    let (port, seen) = fake_openstack();
+fn force_down_request_is_a_put_with_microversion_2_53() {
+    let (port, seen) = recording_fake();
     let mut session =
         Session::new(keystone(port), Deadline::after(Duration::from_secs(20))).expect("session");
     let service = nova::force_down(&mut session, "compute-1").expect("forced down");
@@ -249,7 +254,7 @@ fn nova_force_down_uses_microversion_2_53() {
 
 #[test]
 fn a_redirecting_keystone_gets_nothing_followed() {
-    let (target, seen) = fake_openstack();
+    let (target, seen) = recording_fake();
     let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
     let port = server.server_addr().to_ip().expect("ip").port();
     std::thread::spawn(move || {

@@ -3,36 +3,39 @@
 
   masakari_env.py masakari DIR     the real Masakari API and engine in one process
                                    (fake:// transport only delivers inside one process)
-  masakari_env.py stub DIR PORT    keystone + nova stand-in; os-stop/os-start act on libvirt
-  masakari_env.py setup DIR HOST.. wait for the API, create segment "seg1" and the hosts
+  masakari_env.py keystone-setup DIR   in the running keystone: project "services", user
+                                   "oxha" (member) and the instance-ha service whose endpoints
+                                   are this Masakari (openstacksdk, one process)
+  masakari_env.py admin-password   keystone's bootstrap admin password
+  masakari_env.py setup DIR HOST.. wait for the API, create segment "seg1" (API) and its
+                                   hosts (Masakari's object layer: the API would ask nova)
   masakari_env.py api DIR METHOD PATH [JSON]   one API call (tests read notifications with it)
 
 Everything is logged under DIR. Run with Debian's /usr/bin/python3 (python3-masakari).
+There is no nova: Masakari's engine fails its recovery flows at their first nova call.
 """
 import json
 import os
-import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MASAKARI_URL = "http://127.0.0.1:15868/v1"
-# Fixed so tests can compare what the agent authenticated with.
-STUB_PROJECT_ID = "5e1b3c3bb0e94e4e8f7a1c2d3e4f5a6b"
-STUB_PASSWORD_FILE = "stub-password"
+KEYSTONE_URL = "http://127.0.0.1:15869/v3"
+# Test constants, the same in src/lib.rs (the agents' credentials).
+ADMIN_PASSWORD = "oxha-admin"
+PROJECT = "services"
+USER = "oxha"
+PASSWORD = "k3ystone-S3cret"
 
 
-def run_masakari(state_dir):
-    # Eventlet monkey-patching must happen before anything else imports threading.
-    import masakari.cmd  # noqa: F401
+def tolerate_read_deleted_none():
+    """Debian 12's masakari 14.0.2 with the oslo.messaging security update passes
+    read_deleted=None through the notifier; upstream fixed this in 636df88. Map None to the
+    default so segment and host calls do not fail with 500."""
     from masakari import context
 
-    # Debian 12's masakari 14.0.2 with the oslo.messaging security update passes
-    # read_deleted=None through the notifier; upstream fixed this in 636df88. Map None to
-    # the default so segment and host calls do not fail with 500.
     original_setter = context.RequestContext._set_read_deleted
 
     def tolerant_setter(self, value):
@@ -41,6 +44,13 @@ def run_masakari(state_dir):
     context.RequestContext.read_deleted = property(
         context.RequestContext._get_read_deleted, tolerant_setter,
         context.RequestContext._del_read_deleted)
+
+
+def run_masakari(state_dir):
+    # Eventlet monkey-patching must happen before anything else imports threading.
+    import masakari.cmd  # noqa: F401
+
+    tolerate_read_deleted_none()
 
     from oslo_log import log as logging
     from oslo_service import service as oslo_service
@@ -59,179 +69,6 @@ def run_masakari(state_dir):
     launcher.wait()
 
 
-class Stub:
-    """What the stub remembers: nova's idea of each server, and every call made to it."""
-
-    def __init__(self, state_dir, port):
-        self.state_dir = state_dir
-        self.base = "http://127.0.0.1:%d" % port
-        self.lock = threading.Lock()
-        self.vm_state = {}
-        self.service_status = {}
-        self.tokens = 0
-
-    def record(self, name, line):
-        with self.lock:
-            with open(os.path.join(self.state_dir, name), "a") as f:
-                f.write(line + "\n")
-
-    def password(self):
-        try:
-            with open(os.path.join(self.state_dir, STUB_PASSWORD_FILE)) as f:
-                return f.read().strip()
-        except OSError:
-            return None
-
-    def virsh(self, *args):
-        env = dict(os.environ, LC_ALL="C")
-        return subprocess.run(["virsh", "-c", "qemu:///system", *args], env=env,
-                              capture_output=True, text=True)
-
-    def catalog(self):
-        def endpoints(url):
-            return [{"id": "%s-%s" % (iface, url[-6:]), "interface": iface, "region": "RegionOne",
-                     "region_id": "RegionOne", "url": url}
-                    for iface in ("public", "internal", "admin")]
-        return [
-            {"id": "nova", "type": "compute", "name": "nova",
-             "endpoints": endpoints(self.base + "/v2.1")},
-            # Without the /<project_id> suffix real catalogs carry: under noauth2 the request
-            # context has no project, and Masakari refuses a URL naming one.
-            {"id": "masakari", "type": "instance-ha", "name": "masakari",
-             "endpoints": endpoints(MASAKARI_URL)},
-        ]
-
-
-def make_handler(stub):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, fmt, *args):
-            stub.record("stub.log", "%s %s" % (time.strftime("%H:%M:%S"), fmt % args))
-
-        def body(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                return json.loads(raw) if raw else None
-            except ValueError:
-                return None
-
-        def reply(self, code, doc, headers=None):
-            data = json.dumps(doc).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def server_doc(self, uuid):
-            state = stub.vm_state.get(uuid, "active")
-            return {"server": {
-                "id": uuid, "name": uuid, "status": "ACTIVE" if state == "active" else "SHUTOFF",
-                "OS-EXT-STS:vm_state": state, "OS-EXT-SRV-ATTR:host": "node1",
-                "metadata": {"HA_Enabled": "True"}, "locked": False,
-                "links": [], "tenant_id": STUB_PROJECT_ID, "user_id": "stub"}}
-
-        def service_doc(self, host):
-            status = stub.service_status.get(host, "enabled")
-            return {"id": "svc-" + host, "binary": "nova-compute", "host": host, "zone": "nova",
-                    "status": status, "state": "up", "forced_down": False,
-                    "updated_at": "2026-01-01T00:00:00.000000", "disabled_reason": None}
-
-        def do_GET(self):
-            path, _, query = self.path.partition("?")
-            parts = [p for p in path.split("/") if p]
-            if parts in ([], ["v3"]):
-                self.reply(200, {"version": {
-                    "id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-                    "links": [{"rel": "self", "href": stub.base + "/v3/"}],
-                    "media-types": [{"base": "application/json",
-                                     "type": "application/vnd.openstack.identity-v3+json"}]}})
-            elif parts[:2] == ["v2.1", "servers"] and len(parts) == 3 and parts[2] != "detail":
-                self.reply(200, self.server_doc(parts[2]))
-            elif parts[:2] == ["v2.1", "servers"]:
-                self.reply(200, {"servers": []})
-            elif parts[:2] == ["v2.1", "os-services"]:
-                params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-                host = params.get("host", "node1")
-                self.reply(200, {"services": [self.service_doc(host)]})
-            elif parts[:2] == ["v2.1", "os-aggregates"]:
-                self.reply(200, {"aggregates": []})
-            else:
-                self.reply(404, {"error": "stub has no " + path})
-
-        def do_POST(self):
-            parts = [p for p in self.path.split("?")[0].split("/") if p]
-            doc = self.body() or {}
-            if parts == ["v3", "auth", "tokens"]:
-                identity = doc.get("auth", {}).get("identity", {})
-                user = identity.get("password", {}).get("user", {})
-                expected = stub.password()
-                if expected is not None and user.get("name") != "masakari" \
-                        and user.get("password") != expected:
-                    stub.record("auth.log", "refused %s" % user.get("name"))
-                    self.reply(401, {"error": {"code": 401, "message": "bad credentials"}})
-                    return
-                stub.record("auth.log", "token %s" % user.get("name"))
-                with stub.lock:
-                    stub.tokens += 1
-                    token = "stub-token-%d" % stub.tokens
-                now = time.gmtime()
-                self.reply(201, {"token": {
-                    "methods": ["password"],
-                    "issued_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", now),
-                    "expires_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z",
-                                                time.gmtime(time.time() + 3600)),
-                    "user": {"id": "stub-user", "name": user.get("name", "x"),
-                             "domain": {"id": "default", "name": "Default"}},
-                    "project": {"id": STUB_PROJECT_ID, "name": "services",
-                                "domain": {"id": "default", "name": "Default"}},
-                    "roles": [{"id": "admin", "name": "admin"}],
-                    "catalog": stub.catalog()}}, {"X-Subject-Token": token})
-            elif parts[:2] == ["v2.1", "servers"] and len(parts) == 4 and parts[3] == "action":
-                uuid = parts[2]
-                if "os-stop" in doc:
-                    stub.record("nova-actions.log", "stop %s" % uuid)
-                    stub.virsh("destroy", uuid)
-                    stub.vm_state[uuid] = "stopped"
-                elif "os-start" in doc:
-                    stub.record("nova-actions.log", "start %s" % uuid)
-                    result = stub.virsh("start", uuid)
-                    if result.returncode != 0:
-                        stub.record("stub.log", "virsh start failed: " + result.stderr.strip())
-                    stub.vm_state[uuid] = "active"
-                else:
-                    stub.record("nova-actions.log", "action %s %s" % (uuid, list(doc)))
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-            else:
-                self.reply(404, {"error": "stub has no POST " + self.path})
-
-        def do_PUT(self):
-            parts = [p for p in self.path.split("?")[0].split("/") if p]
-            doc = self.body() or {}
-            if parts[:2] == ["v2.1", "os-services"] and len(parts) == 3:
-                host = parts[2][len("svc-"):]
-                stub.service_status[host] = doc.get("status", "enabled")
-                stub.record("nova-actions.log", "service %s %s" % (host, stub.service_status[host]))
-                self.reply(200, {"service": self.service_doc(host)})
-            else:
-                self.reply(404, {"error": "stub has no PUT " + self.path})
-
-    return Handler
-
-
-def run_stub(state_dir, port):
-    stub = Stub(state_dir, port)
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(stub))
-    server.daemon_threads = True
-    server.serve_forever()
-
-
 def api(method, path, doc=None):
     data = json.dumps(doc).encode() if doc is not None else None
     req = urllib.request.Request(MASAKARI_URL + path, data=data, method=method,
@@ -240,7 +77,29 @@ def api(method, path, doc=None):
         return json.loads(resp.read() or b"null")
 
 
-def setup(hosts):
+def add_hosts(state_dir, segment_uuid, hosts):
+    """Masakari's API adds a host to a segment only once nova lists a nova-compute service of
+    that name, and there is no nova here: the hosts are written with Masakari's own object
+    layer, as its API would write them. Everything else goes through the API."""
+    tolerate_read_deleted_none()
+    from masakari import config, context, objects
+
+    config.parse_args([sys.argv[0], "--config-file", os.path.join(state_dir, "masakari.conf")])
+    objects.register_all()
+    ctx = context.get_admin_context()
+    segment = objects.FailoverSegment.get_by_uuid(ctx, segment_uuid)
+    for name in hosts:
+        host = objects.Host(context=ctx)
+        host.name = name
+        host.failover_segment = segment
+        host.type = "COMPUTE"
+        host.control_attributes = "SSH"
+        host.on_maintenance = False
+        host.reserved = False
+        host.create()
+
+
+def setup(state_dir, hosts):
     deadline = time.time() + 60
     while True:
         try:
@@ -255,21 +114,48 @@ def setup(hosts):
         seg = api("POST", "/segments", {"segment": {
             "name": "seg1", "recovery_method": "auto", "service_type": "COMPUTE"}})["segment"]
     existing = {h["name"] for h in api("GET", "/segments/%s/hosts" % seg["uuid"])["hosts"]}
-    for host in hosts:
-        if host not in existing:
-            api("POST", "/segments/%s/hosts" % seg["uuid"], {"host": {
-                "name": host, "type": "COMPUTE", "control_attributes": "SSH"}})
+    add_hosts(state_dir, seg["uuid"], [h for h in hosts if h not in existing])
+    listed = {h["name"] for h in api("GET", "/segments/%s/hosts" % seg["uuid"])["hosts"]}
+    if not set(hosts) <= listed:
+        raise SystemExit("Masakari lists hosts %s, not %s" % (sorted(listed), hosts))
     print(seg["uuid"])
 
 
+def keystone_setup():
+    import openstack
+
+    conn = openstack.connect(
+        auth_url=KEYSTONE_URL, username="admin", password=ADMIN_PASSWORD, project_name="admin",
+        user_domain_name="Default", project_domain_name="Default", region_name="RegionOne",
+        identity_api_version="3")
+    ident = conn.identity
+    project = ident.find_project(PROJECT) or ident.create_project(
+        name=PROJECT, domain_id="default")
+    user = ident.find_user(USER) or ident.create_user(
+        name=USER, domain_id="default", password=PASSWORD, default_project_id=project.id)
+    role = ident.find_role("member")
+    ident.assign_project_role_to_user(project, user, role)
+    # Without the /<project_id> suffix real catalogs carry: under noauth2 the request context
+    # has no project, and Masakari refuses a URL naming one.
+    service = ident.find_service("masakari") or ident.create_service(
+        name="masakari", type="instance-ha")
+    for interface in ("public", "internal", "admin"):
+        ident.create_endpoint(service_id=service.id, interface=interface, url=MASAKARI_URL,
+                              region_id="RegionOne")
+    print("keystone: user %s in %s, instance-ha at %s" % (USER, PROJECT, MASAKARI_URL))
+
+
 def main():
+    if sys.argv[1:] == ["admin-password"]:
+        print(ADMIN_PASSWORD)
+        return
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
     command, state_dir = sys.argv[1], sys.argv[2]
     if command == "masakari":
         run_masakari(state_dir)
-    elif command == "stub":
-        run_stub(state_dir, int(sys.argv[3]))
+    elif command == "keystone-setup":
+        keystone_setup()
     elif command == "api":
         method, path = sys.argv[3], sys.argv[4]
         doc = json.loads(sys.argv[5]) if len(sys.argv) > 5 else None
@@ -279,7 +165,7 @@ def main():
             print(json.dumps({"http_error": e.code, "body": e.read().decode(errors="replace")}))
             sys.exit(1)
     elif command == "setup":
-        setup(sys.argv[3:])
+        setup(state_dir, sys.argv[3:])
     else:
         raise SystemExit(__doc__)
 

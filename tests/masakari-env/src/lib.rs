@@ -1,11 +1,31 @@
 //! The Masakari test environment inside a test cluster node: the real Masakari API and engine
 //! (Debian's python3-masakari: noauth2, SQLite, fake:// transport, both in one process),
-//! libvirtd with four diskless TCG guests, and a keystone + nova stub whose os-stop/os-start
-//! run `virsh destroy`/`virsh start` (see `scripts/masakari-env` and `scripts/masakari_env.py`).
+//! libvirtd with four diskless TCG guests and, for the tests of keystone authentication, a real
+//! keystone (Debian's python3-keystone under uwsgi, SQLite) whose catalog's `instance-ha`
+//! endpoint is this Masakari (see `scripts/masakari-env` and `scripts/masakari_env.py`).
+//!
+//! There is no nova here, and no stand-in for one: Masakari's engine takes each notification
+//! (a failed host goes on maintenance, its first step) and then fails its recovery flow at the
+//! first nova call. Tests here assert what the agents and the Masakari API do; what the engine
+//! then does through nova is asserted on a real OpenStack, in `tests/openstack-env`
+//! (`instance_ha.rs`): the restart of a crashed HA_Enabled instance (`s1_instance_restart`),
+//! the evacuation of a fenced host's instances (`s2`–`s4`). Masakari's API adds a host to a
+//! segment only if nova knows it, so `up` writes the segment's hosts with Masakari's own object
+//! layer; every other call goes through the API.
+//!
+//! This environment once had a keystone + nova stub. Where its assertions went:
+//! * masakari-restart, "Masakari restarts the crashed guest" (stub nova's stop/start): the
+//!   suite now ends at the stored `LIFECYCLE/STOPPED_FAILED` notification and restarts the
+//!   guest itself; the restart through nova is `s1_instance_restart`.
+//! * masakari-restart and fence_masakari keystone auth (a stub that took any password): this
+//!   real keystone — its 401 for a wrong password, never shown; the catalog's endpoint, and a
+//!   catalog miss for another region; one token per action.
+//! * the multi-node `remote` scenario, "the engine finishes" (a stub nova without instances):
+//!   the engine puts the host on maintenance; the evacuation is `s2`–`s4`.
 //!
 //! Everything runs in the node's namespaces, so the agents under test (run by Pacemaker or
-//! with [`MasakariEnv::agent`]) reach Masakari at 127.0.0.1:15868 and libvirt at
-//! qemu:///system, and nothing touches the host. It all dies with the node.
+//! with [`MasakariEnv::agent`]) reach Masakari at 127.0.0.1:15868, keystone at 127.0.0.1:15869
+//! and libvirt at qemu:///system, and nothing touches the host. It all dies with the node.
 
 use oxha_harness::{Cluster, Run};
 use serde_json::Value;
@@ -14,6 +34,10 @@ use std::time::Duration;
 
 pub const MASAKARI_URL: &str = "http://127.0.0.1:15868/v1";
 pub const KEYSTONE_URL: &str = "http://127.0.0.1:15869/v3";
+/// The agents' keystone credentials (the same constants as in `scripts/masakari_env.py`).
+pub const KEYSTONE_USER: &str = "oxha";
+pub const KEYSTONE_PASSWORD: &str = "k3ystone-S3cret";
+pub const KEYSTONE_PROJECT: &str = "services";
 pub const GUESTS: [(&str, &str); 4] = [
     ("guest1", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c01"),
     ("guest2", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c02"),
@@ -23,6 +47,14 @@ pub const GUESTS: [(&str, &str); 4] = [
 
 pub fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/masakari-env")
+}
+
+/// Where keystone's bootstrapped database and keys are kept between runs.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("OXHA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| oxha_harness::workspace_root().join("target/oxha-cache"))
+        .join("masakari-env")
 }
 
 pub fn uuid_of(guest: &str) -> &'static str {
@@ -36,6 +68,7 @@ pub fn uuid_of(guest: &str) -> &'static str {
 pub struct MasakariEnv {
     pub cluster: &'static Cluster,
     pub dir: PathBuf,
+    keystone: std::sync::OnceLock<()>,
 }
 
 impl MasakariEnv {
@@ -44,7 +77,7 @@ impl MasakariEnv {
         Self::start(cluster, hosts, true)
     }
 
-    /// Masakari and the stub only, for tests that need no guests (fencing).
+    /// Masakari only, for tests that need no guests (fencing).
     pub fn up_without_libvirt(cluster: &'static Cluster, hosts: &[&str]) -> MasakariEnv {
         Self::start(cluster, hosts, false)
     }
@@ -60,7 +93,11 @@ impl MasakariEnv {
         }
         argv.extend_from_slice(hosts);
         let up = cluster.run(&argv);
-        let env = MasakariEnv { cluster, dir };
+        let env = MasakariEnv {
+            cluster,
+            dir,
+            keystone: std::sync::OnceLock::new(),
+        };
         assert!(
             up.ok(),
             "masakari environment did not come up: {up}\n{}",
@@ -139,12 +176,37 @@ impl MasakariEnv {
             .collect()
     }
 
-    /// `stop <uuid>` / `start <uuid>` lines: what the stub's nova was asked to do.
-    pub fn nova_actions(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("nova-actions.log"))
+    /// Starts the real keystone (once per environment; the first start in a workspace
+    /// bootstraps its database and caches it) and returns its URL.
+    pub fn keystone(&self) -> &'static str {
+        self.keystone.get_or_init(|| {
+            let started = std::time::Instant::now();
+            let cache = cache_dir().to_string_lossy().into_owned();
+            let r = self.run(&["keystone", &cache]);
+            assert!(r.ok(), "keystone did not come up: {r}\n{}", self.logs());
+            eprintln!(
+                "masakari-env: keystone up after {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+        });
+        KEYSTONE_URL
+    }
+
+    /// How many tokens keystone has issued (`POST /v3/auth/tokens` answered 201, from its
+    /// request log).
+    pub fn tokens_issued(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("keystone.out"))
             .unwrap_or_default()
             .lines()
-            .map(str::to_string)
+            .filter(|l| l.contains("POST /v3/auth/tokens") && l.contains("HTTP/1.1 201"))
+            .count()
+    }
+
+    /// The status of every notification about `uuid` (new, running, error, ...).
+    pub fn statuses_for(&self, uuid: &str) -> Vec<String> {
+        self.notifications_for(uuid)
+            .iter()
+            .map(|n| n["status"].as_str().unwrap_or_default().to_string())
             .collect()
     }
 
@@ -210,8 +272,8 @@ impl MasakariEnv {
         for name in [
             "masakari.log",
             "masakari.out",
-            "stub.log",
-            "nova-actions.log",
+            "keystone.out",
+            "keystone-bootstrap.out",
             "libvirtd.out",
         ] {
             if let Ok(text) = std::fs::read_to_string(self.dir.join(name)) {

@@ -1,5 +1,5 @@
-//! The real Masakari (API + engine from tests/masakari-env, without libvirt) inside one node of
-//! the multi-node cluster. Its API listens on that node's 127.0.0.1:15868 only, so the
+//! The real Masakari (API + engine from tests/masakari-env, without libvirt; no nova, so the
+//! engine stops at its first nova call) inside one node of the multi-node cluster. Its API listens on that node's 127.0.0.1:15868 only, so the
 //! fence_masakari device must be kept on that node ([`Masakari::pin_device`]).
 
 use crate::MultiCluster;
@@ -17,7 +17,7 @@ pub struct Masakari<'c> {
 }
 
 impl<'c> Masakari<'c> {
-    /// Starts Masakari and its keystone/nova stub inside `node`, with `hosts` in segment `seg1`
+    /// Starts Masakari inside `node`, with `hosts` in segment `seg1`
     /// (the host names must be the Pacemaker node names: fence_masakari's plug). It dies with
     /// the node.
     pub fn start(cluster: &'c MultiCluster, node: &str, hosts: &[&str]) -> Masakari<'c> {
@@ -65,23 +65,29 @@ impl<'c> Masakari<'c> {
         doc["notifications"].as_array().cloned().unwrap_or_default()
     }
 
-    /// The uuid Masakari gave host `name`.
-    pub fn host_uuid(&self, name: &str) -> String {
-        let segments = self
-            .api("GET", "/segments")
-            .unwrap_or_else(|e| panic!("Masakari segments: {e}"));
+    /// Masakari's record of host `name` (uuid, on_maintenance, reserved, ...), or None when
+    /// no segment has it or the API does not answer.
+    pub fn host(&self, name: &str) -> Option<Value> {
+        let segments = self.api("GET", "/segments").ok()?;
         for seg in segments["segments"].as_array().into_iter().flatten() {
             let seg_uuid = seg["uuid"].as_str().unwrap_or_default();
             let hosts = self
                 .api("GET", &format!("/segments/{seg_uuid}/hosts"))
-                .unwrap_or_else(|e| panic!("Masakari hosts: {e}"));
+                .ok()?;
             for h in hosts["hosts"].as_array().into_iter().flatten() {
                 if h["name"].as_str() == Some(name) {
-                    return h["uuid"].as_str().unwrap_or_default().to_string();
+                    return Some(h.clone());
                 }
             }
         }
-        panic!("Masakari has no host {name}")
+        None
+    }
+
+    /// The uuid Masakari gave host `name`.
+    pub fn host_uuid(&self, name: &str) -> String {
+        self.host(name)
+            .and_then(|h| h["uuid"].as_str().map(str::to_string))
+            .unwrap_or_else(|| panic!("Masakari has no host {name}\n{}", self.logs()))
     }
 
     /// fence_masakari's device parameters for this Masakari (crm syntax).
@@ -102,7 +108,7 @@ impl<'c> Masakari<'c> {
     /// The tail of Masakari's logs, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
-        for name in ["masakari.log", "masakari.out", "stub.out", "db-sync.out"] {
+        for name in ["masakari.log", "masakari.out", "db-sync.out"] {
             if let Ok(text) = std::fs::read_to_string(self.dir.join(name)) {
                 let lines: Vec<&str> = text.lines().collect();
                 let from = lines.len().saturating_sub(25);
