@@ -603,6 +603,31 @@ impl MultiCluster {
         .stdout
     }
 
+    /// Fencing attempts against `target` in the fencer's history, as `observer` sees it:
+    /// (failed, successful).
+    pub fn fence_attempts(&self, observer: &str, target: &str) -> (usize, usize) {
+        let history = self.fence_history(observer, target);
+        let count = |word: &str| history.lines().filter(|l| l.contains(word)).count();
+        (count("failed"), count("successful"))
+    }
+
+    /// The fence devices the fencer on `node` has registered (`stonith_admin --list-registered`).
+    pub fn registered_devices(&self, node: &str) -> String {
+        self.run(node, &["stonith_admin", "--list-registered"])
+            .stdout
+    }
+
+    /// The lines of `node`'s pacemaker log that contain every one of `needles`.
+    pub fn log_lines(&self, node: &str, needles: &[&str]) -> Vec<String> {
+        let log = self.state.join("nodes").join(node).join("pacemaker.log");
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Turns on fencing through `fence_probe` (plug = node name, in [`MultiCluster::plug_dir`]) with
     /// short timeouts, `stonith-action=off` (a fenced node stays off until a test boots it) and
     /// `no-quorum-policy=stop`. The device's monitor is slow on purpose: a scenario that takes the

@@ -94,9 +94,7 @@ pub fn configure(cluster: &MultiCluster, masakari: &Masakari, computes: &[String
         "the rack's fence devices registered on node1",
         Duration::from_secs(60),
         || {
-            let registered = cluster
-                .run("node1", &["stonith_admin", "--list-registered"])
-                .stdout;
+            let registered = cluster.registered_devices("node1");
             (registered.contains(POWER_DEV) && registered.contains(MASAKARI_DEV)).then_some(())
         },
     );

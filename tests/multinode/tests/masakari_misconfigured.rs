@@ -13,32 +13,6 @@ const POWER_DEV: &str = "fence_compute_power";
 const MASAKARI_DEV: &str = "fence_compute_masakari";
 const WORKLOAD: &str = "compute_workload";
 
-fn attempts(cluster: &MultiCluster, target: &str) -> (usize, usize) {
-    let history = cluster.fence_history("node1", target);
-    let count = |word: &str| history.lines().filter(|l| l.contains(word)).count();
-    (count("failed"), count("successful"))
-}
-
-fn log_lines(cluster: &MultiCluster, node: &str, needles: &[&str]) -> Vec<String> {
-    let log = cluster
-        .state_dir()
-        .join("nodes")
-        .join(node)
-        .join("pacemaker.log");
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .map(str::to_string)
-        .collect()
-}
-
-fn registered(cluster: &MultiCluster, node: &str) -> String {
-    cluster
-        .run(node, &["stonith_admin", "--list-registered"])
-        .stdout
-}
-
 #[test]
 fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() {
     let _s = MultiCluster::serial();
@@ -79,7 +53,7 @@ fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() 
         "both compute fence devices registered on node1",
         Duration::from_secs(60),
         || {
-            let n1 = registered(&cluster, "node1");
+            let n1 = cluster.registered_devices("node1");
             (n1.contains(POWER_DEV) && n1.contains(MASAKARI_DEV)).then_some(())
         },
     );
@@ -112,7 +86,7 @@ fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() 
     oxha_harness::wait_for(
         "two failed fencing attempts of compute1",
         Duration::from_secs(90),
-        || (attempts(&cluster, REMOTE_NODE).0 >= 2).then_some(()),
+        || (cluster.fence_attempts("node1", REMOTE_NODE).0 >= 2).then_some(()),
     );
     let state = oxha_harness::wait_for("crm_mon on node1", Duration::from_secs(10), || {
         cluster.node_state("node1", REMOTE_NODE)
@@ -121,7 +95,11 @@ fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() 
         !state.online && state.unclean,
         "{REMOTE_NODE} must stay UNCLEAN: nothing confirmed it off: {state:?}"
     );
-    assert_eq!(attempts(&cluster, REMOTE_NODE).1, 0, "no fencing succeeded");
+    assert_eq!(
+        cluster.fence_attempts("node1", REMOTE_NODE).1,
+        0,
+        "no fencing succeeded"
+    );
     let elsewhere: Vec<String> = cluster
         .active_on("node1", WORKLOAD)
         .into_iter()
@@ -145,21 +123,13 @@ fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() 
         cluster.maas_events(REMOTE_NODE)
     );
     // The fencer did run the notifier for compute1, and it refused with the reason.
-    let ran = log_lines(
-        &cluster,
-        "node1",
-        &["compute1 using", MASAKARI_DEV, "returned"],
-    );
+    let ran = cluster.log_lines("node1", &["compute1 using", MASAKARI_DEV, "returned"]);
     assert!(
         !ran.is_empty() && ran.iter().all(|l| !l.contains("returned 0")),
         "fenced's runs of {MASAKARI_DEV}: {ran:?}\n{}",
         cluster.logs()
     );
-    let why = log_lines(
-        &cluster,
-        "node1",
-        &["fence_masakari", "before any power device"],
-    );
+    let why = cluster.log_lines("node1", &["fence_masakari", "before any power device"]);
     assert!(
         !why.is_empty(),
         "no refusal reason logged\n{}",

@@ -18,26 +18,9 @@ const POWER_DEV: &str = "fence_compute_power";
 const MASAKARI_DEV: &str = "fence_compute_masakari";
 const WORKLOAD: &str = "compute_workload";
 
-/// Fencing attempts against `target` in the fencer's history, as node1 sees it:
-/// (failed, successful).
-fn attempts(cluster: &MultiCluster, target: &str) -> (usize, usize) {
-    let history = cluster.fence_history("node1", target);
-    let count = |word: &str| history.lines().filter(|l| l.contains(word)).count();
-    (count("failed"), count("successful"))
-}
-
 /// The first line of `node`'s pacemaker log that contains every one of `needles`.
-fn log_line(cluster: &MultiCluster, node: &str, needles: &[&str]) -> Option<String> {
-    let log = cluster
-        .state_dir()
-        .join("nodes")
-        .join(node)
-        .join("pacemaker.log");
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .find(|l| needles.iter().all(|n| l.contains(n)))
-        .map(str::to_string)
+fn first_log_line(cluster: &MultiCluster, node: &str, needles: &[&str]) -> Option<String> {
+    cluster.log_lines(node, needles).into_iter().next()
 }
 
 /// The time of day (seconds) of a pacemaker log line: `Nov 25 03:21:18.312 node3 ...`.
@@ -48,12 +31,6 @@ fn time_of_day(line: &str) -> Option<f64> {
     let m: f64 = hms.next()?.parse().ok()?;
     let s: f64 = hms.next()?.parse().ok()?;
     Some(h * 3600.0 + m * 60.0 + s)
-}
-
-fn registered(cluster: &MultiCluster, node: &str) -> String {
-    cluster
-        .run(node, &["stonith_admin", "--list-registered"])
-        .stdout
 }
 
 #[test]
@@ -100,13 +77,16 @@ fn dead_compute_node_is_powered_off_then_reported_to_masakari_once() {
         "both compute fence devices registered on node1, the power device on node2",
         Duration::from_secs(60),
         || {
-            let (n1, n2) = (registered(&cluster, "node1"), registered(&cluster, "node2"));
+            let (n1, n2) = (
+                cluster.registered_devices("node1"),
+                cluster.registered_devices("node2"),
+            );
             (n1.contains(POWER_DEV) && n1.contains(MASAKARI_DEV) && n2.contains(POWER_DEV))
                 .then_some(())
         },
     );
     assert!(
-        !registered(&cluster, "node2").contains(MASAKARI_DEV),
+        !cluster.registered_devices("node2").contains(MASAKARI_DEV),
         "the Masakari device must be registered on node1 only"
     );
     assert!(masakari.notifications().is_empty());
@@ -120,7 +100,7 @@ fn dead_compute_node_is_powered_off_then_reported_to_masakari_once() {
     oxha_harness::wait_for(
         "two failed fencing attempts of compute1",
         Duration::from_secs(60),
-        || (attempts(&cluster, REMOTE_NODE).0 >= 2).then_some(()),
+        || (cluster.fence_attempts("node1", REMOTE_NODE).0 >= 2).then_some(()),
     );
     let failed_at = now();
     // A crm_mon that could not answer (busy CIB) says nothing either way: ask again.
@@ -140,7 +120,7 @@ fn dead_compute_node_is_powered_off_then_reported_to_masakari_once() {
         elsewhere.is_empty(),
         "{WORKLOAD} recovered on {elsewhere:?} while {REMOTE_NODE} is unfenced"
     );
-    assert_eq!(attempts(&cluster, REMOTE_NODE).1, 0);
+    assert_eq!(cluster.fence_attempts("node1", REMOTE_NODE).1, 0);
     assert!(
         !cluster
             .maas_events(REMOTE_NODE)
@@ -155,7 +135,7 @@ fn dead_compute_node_is_powered_off_then_reported_to_masakari_once() {
         "Masakari was notified although the power fence failed: {early:?}"
     );
     assert!(
-        log_line(
+        first_log_line(
             &cluster,
             "node1",
             &["targeting compute1 using", MASAKARI_DEV]
@@ -163,7 +143,7 @@ fn dead_compute_node_is_powered_off_then_reported_to_masakari_once() {
         .is_none(),
         "fenced ran {MASAKARI_DEV} after a failed power device"
     );
-    let (failures, _) = attempts(&cluster, REMOTE_NODE);
+    let (failures, _) = cluster.fence_attempts("node1", REMOTE_NODE);
     eprintln!("{failures} failed fencing attempts of {REMOTE_NODE}; Masakari heard nothing");
 
     // Phase 2: MAAS recovers. Power-off first, then exactly one notification.
@@ -210,8 +190,8 @@ fn dead_compute_node_is_powered_off_then_reported_to_masakari_once() {
     // notifier ran on node1.
     let power_line = FULL_NODES
         .iter()
-        .find_map(|n| log_line(&cluster, n, &["compute1 using", POWER_DEV, "returned 0"]));
-    let masakari_line = log_line(
+        .find_map(|n| first_log_line(&cluster, n, &["compute1 using", POWER_DEV, "returned 0"]));
+    let masakari_line = first_log_line(
         &cluster,
         "node1",
         &["compute1 using", MASAKARI_DEV, "returned 0"],
@@ -251,7 +231,7 @@ fn dead_compute_node_is_powered_off_then_reported_to_masakari_once() {
         "{n:#}"
     );
     assert_eq!(
-        attempts(&cluster, REMOTE_NODE).1,
+        cluster.fence_attempts("node1", REMOTE_NODE).1,
         1,
         "one successful fencing"
     );

@@ -24,23 +24,11 @@ use std::time::Duration;
 
 const COMPUTES: usize = 18;
 
-/// How many times `needle` (with the target) appears in the full nodes' pacemaker logs.
+/// How many lines of the full nodes' pacemaker logs contain every one of `needles`.
 fn log_count(cluster: &MultiCluster, needles: &[&str]) -> usize {
     FULL_NODES
         .iter()
-        .map(|n| {
-            std::fs::read_to_string(
-                cluster
-                    .state_dir()
-                    .join("nodes")
-                    .join(n)
-                    .join("pacemaker.log"),
-            )
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| needles.iter().all(|x| l.contains(x)))
-            .count()
-        })
+        .map(|n| cluster.log_lines(n, needles).len())
         .sum()
 }
 
