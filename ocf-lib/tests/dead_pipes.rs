@@ -7,12 +7,11 @@
 //! code, since nobody could read the answer; actions whose result is the exit code alone
 //! (stop, monitor) keep their real result.
 
-use oxha_harness::{fence_agent, ocf_agent, wait_for};
+use oxha_harness::{fence_agent, ocf_agent};
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::Duration;
 
 /// Runs `argv` with `env`, `stdin`, and stdout/stderr connected to dead pipes.
 fn run_dead(argv: &[&str], env: &[(&str, String)], stdin: &str) -> ExitStatus {
@@ -214,35 +213,17 @@ fn fence_actions_with_dead_pipes() {
 
     // fence_maas: a real off against the MAAS simulator on loopback, and the logs of a failure.
     let key = "oxhaDeadConsumer01:oxhaDeadTokenKey01:oxhaDeadSecretSecretSecret0001";
-    std::fs::write(dir.join("maas.key"), format!("{key}\n")).expect("key");
-    std::fs::write(
-        dir.join("machines.json"),
+    let sim = maas_sim::LocalSim::start(
+        "dead-pipes",
         r#"[{"hostname": "compute-1", "system_id": "c1aaaa"}]"#,
-    )
-    .expect("machines");
-    let sim = oxha_harness::tool("maas-sim");
-    let mut server = Command::new(&sim)
-        .args(["serve", "--listen", "127.0.0.1:0", "--port-file"])
-        .arg(dir.join("port"))
-        .arg("--machines")
-        .arg(dir.join("machines.json"))
-        .arg("--api-key-file")
-        .arg(dir.join("maas.key"))
-        .args(["--power-delay-ms", "100"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("maas-sim (run `make stage`)");
-    let port = wait_for("maas-sim to listen", Duration::from_secs(10), || {
-        std::fs::read_to_string(dir.join("port"))
-            .ok()
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-    });
+        key,
+        100,
+    );
+    let port = sim.port.clone();
     let maas = s(&fence_agent("fence_maas"));
     let opts = format!(
         "ip=127.0.0.1\nipport={port}\napi_key_file={}\nstonith_status_sleep=0.2\nplug=compute-1\nverbose=1\n",
-        s(&dir.join("maas.key"))
+        sim.key_file
     );
     let off = no_signal(
         "fence_maas off",
@@ -256,13 +237,8 @@ fn fence_actions_with_dead_pipes() {
         "fence_maas status of an unknown machine",
         run_dead(&[&maas], &[], &format!("{opts}action=status\nplug=ghost\n")),
     );
-    let events = Command::new(&sim)
-        .args(["ctl", &format!("127.0.0.1:{port}"), "GET", "/_sim/events"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let _ = server.kill();
-    let _ = server.wait();
+    let events = sim.events("compute-1").join("\n");
+    drop(sim);
     assert_eq!((off, status, unknown), (1, 1, 1));
     assert!(
         events.contains("compute-1 off"),
