@@ -374,11 +374,14 @@ impl OpenStack {
         let (status, on) = self
             .server_state(name)
             .unwrap_or_else(|| panic!("server show {name} failed"));
-        assert_eq!(
-            (status.as_str(), on.as_str()),
-            ("ACTIVE", host),
-            "{name} did not boot where asked"
-        );
+        if (status.as_str(), on.as_str()) != ("ACTIVE", host) {
+            // nova's own reason (NoValidHost and the filter that said no, a libvirt error…).
+            let fault = self.openstack(&["server", "show", name, "-f", "value", "-c", "fault"]);
+            panic!(
+                "{name} did not boot on {host}: {status} on {on}; nova's fault: {}",
+                fault.stdout.trim()
+            );
+        }
         r.stdout.trim().to_string()
     }
 
