@@ -442,6 +442,13 @@ impl OpenStack {
     /// The failed host comes back: its node boots (MAAS says on), Pacemaker reconnects it,
     /// libvirtd and nova-compute start, and nova sees the service up again.
     pub fn reboot_compute(&self, c: Compute) {
+        self.boot_compute(c);
+        self.wait_computes_up(&[c.host], Duration::from_secs(120));
+    }
+
+    /// [`OpenStack::reboot_compute`] without waiting for nova to count the service up (a
+    /// service marked forced_down stays down, heartbeats or not, until `set --up`).
+    pub fn boot_compute(&self, c: Compute) {
         if !self.cluster.running(c.node) {
             self.cluster.boot(c.node);
         }
@@ -454,7 +461,6 @@ impl OpenStack {
             |s| s.online,
         );
         self.start_compute(c);
-        self.wait_computes_up(&[c.host], Duration::from_secs(120));
     }
 
     /// Waits until nova lists nova-compute `up` on every one of `hosts`.
@@ -670,6 +676,22 @@ impl OpenStack {
         })
     }
 
+    /// The state every scenario starts from, whatever the last one left: every failed host
+    /// booted again and its forced_down cleared, nova-compute up everywhere, then
+    /// [`OpenStack::reset`].
+    pub fn fresh(&self) {
+        for c in COMPUTES {
+            if !self.cluster.running(c.node) {
+                self.boot_compute(c);
+            }
+            if self.forced_down(c.host) == Some(true) {
+                self.clear_forced_down(c.host);
+            }
+        }
+        self.wait_computes_up(&COMPUTES.map(|c| c.host), Duration::from_secs(120));
+        self.reset();
+    }
+
     /// Deletes every server and every segment, clears maintenance and enables every
     /// nova-compute service: the state every scenario starts from. Failed hosts must have been
     /// rebooted first ([`OpenStack::reboot_compute`]).
@@ -709,6 +731,115 @@ impl OpenStack {
             ])
             .expect_ok();
         }
+    }
+
+    /// `openstack --os-compute-api-version 2.53 compute service list --long --service
+    /// nova-compute -c Host -c Status -c State -c "Forced Down"` (the column exists from
+    /// microversion 2.11 on).
+    pub fn compute_service_forced_table(&self) -> Table {
+        self.table(&[
+            "--os-compute-api-version",
+            "2.53",
+            "compute",
+            "service",
+            "list",
+            "--long",
+            "--service",
+            "nova-compute",
+            "-c",
+            "Host",
+            "-c",
+            "Status",
+            "-c",
+            "State",
+            "-c",
+            "Forced Down",
+        ])
+    }
+
+    /// Whether nova has `host`'s nova-compute service forced down (None: the client failed or
+    /// has no such row).
+    pub fn forced_down(&self, host: &str) -> Option<bool> {
+        let r = self.openstack(&[
+            "--os-compute-api-version",
+            "2.53",
+            "compute",
+            "service",
+            "list",
+            "--long",
+            "--service",
+            "nova-compute",
+            "--host",
+            host,
+            "-f",
+            "value",
+            "-c",
+            "Forced Down",
+        ]);
+        match r.ok().then(|| r.stdout.trim().to_string())?.as_str() {
+            "True" => Some(true),
+            "False" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The operator's half of forced_down: `openstack compute service set --up HOST
+    /// nova-compute` (nova counts the service by its heartbeats again).
+    pub fn clear_forced_down(&self, host: &str) {
+        self.openstack(&[
+            "--os-compute-api-version",
+            "2.53",
+            "compute",
+            "service",
+            "set",
+            "--up",
+            host,
+            "nova-compute",
+        ])
+        .expect_ok();
+    }
+
+    /// fence_masakari's `nova_force_down` on the compute hosts' fence_masakari device; returns
+    /// once the cluster has settled (the device restarts with its new parameters).
+    pub fn set_nova_force_down(&self, on: bool) {
+        self.cluster
+            .run(
+                "node1",
+                &[
+                    "crm_resource",
+                    "--resource",
+                    MASAKARI_DEVICE,
+                    "--set-parameter",
+                    "nova_force_down",
+                    "--parameter-value",
+                    if on { "true" } else { "false" },
+                ],
+            )
+            .expect_ok();
+        self.cluster.wait_idle("node1", Duration::from_secs(90));
+    }
+
+    /// Masakari's `wait_period_after_service_update` (seconds after disabling the failed
+    /// host's service, before evacuating): rewrites masakari.conf and restarts masakari-engine.
+    pub fn set_masakari_wait(&self, seconds: u32) {
+        let script = script();
+        let state = self.state.to_string_lossy().into_owned();
+        let secs = seconds.to_string();
+        let r = self.run_progress(
+            CONTROL,
+            &[
+                script.to_str().unwrap_or_default(),
+                "masakari-wait",
+                &state,
+                &secs,
+            ],
+        );
+        assert!(r.ok(), "masakari-engine did not restart: {r}\n{}", self.logs());
+    }
+
+    /// The state directory of the cluster and of the OpenStack (`STATE/openstack/logs`, ...).
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state
     }
 
     /// The tail of every service log and of the cluster's logs, for failure messages.
