@@ -837,6 +837,100 @@ impl OpenStack {
         assert!(r.ok(), "masakari-engine did not restart: {r}\n{}", self.logs());
     }
 
+    /// Who tells Masakari about a failed host: fence_masakari in every compute host's fencing
+    /// level after fence_maas (`true`, as configured at start), or nobody in Pacemaker
+    /// (`false`: fence_maas alone, the fence_masakari device stopped; masakari-hostmonitor's
+    /// place). The topology changes first either way: a level naming a stopped device fails,
+    /// and fence_masakari refuses to start outside a level.
+    pub fn set_fence_masakari(&self, on: bool) {
+        let levels: String = COMPUTES
+            .iter()
+            .map(|c| {
+                let devices = if on {
+                    format!("{POWER_DEVICE},{MASAKARI_DEVICE}")
+                } else {
+                    POWER_DEVICE.to_string()
+                };
+                format!(
+                    "<fencing-level id=\"fl-{n}-1\" target=\"{n}\" index=\"1\" devices=\"{devices}\"/>",
+                    n = c.node
+                )
+            })
+            .collect();
+        self.cluster
+            .run(
+                "node1",
+                &[
+                    "cibadmin",
+                    "--replace",
+                    "--scope",
+                    "fencing-topology",
+                    "--xml-text",
+                    &format!("<fencing-topology>{levels}</fencing-topology>"),
+                ],
+            )
+            .expect_ok();
+        self.cluster
+            .run(
+                "node1",
+                &[
+                    "crm_resource",
+                    "--resource",
+                    MASAKARI_DEVICE,
+                    "--meta",
+                    "--set-parameter",
+                    "target-role",
+                    "--parameter-value",
+                    if on { "Started" } else { "Stopped" },
+                ],
+            )
+            .expect_ok();
+        self.cluster.wait_idle("node1", Duration::from_secs(90));
+    }
+
+    /// A parameter of the masakari-restart clone (`event_wait`, ...); `None` removes it.
+    pub fn set_restart_param(&self, name: &str, value: Option<&str>) {
+        let mut argv = vec!["crm_resource", "--resource", RESTART_RESOURCE];
+        match value {
+            Some(v) => argv.extend(["--set-parameter", name, "--parameter-value", v]),
+            None => argv.extend(["--delete-parameter", name]),
+        }
+        self.cluster.run("node1", &argv).expect_ok();
+        self.cluster.wait_idle("node1", Duration::from_secs(90));
+    }
+
+    /// Runs or stops the masakari-restart clone (masakari-instancemonitor's place).
+    pub fn set_masakari_restart(&self, on: bool) {
+        self.cluster
+            .run(
+                "node1",
+                &[
+                    "crm_resource",
+                    "--resource",
+                    &format!("cl-{RESTART_RESOURCE}"),
+                    "--meta",
+                    "--set-parameter",
+                    "target-role",
+                    "--parameter-value",
+                    if on { "Started" } else { "Stopped" },
+                ],
+            )
+            .expect_ok();
+        self.cluster.wait_idle("node1", Duration::from_secs(90));
+    }
+
+    /// When nova received the last `action` (`evacuate`, `start`, ...) for server `name`
+    /// (`openstack server event list`), epoch seconds.
+    pub fn server_action_at(&self, name: &str, action: &str) -> Option<f64> {
+        let r = self.openstack(&["server", "event", "list", name, "-f", "json"]);
+        let list: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).ok()?;
+        list.iter()
+            .filter(|e| e["Action"].as_str() == Some(action))
+            .filter_map(|e| e["Start Time"].as_str())
+            .filter_map(oxha_multinode::masakari::epoch_of)
+            .reduce(f64::max)
+    }
+
     /// The state directory of the cluster and of the OpenStack (`STATE/openstack/logs`, ...).
     pub fn state_dir(&self) -> &std::path::Path {
         &self.state
@@ -851,6 +945,127 @@ impl OpenStack {
             &self.state.to_string_lossy(),
         ]);
         format!("{}\n{}", r.stdout, self.cluster.logs())
+    }
+}
+
+/// Debian's masakari-monitors (python3-masakari-monitors), the daemons oxha's agents replace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Monitor {
+    /// masakari-hostmonitor: reports remote nodes Pacemaker sees offline.
+    Host,
+    /// masakari-instancemonitor: reports libvirt lifecycle events of the host's guests.
+    Instance,
+}
+
+impl Monitor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitor::Host => "masakari-hostmonitor",
+            Monitor::Instance => "masakari-instancemonitor",
+        }
+    }
+
+    /// The configuration charm-masakari-monitors writes (`restrict_to_remotes = True`,
+    /// `disable_ipmi_check = True`, its corosync interface; everything else at the package's
+    /// defaults, e.g. `monitoring_interval = 60`), plus what running without systemd needs:
+    /// `pacemaker_node_type = remote` (what autodetect finds on a compute host, by asking
+    /// systemctl) and privsep's helper started directly (we are root). `extra` is appended to
+    /// `[host]`.
+    pub fn conf(self, host: &str, log: &std::path::Path, file: &std::path::Path, extra: &str) -> String {
+        format!(
+            "[DEFAULT]\n\
+             hostname = {host}\n\
+             log_file = {log}\n\
+             debug = true\n\
+             [api]\n\
+             auth_url = {KEYSTONE_URL}\n\
+             auth_type = password\n\
+             username = {MASAKARI_USER}\n\
+             password = {MASAKARI_PASSWORD}\n\
+             project_name = service\n\
+             user_domain_name = Default\n\
+             project_domain_name = Default\n\
+             region = RegionOne\n\
+             api_interface = public\n\
+             [host]\n\
+             restrict_to_remotes = True\n\
+             disable_ipmi_check = True\n\
+             corosync_multicast_interfaces = ens3\n\
+             corosync_multicast_ports = 5405\n\
+             pacemaker_node_type = remote\n\
+             {extra}\n\
+             [libvirt]\n\
+             connection_uri = qemu:///system\n\
+             [masakarimonitors_privileged]\n\
+             helper_command = privsep-helper --config-file {file}\n",
+            log = log.display(),
+            file = file.display(),
+        )
+    }
+}
+
+impl OpenStack {
+    fn monitor_paths(&self, c: Compute, monitor: Monitor) -> (PathBuf, PathBuf, PathBuf) {
+        let dir = self.state.join("openstack/monitors").join(c.host);
+        (
+            dir.join(format!("{}.conf", monitor.name())),
+            self.state
+                .join("openstack/logs")
+                .join(c.host)
+                .join(format!("{}.log", monitor.name())),
+            dir.join(format!("{}.pid", monitor.name())),
+        )
+    }
+
+    /// Starts `monitor` on compute host `c` (in its node, in its own session, as the charm runs
+    /// it as a service there), configured by [`Monitor::conf`]; returns once it is running
+    /// (the host monitor: once it has read Pacemaker's view of the other remote nodes; the
+    /// instance monitor: once it connected to libvirt).
+    pub fn start_masakari_monitor(&self, c: Compute, monitor: Monitor, extra: &str) {
+        self.stop_masakari_monitor(c, monitor);
+        let (conf, log, pid) = self.monitor_paths(c, monitor);
+        let _ = std::fs::create_dir_all(conf.parent().unwrap_or(&self.state));
+        let _ = std::fs::create_dir_all(log.parent().unwrap_or(&self.state));
+        std::fs::write(&conf, monitor.conf(c.host, &log, &conf, extra)).expect("monitor conf");
+        let _ = std::fs::remove_file(&log);
+        self.cluster
+            .sh(
+                c.node,
+                &format!(
+                    "setsid /usr/bin/{} --config-file {} </dev/null >/dev/null 2>&1 & echo $! >{}",
+                    monitor.name(),
+                    conf.display(),
+                    pid.display()
+                ),
+            )
+            .expect_ok();
+        let ready = |text: &str| match monitor {
+            Monitor::Host => COMPUTES
+                .iter()
+                .filter(|o| o.host != c.host)
+                .all(|o| text.contains(&format!("Recognized '{}'", o.node))),
+            Monitor::Instance => text.contains("Using uri:"),
+        };
+        wait_for(
+            &format!("{} to run on {}", monitor.name(), c.host),
+            Duration::from_secs(120),
+            || {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                ready(&text).then_some(())
+            },
+        );
+    }
+
+    /// Stops `monitor` on `c` (nothing to do when its node is down: it died with it).
+    pub fn stop_masakari_monitor(&self, c: Compute, monitor: Monitor) {
+        let (_, _, pid) = self.monitor_paths(c, monitor);
+        if let Ok(p) = std::fs::read_to_string(&pid) {
+            if self.cluster.running(c.node) {
+                self.cluster
+                    .sh(c.node, &format!("kill -TERM -- -{0} 2>/dev/null || kill -TERM {0} 2>/dev/null; true", p.trim()));
+            }
+            let _ = std::fs::remove_file(&pid);
+        }
     }
 }
 
