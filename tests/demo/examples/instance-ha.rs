@@ -80,7 +80,10 @@ fn main() {
     let force_down = std::env::var_os("OXHA_DEMO_FORCE_DOWN").is_some();
     let mut n = 1; // step 1 is the build, in tests/demo/run
 
-    step(&mut n, "Start the cluster and the OpenStack (Debian 12's Zed packages)");
+    step(
+        &mut n,
+        "Start the cluster and the OpenStack (Debian 12's Zed packages)",
+    );
     info("3 cluster nodes (corosync + pacemaker), 3 pacemaker-remote compute hosts named as in the walkthrough");
     info("(libvirtd with qemu TCG + nova-compute each, one shared instances_path), a control node with");
     info("MariaDB, RabbitMQ, keystone, glance, placement, neutron-api, nova, masakari; the MAAS simulator");
@@ -115,7 +118,16 @@ fn main() {
     show(
         &os,
         &[
-            "compute", "service", "list", "-c", "Host", "-c", "Status", "-c", "State", "--service",
+            "compute",
+            "service",
+            "list",
+            "-c",
+            "Host",
+            "-c",
+            "Status",
+            "-c",
+            "State",
+            "--service",
             "nova-compute",
         ],
     );
@@ -132,28 +144,80 @@ fn main() {
     ));
 
     step(&mut n, "Segment S1 (reserved_host), as in the walkthrough");
-    show(&os, &["segment", "create", "S1", "reserved_host", "COMPUTE"]);
-    show(&os, &["segment", "host", "create", V10, "COMPUTE", "SSH", "S1"]);
-    show(&os, &["segment", "host", "create", V02, "COMPUTE", "SSH", "S1"]);
     show(
         &os,
-        &["segment", "host", "create", "--reserved", "True", V01, "COMPUTE", "SSH", "S1"],
+        &["segment", "create", "S1", "reserved_host", "COMPUTE"],
     );
-    show(&os, &["compute", "service", "set", "--disable", V01, "nova-compute"]);
-    show(&os, &["segment", "list"]);
     show(
         &os,
-        &["segment", "host", "list", "-c", "name", "-c", "reserved", "-c", "on_maintenance", "S1"],
+        &["segment", "host", "create", V10, "COMPUTE", "SSH", "S1"],
+    );
+    show(
+        &os,
+        &["segment", "host", "create", V02, "COMPUTE", "SSH", "S1"],
     );
     show(
         &os,
         &[
-            "compute", "service", "list", "-c", "Host", "-c", "Status", "-c", "State", "--service",
+            "segment",
+            "host",
+            "create",
+            "--reserved",
+            "True",
+            V01,
+            "COMPUTE",
+            "SSH",
+            "S1",
+        ],
+    );
+    show(
+        &os,
+        &[
+            "compute",
+            "service",
+            "set",
+            "--disable",
+            V01,
+            "nova-compute",
+        ],
+    );
+    show(&os, &["segment", "list"]);
+    show(
+        &os,
+        &[
+            "segment",
+            "host",
+            "list",
+            "-c",
+            "name",
+            "-c",
+            "reserved",
+            "-c",
+            "on_maintenance",
+            "S1",
+        ],
+    );
+    show(
+        &os,
+        &[
+            "compute",
+            "service",
+            "list",
+            "-c",
+            "Host",
+            "-c",
+            "Status",
+            "-c",
+            "State",
+            "--service",
             "nova-compute",
         ],
     );
 
-    step(&mut n, "Boot bionic-1 on virt-node-02.maas (image tiny: a boot sector that halts)");
+    step(
+        &mut n,
+        "Boot bionic-1 on virt-node-02.maas (image tiny: a boot sector that halts)",
+    );
     info(&format!(
         "$ openstack server create --image tiny --flavor m1.tiny --nic none --host {V02} --wait bionic-1"
     ));
@@ -174,48 +238,65 @@ fn main() {
     restart_act(&os, &mut n);
     evacuation_act(&os, &mut n, force_down);
 
-    step(&mut n, "The cluster and the OpenStack keep running. Look around:");
+    step(
+        &mut n,
+        "The cluster and the OpenStack keep running. Look around:",
+    );
     let state = os.state_dir().display().to_string();
-    let root = oxha_harness::workspace_root();
-    let mcluster = root.join("tests/multinode/scripts/mcluster");
-    let env = root.join("tests/openstack-env/scripts/openstack-env");
-    let mc = mcluster.display();
-    info(&format!("crm_mon:        {mc} exec {state} node1 crm_mon"));
+    let mc = "tests/multinode/scripts/mcluster";
+    let env = "$PWD/tests/openstack-env/scripts/openstack-env";
+    info(&format!("crm_mon:    {mc} exec {state} node1 crm_mon"));
     info(&format!(
-        "openstack:      {mc} exec {state} control {} os {state} server list",
-        env.display()
+        "openstack:  {mc} exec {state} control {env} os {state} server list"
+    ));
+    info("            (any openstack command: compute service list, segment host list S1, notification list, ...)");
+    info(&format!("reinsert {V02} (power on, Pacemaker, libvirtd + nova-compute, then the walkthrough's commands):"));
+    info(&format!("            {mc} boot {state} {V02}"));
+    info(&format!(
+        "            {mc} exec {state} node1 crm resource cleanup {V02}"
     ));
     info(&format!(
-        "                (any openstack command: compute service list, segment host list S1, notification list, ...)"
-    ));
-    info(&format!(
-        "reinsert {V02}: {mc} boot {state} {V02}; {mc} exec {state} {V02} {} compute {state} {V02} {}",
-        env.display(),
+        "            {mc} exec {state} {V02} {env} compute {state} {V02} {}",
         compute(V02).addr
-    ));
-    info(&format!(
-        "                then openstack compute service set --enable {V02} nova-compute"
-    ));
-    info(&format!(
-        "                and  openstack segment host update --on_maintenance=False S1 {V02}"
     ));
     if force_down {
         info(&format!(
-            "                and  openstack --os-compute-api-version 2.53 compute service set --up {V02} nova-compute"
+            "            openstack --os-compute-api-version 2.53 compute service set --up {V02} nova-compute"
         ));
     }
     info(&format!(
-        "logs:           {state}/openstack/logs/, {state}/nodes/<node>/pacemaker.log (also via {})",
+        "            openstack compute service set --enable {V02} nova-compute"
+    ));
+    info(&format!(
+        "            openstack segment host update --on_maintenance=False S1 {V02}"
+    ));
+    info(&format!(
+        "logs:       {state}/openstack/logs/, {state}/nodes/<node>/pacemaker.log ({} links there)",
         link.display()
     ));
-    info("stop it:        make demo-clean");
+    info("stop it:    make demo-clean");
+}
+
+/// Masakari keeps generated_time to the second: a time under a second reads as "< 1 s".
+fn notified_after(t: f64) -> String {
+    if t < 1.0 {
+        "< 1 s".into()
+    } else {
+        format!("{t:.0} s")
+    }
 }
 
 /// The walkthrough's instance restart: bionic-1 gets HA_Enabled, its qemu is killed, and
 /// masakari-restart + Masakari start it again on the same host.
 fn restart_act(os: &OpenStack, n: &mut u32) {
-    step(n, "Act 1: an instance crashes (the walkthrough's \"instance restart\")");
-    show(os, &["server", "set", "--property", "HA_Enabled=True", "bionic-1"]);
+    step(
+        n,
+        "Act 1: an instance crashes (the walkthrough's \"instance restart\")",
+    );
+    show(
+        os,
+        &["server", "set", "--property", "HA_Enabled=True", "bionic-1"],
+    );
     let node = compute(V02).node;
     let instance = os.instance_name("bionic-1");
     let guest = format!("guest={instance},");
@@ -247,17 +328,33 @@ fn restart_act(os: &OpenStack, n: &mut u32) {
     show(
         os,
         &[
-            "notification", "list", "-c", "type", "-c", "status", "-c", "generated_time", "-c",
+            "notification",
+            "list",
+            "-c",
+            "type",
+            "-c",
+            "status",
+            "-c",
+            "generated_time",
+            "-c",
             "payload",
         ],
     );
     show(
         os,
-        &["server", "show", "bionic-1", "-c", "status", "-c", "OS-EXT-SRV-ATTR:host"],
+        &[
+            "server",
+            "show",
+            "bionic-1",
+            "-c",
+            "status",
+            "-c",
+            "OS-EXT-SRV-ATTR:host",
+        ],
     );
     info(&format!(
         "qemu killed → Masakari notified {} → new qemu {} → ACTIVE {} (same host, {V02})",
-        notified.map_or("?".into(), secs),
+        notified.map_or("?".into(), notified_after),
         secs(new_qemu - killed),
         secs(active - killed)
     ));
@@ -265,7 +362,10 @@ fn restart_act(os: &OpenStack, n: &mut u32) {
 
 /// The walkthrough's host failure with a reserved host: virt-node-02.maas loses power.
 fn evacuation_act(os: &OpenStack, n: &mut u32, force_down: bool) {
-    step(n, "Act 2: virt-node-02.maas loses power (the walkthrough's reserved_host evacuation)");
+    step(
+        n,
+        "Act 2: virt-node-02.maas loses power (the walkthrough's reserved_host evacuation)",
+    );
     if force_down {
         info("OXHA_DEMO_FORCE_DOWN: fence_masakari nova_force_down=true, Masakari wait_period_after_service_update = 0");
         os.set_nova_force_down(true);
@@ -279,7 +379,7 @@ fn evacuation_act(os: &OpenStack, n: &mut u32, force_down: bool) {
     info(&format!(
         "node death → fenced (MAAS off) {} → Masakari notified {} → bionic-1 ACTIVE on {landed} {}",
         rec.fenced.map_or("?".into(), secs),
-        rec.notified.map_or("?".into(), secs),
+        rec.notified.map_or("?".into(), notified_after),
         rec.active.map_or("?".into(), secs)
     ));
     show_in(os, "node1", &["stonith_admin", "--history", V02]);
@@ -289,19 +389,39 @@ fn evacuation_act(os: &OpenStack, n: &mut u32, force_down: bool) {
     ));
     // nova counts the service down once service_down_time has passed since its last heartbeat
     // (at once with forced_down); Masakari has already disabled it.
-    wait_for(&format!("nova to show {V02} down"), Duration::from_secs(60), || {
-        os.compute_service_table()
-            .rows
-            .iter()
-            .any(|r| r.first().map(String::as_str) == Some(V02) && r.get(2).map(String::as_str) == Some("down"))
-            .then_some(())
-    });
+    wait_for(
+        &format!("nova to show {V02} down"),
+        Duration::from_secs(60),
+        || {
+            os.compute_service_table()
+                .rows
+                .iter()
+                .any(|r| {
+                    r.first().map(String::as_str) == Some(V02)
+                        && r.get(2).map(String::as_str) == Some("down")
+                })
+                .then_some(())
+        },
+    );
     if force_down {
         show(
             os,
             &[
-                "--os-compute-api-version", "2.53", "compute", "service", "list", "--long",
-                "--service", "nova-compute", "-c", "Host", "-c", "Status", "-c", "State", "-c",
+                "--os-compute-api-version",
+                "2.53",
+                "compute",
+                "service",
+                "list",
+                "--long",
+                "--service",
+                "nova-compute",
+                "-c",
+                "Host",
+                "-c",
+                "Status",
+                "-c",
+                "State",
+                "-c",
                 "Forced Down",
             ],
         );
@@ -309,19 +429,51 @@ fn evacuation_act(os: &OpenStack, n: &mut u32, force_down: bool) {
         show(
             os,
             &[
-                "compute", "service", "list", "-c", "Host", "-c", "Status", "-c", "State",
-                "--service", "nova-compute",
+                "compute",
+                "service",
+                "list",
+                "-c",
+                "Host",
+                "-c",
+                "Status",
+                "-c",
+                "State",
+                "--service",
+                "nova-compute",
             ],
         );
     }
     show(
         os,
-        &["segment", "host", "list", "-c", "name", "-c", "reserved", "-c", "on_maintenance", "S1"],
+        &[
+            "segment",
+            "host",
+            "list",
+            "-c",
+            "name",
+            "-c",
+            "reserved",
+            "-c",
+            "on_maintenance",
+            "S1",
+        ],
     );
-    show(os, &["server", "show", "bionic-1", "-c", "OS-EXT-SRV-ATTR:host"]);
     show(
         os,
-        &["notification", "list", "-c", "type", "-c", "status", "-c", "generated_time"],
+        &["server", "show", "bionic-1", "-c", "OS-EXT-SRV-ATTR:host"],
+    );
+    show(
+        os,
+        &[
+            "notification",
+            "list",
+            "-c",
+            "type",
+            "-c",
+            "status",
+            "-c",
+            "generated_time",
+        ],
     );
     let instance = os.instance_name("bionic-1");
     let running: Vec<&str> = COMPUTES
@@ -336,6 +488,10 @@ fn evacuation_act(os: &OpenStack, n: &mut u32, force_down: bool) {
 fn point_at(link: &Path, state: &Path) {
     let _ = std::fs::remove_file(link);
     if let Err(e) = std::os::unix::fs::symlink(state, link) {
-        eprintln!("demo: cannot link {} to {}: {e}", link.display(), state.display());
+        eprintln!(
+            "demo: cannot link {} to {}: {e}",
+            link.display(),
+            state.display()
+        );
     }
 }

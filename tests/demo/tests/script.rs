@@ -42,7 +42,10 @@ fn unknown_argument_is_refused() {
 fn instance_ha_demo_runs_to_the_end() {
     let state = std::env::temp_dir().join(format!("oxha-demo-test-{}", std::process::id()));
     let state = state.to_string_lossy().into_owned();
-    let env = [("OXHA_DEMO_STATE", state.as_str()), ("OXHA_DEMO_SKIP_BUILD", "1")];
+    let env = [
+        ("OXHA_DEMO_STATE", state.as_str()),
+        ("OXHA_DEMO_SKIP_BUILD", "1"),
+    ];
     let out = run_env(&["bash", &script("run")], &env, None);
     let cleaned = run_env(&["bash", &script("run"), "clean"], &env, None);
     println!("{}", out.stdout);
@@ -70,6 +73,9 @@ fn instance_ha_demo_runs_to_the_end() {
         "bionic-1 ACTIVE on virt-node-01.maas",
         "make demo-clean",
     ] {
-        assert!(text.contains(expected), "the demo did not print {expected:?}");
+        assert!(
+            text.contains(expected),
+            "the demo did not print {expected:?}"
+        );
     }
 }

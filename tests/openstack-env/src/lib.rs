@@ -834,7 +834,11 @@ impl OpenStack {
                 &secs,
             ],
         );
-        assert!(r.ok(), "masakari-engine did not restart: {r}\n{}", self.logs());
+        assert!(
+            r.ok(),
+            "masakari-engine did not restart: {r}\n{}",
+            self.logs()
+        );
     }
 
     /// Who tells Masakari about a failed host: fence_masakari in every compute host's fencing
@@ -971,7 +975,13 @@ impl Monitor {
     /// `pacemaker_node_type = remote` (what autodetect finds on a compute host, by asking
     /// systemctl) and privsep's helper started directly (we are root). `extra` is appended to
     /// `[host]`.
-    pub fn conf(self, host: &str, log: &std::path::Path, file: &std::path::Path, extra: &str) -> String {
+    pub fn conf(
+        self,
+        host: &str,
+        log: &std::path::Path,
+        file: &std::path::Path,
+        extra: &str,
+    ) -> String {
         format!(
             "[DEFAULT]\n\
              hostname = {host}\n\
@@ -1061,8 +1071,13 @@ impl OpenStack {
         let (_, _, pid) = self.monitor_paths(c, monitor);
         if let Ok(p) = std::fs::read_to_string(&pid) {
             if self.cluster.running(c.node) {
-                self.cluster
-                    .sh(c.node, &format!("kill -TERM -- -{0} 2>/dev/null || kill -TERM {0} 2>/dev/null; true", p.trim()));
+                self.cluster.sh(
+                    c.node,
+                    &format!(
+                        "kill -TERM -- -{0} 2>/dev/null || kill -TERM {0} 2>/dev/null; true",
+                        p.trim()
+                    ),
+                );
             }
             let _ = std::fs::remove_file(&pid);
         }

@@ -70,12 +70,16 @@ fn host_round(os: &OpenStack) -> HostRound {
     let victim = compute(V02);
     let events_before = os.cluster.maas_events(victim.node).len();
     let died = os.kill_compute(victim.node);
-    let fenced = wait_for("MAAS to power virt-node-02.maas off", Duration::from_secs(120), || {
-        os.cluster.maas_events(victim.node)[events_before..]
-            .iter()
-            .any(|e| e == "off")
-            .then(now)
-    });
+    let fenced = wait_for(
+        "MAAS to power virt-node-02.maas off",
+        Duration::from_secs(120),
+        || {
+            os.cluster.maas_events(victim.node)[events_before..]
+                .iter()
+                .any(|e| e == "off")
+                .then(now)
+        },
+    );
     let active = wait_for(
         "bionic-1 ACTIVE on another host",
         Duration::from_secs(400),
@@ -112,9 +116,11 @@ fn crash_round(os: &OpenStack, id: &str) -> CrashRound {
         .iter()
         .map(|n| n.generated_at)
         .fold(0.0, f64::max);
-    wait_for("Masakari's duplicate window to pass", Duration::from_secs(30), || {
-        (now() > last + DUPLICATE_WINDOW + 1.0).then_some(())
-    });
+    wait_for(
+        "Masakari's duplicate window to pass",
+        Duration::from_secs(30),
+        || (now() > last + DUPLICATE_WINDOW + 1.0).then_some(()),
+    );
     let instance = os.instance_name("bionic-1");
     let old = os.qemu_pids(node, &instance);
     assert_eq!(old.len(), 1, "one qemu for bionic-1: {old:?}");
@@ -196,12 +202,21 @@ fn instance_recovery() {
 
     // Guest crashes first (every host up).
     os.set_restart_param("event_wait", None);
-    crash.push(("masakari-restart, monitor every 5 s", crash_setting(&os, "restart-poll")));
+    crash.push((
+        "masakari-restart, monitor every 5 s",
+        crash_setting(&os, "restart-poll"),
+    ));
     os.set_restart_param("event_wait", Some("10s"));
-    crash.push(("masakari-restart, event_wait=10s", crash_setting(&os, "restart-events")));
+    crash.push((
+        "masakari-restart, event_wait=10s",
+        crash_setting(&os, "restart-events"),
+    ));
     os.set_masakari_restart(false);
     os.start_masakari_monitor(compute(V02), Monitor::Instance, "");
-    crash.push(("masakari-instancemonitor", crash_setting(&os, "instancemonitor")));
+    crash.push((
+        "masakari-instancemonitor",
+        crash_setting(&os, "instancemonitor"),
+    ));
     os.stop_masakari_monitor(compute(V02), Monitor::Instance);
     os.set_masakari_restart(true);
 
@@ -228,17 +243,33 @@ fn instance_recovery() {
     os.set_fence_masakari(true);
     os.fresh();
 
-    println!("\nnode death → instance ACTIVE elsewhere (medians of {} rounds, seconds after the death)", rounds());
-    println!("| setting | fenced | Masakari notified | nova asked to evacuate | ACTIVE elsewhere |");
+    println!(
+        "\nnode death → instance ACTIVE elsewhere (medians of {} rounds, seconds after the death)",
+        rounds()
+    );
+    println!(
+        "| setting | fenced | Masakari notified | nova asked to evacuate | ACTIVE elsewhere |"
+    );
     println!("|---|---|---|---|---|");
     let mut host_medians = Vec::new();
     for (label, rs) in &host {
         let m = |f: fn(&HostRound) -> f64| median(rs.iter().map(f).collect());
-        let row = (m(|r| r.fenced), m(|r| r.notified), m(|r| r.evacuate), m(|r| r.active));
-        println!("| {label} | {:.1} | {:.1} | {:.1} | {:.1} |", row.0, row.1, row.2, row.3);
+        let row = (
+            m(|r| r.fenced),
+            m(|r| r.notified),
+            m(|r| r.evacuate),
+            m(|r| r.active),
+        );
+        println!(
+            "| {label} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            row.0, row.1, row.2, row.3
+        );
         host_medians.push(row.3);
     }
-    println!("\nguest crash → instance running again (medians of {} rounds, seconds after the kill)", rounds());
+    println!(
+        "\nguest crash → instance running again (medians of {} rounds, seconds after the kill)",
+        rounds()
+    );
     println!("| setting | Masakari notified | new qemu | ACTIVE |");
     println!("|---|---|---|---|");
     let mut crash_medians = Vec::new();

@@ -73,7 +73,9 @@ fn fail_v02(os: &OpenStack) -> (Recovery, Option<f64>) {
         let (rec, landed) = os.fail_host(victim, "bionic-1", &[V01, V10]);
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(landed, V01, "reserved_host must use the reserved host");
-        let seen = watcher.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let seen = watcher
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
         if let Some((_, off)) = seen {
             assert!(
                 off,
@@ -183,7 +185,10 @@ fn without_forced_down_masakari_waits_for_nova() {
     rec.print(&format!(
         "reserved_host, nova_force_down=false, wait_period_after_service_update={WAIT_WITHOUT_FORCED_DOWN}"
     ));
-    assert_eq!(forced_at, None, "nova_force_down=false forced the service down");
+    assert_eq!(
+        forced_at, None,
+        "nova_force_down=false forced the service down"
+    );
     assert_eq!(os.forced_down(V02), Some(false));
     let after = os.compute_service_forced_table();
     eprintln!("{}", after.text);
