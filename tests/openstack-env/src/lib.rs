@@ -520,6 +520,34 @@ impl OpenStack {
         out
     }
 
+    /// When masakari-api accepted (202) a notification, and from which address, oldest first,
+    /// read from its log (milliseconds; the API keeps `generated_time` only to the second).
+    pub fn notification_posts(&self) -> Vec<(f64, String)> {
+        let log = self.state.join("openstack/logs/masakari-api.log");
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        text.lines()
+            .filter(|l| {
+                l.contains("/notifications HTTP")
+                    && l.contains("\"POST ")
+                    && l.contains("status: 202")
+            })
+            .filter_map(|l| {
+                let at = oxha_multinode::masakari::epoch_of(l.get(..23)?)?;
+                let from = l.split("] ").nth(1)?.split_whitespace().next()?.to_string();
+                Some((at, from))
+            })
+            .collect()
+    }
+
+    /// When masakari-api first accepted a notification after `since` (see
+    /// [`OpenStack::notification_posts`]).
+    pub fn notification_accepted_after(&self, since: f64) -> Option<f64> {
+        self.notification_posts()
+            .into_iter()
+            .map(|(at, _)| at)
+            .find(|&at| at >= since)
+    }
+
     /// Waits for a notification matching `pred` and returns it.
     #[track_caller]
     pub fn wait_notification(

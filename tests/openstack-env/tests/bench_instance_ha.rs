@@ -11,7 +11,7 @@
 //!
 //! Every round: segment S1 (`auto`, the three hosts), bionic-1 on virt-node-02.maas (the only
 //! host whose Pacemaker name is its nova name, which masakari-hostmonitor needs). Rounds per
-//! setting: OXHA_BENCH_ROUNDS (3).
+//! setting: OXHA_BENCH_ROUNDS (3); OXHA_BENCH_ONLY picks settings by the names the rounds print.
 
 use oxha_harness::wait_for;
 use oxha_multinode::now;
@@ -23,6 +23,13 @@ const V02: &str = "virt-node-02.maas";
 const V10: &str = "virt-node-10.maas";
 /// Masakari's duplicate_notification_detection_interval in scripts/openstack-env.
 const DUPLICATE_WINDOW: f64 = 10.0;
+
+/// OXHA_BENCH_ONLY=restart-poll,hostmonitor,... runs only those settings (all by default).
+fn wanted(setting: &str) -> bool {
+    std::env::var("OXHA_BENCH_ONLY")
+        .map(|only| only.split(',').any(|s| s.trim() == setting))
+        .unwrap_or(true)
+}
 
 fn rounds() -> usize {
     std::env::var("OXHA_BENCH_ROUNDS")
@@ -89,13 +96,8 @@ fn host_round(os: &OpenStack) -> HostRound {
         },
     );
     let notified = os
-        .notifications()
-        .into_iter()
-        .filter(|n| n.kind == "COMPUTE_HOST" && n.payload.contains("STOPPED"))
-        .map(|n| n.generated_at)
-        .filter(|&t| t >= died - 1.0)
-        .reduce(f64::min)
-        .expect("a COMPUTE_HOST notification");
+        .notification_accepted_after(died)
+        .expect("Masakari accepted a host notification");
     let evacuate = os
         .server_action_at("bionic-1", "evacuate")
         .expect("nova recorded the evacuation");
@@ -108,7 +110,7 @@ fn host_round(os: &OpenStack) -> HostRound {
 }
 
 /// Kills bionic-1's qemu on virt-node-02.maas and waits for it to run and be ACTIVE again.
-fn crash_round(os: &OpenStack, id: &str) -> CrashRound {
+fn crash_round(os: &OpenStack) -> CrashRound {
     let node = compute(V02).node;
     // Masakari refuses the same instance's failure again within its duplicate window.
     let last = os
@@ -134,12 +136,8 @@ fn crash_round(os: &OpenStack, id: &str) -> CrashRound {
     });
     let active = os.wait_server_host("bionic-1", V02, Duration::from_secs(60));
     let notified = os
-        .notifications()
-        .into_iter()
-        .filter(|n| n.kind == "VM" && n.payload.contains(id) && n.generated_at >= killed - 1.0)
-        .map(|n| n.generated_at)
-        .reduce(f64::min)
-        .expect("a VM notification for bionic-1");
+        .notification_accepted_after(killed)
+        .expect("Masakari accepted a notification for bionic-1");
     CrashRound {
         notified: notified - killed,
         qemu: qemu - killed,
@@ -176,14 +174,9 @@ fn crash_setting(os: &OpenStack, label: &str) -> Vec<CrashRound> {
     setup_round(os);
     os.openstack(&["server", "set", "--property", "HA_Enabled=True", "bionic-1"])
         .expect_ok();
-    let id = os
-        .openstack(&["server", "show", "bionic-1", "-f", "value", "-c", "id"])
-        .stdout
-        .trim()
-        .to_string();
     (1..=rounds())
         .map(|round| {
-            let r = crash_round(os, &id);
+            let r = crash_round(os);
             eprintln!(
                 "bench: {label} round {round}: notified {:.2}s, new qemu {:.2}s, ACTIVE {:.2}s",
                 r.notified, r.qemu, r.active
@@ -201,46 +194,58 @@ fn instance_recovery() {
     let mut crash: Vec<(&str, Vec<CrashRound>)> = Vec::new();
 
     // Guest crashes first (every host up).
-    os.set_restart_param("event_wait", None);
-    crash.push((
-        "masakari-restart, monitor every 5 s",
-        crash_setting(&os, "restart-poll"),
-    ));
-    os.set_restart_param("event_wait", Some("10s"));
-    crash.push((
-        "masakari-restart, event_wait=10s",
-        crash_setting(&os, "restart-events"),
-    ));
-    os.set_masakari_restart(false);
-    os.start_masakari_monitor(compute(V02), Monitor::Instance, "");
-    crash.push((
-        "masakari-instancemonitor",
-        crash_setting(&os, "instancemonitor"),
-    ));
-    os.stop_masakari_monitor(compute(V02), Monitor::Instance);
-    os.set_masakari_restart(true);
+    if wanted("restart-poll") {
+        os.set_restart_param("event_wait", None);
+        crash.push((
+            "masakari-restart, monitor every 5 s",
+            crash_setting(&os, "restart-poll"),
+        ));
+    }
+    if wanted("restart-events") {
+        os.set_restart_param("event_wait", Some("10s"));
+        crash.push((
+            "masakari-restart, event_wait=10s",
+            crash_setting(&os, "restart-events"),
+        ));
+    }
+    if wanted("instancemonitor") {
+        os.set_masakari_restart(false);
+        os.start_masakari_monitor(compute(V02), Monitor::Instance, "");
+        crash.push((
+            "masakari-instancemonitor",
+            crash_setting(&os, "instancemonitor"),
+        ));
+        os.stop_masakari_monitor(compute(V02), Monitor::Instance);
+        os.set_masakari_restart(true);
+    }
 
     // Host failures.
-    os.set_nova_force_down(false);
-    os.set_masakari_wait(12);
-    host.push((
-        "fence_maas + fence_masakari, wait 12 s",
-        host_setting(&os, "oxha", false),
-    ));
-    os.set_nova_force_down(true);
-    os.set_masakari_wait(0);
-    host.push((
-        "fence_maas + fence_masakari nova_force_down, wait 0 s",
-        host_setting(&os, "oxha-forced-down", false),
-    ));
-    os.set_nova_force_down(false);
-    os.set_masakari_wait(12);
-    os.set_fence_masakari(false);
-    host.push((
-        "masakari-hostmonitor (charm config) + fence_maas, wait 12 s",
-        host_setting(&os, "hostmonitor", true),
-    ));
-    os.set_fence_masakari(true);
+    if wanted("oxha") {
+        os.set_nova_force_down(false);
+        os.set_masakari_wait(12);
+        host.push((
+            "fence_maas + fence_masakari, wait 12 s",
+            host_setting(&os, "oxha", false),
+        ));
+    }
+    if wanted("oxha-forced-down") {
+        os.set_nova_force_down(true);
+        os.set_masakari_wait(0);
+        host.push((
+            "fence_maas + fence_masakari nova_force_down, wait 0 s",
+            host_setting(&os, "oxha-forced-down", false),
+        ));
+    }
+    if wanted("hostmonitor") {
+        os.set_nova_force_down(false);
+        os.set_masakari_wait(12);
+        os.set_fence_masakari(false);
+        host.push((
+            "masakari-hostmonitor (charm config) + fence_maas, wait 12 s",
+            host_setting(&os, "hostmonitor", true),
+        ));
+        os.set_fence_masakari(true);
+    }
     os.fresh();
 
     println!(
