@@ -277,15 +277,6 @@ fn main() {
     info("stop it:    make demo-clean");
 }
 
-/// Masakari keeps generated_time to the second: a time under a second reads as "< 1 s".
-fn notified_after(t: f64) -> String {
-    if t < 1.0 {
-        "< 1 s".into()
-    } else {
-        format!("{t:.0} s")
-    }
-}
-
 /// The walkthrough's instance restart: bionic-1 gets HA_Enabled, its qemu is killed, and
 /// masakari-restart + Masakari start it again on the same host.
 fn restart_act(os: &OpenStack, n: &mut u32) {
@@ -314,16 +305,8 @@ fn restart_act(os: &OpenStack, n: &mut u32) {
         (pids.len() == 1 && pids != old).then(now)
     });
     let active = os.wait_server_host("bionic-1", V02, Duration::from_secs(120));
-    let id = os
-        .openstack(&["server", "show", "bionic-1", "-f", "value", "-c", "id"])
-        .stdout
-        .trim()
-        .to_string();
-    let notified = os
-        .notifications()
-        .into_iter()
-        .find(|n| n.kind == "VM" && n.payload.contains(&id))
-        .map(|n| n.generated_at - killed);
+    // When masakari-api accepted it (its log, to the millisecond).
+    let notified = os.notification_accepted_after(killed).map(|at| at - killed);
     show_in(os, node, &["pgrep", "-f", &guest]);
     show(
         os,
@@ -354,7 +337,7 @@ fn restart_act(os: &OpenStack, n: &mut u32) {
     );
     info(&format!(
         "qemu killed → Masakari notified {} → new qemu {} → ACTIVE {} (same host, {V02})",
-        notified.map_or("?".into(), notified_after),
+        notified.map_or("?".into(), secs),
         secs(new_qemu - killed),
         secs(active - killed)
     ));
@@ -376,10 +359,14 @@ fn evacuation_act(os: &OpenStack, n: &mut u32, force_down: bool) {
     info("then fence_masakari (same fencing level) tells Masakari; Masakari disables it in nova,");
     info("enables the reserved host, and evacuates bionic-1 there (shared instances_path)");
     let (rec, landed) = os.fail_host(compute(V02), "bionic-1", &[V01, V10]);
+    // When masakari-api accepted fence_masakari's notification (its log, to the millisecond).
+    let notified = os
+        .notification_accepted_after(rec.died_at)
+        .map(|at| at - rec.died_at);
     info(&format!(
         "node death → fenced (MAAS off) {} → Masakari notified {} → bionic-1 ACTIVE on {landed} {}",
         rec.fenced.map_or("?".into(), secs),
-        rec.notified.map_or("?".into(), notified_after),
+        notified.map_or("?".into(), secs),
         rec.active.map_or("?".into(), secs)
     ));
     show_in(os, "node1", &["stonith_admin", "--history", V02]);
