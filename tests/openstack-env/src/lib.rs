@@ -813,18 +813,29 @@ impl OpenStack {
 
     /// The operator's half of forced_down: `openstack compute service set --up HOST
     /// nova-compute` (nova counts the service by its heartbeats again).
+    /// Asked again until nova shows it cleared: right after the host's nova-compute starts,
+    /// nova-api can fail the update ("Failed to set service state to up").
     pub fn clear_forced_down(&self, host: &str) {
-        self.openstack(&[
-            "--os-compute-api-version",
-            "2.53",
-            "compute",
-            "service",
-            "set",
-            "--up",
-            host,
-            "nova-compute",
-        ])
-        .expect_ok();
+        wait_for(
+            &format!("nova to clear forced_down of {host}"),
+            Duration::from_secs(90),
+            || {
+                let r = self.openstack(&[
+                    "--os-compute-api-version",
+                    "2.53",
+                    "compute",
+                    "service",
+                    "set",
+                    "--up",
+                    host,
+                    "nova-compute",
+                ]);
+                if !r.ok() {
+                    eprintln!("openstack: {}: {}", r.command, r.stderr.trim());
+                }
+                (self.forced_down(host) == Some(false)).then_some(())
+            },
+        )
     }
 
     /// fence_masakari's `nova_force_down` on the compute hosts' fence_masakari device; returns
