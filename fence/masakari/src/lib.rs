@@ -92,7 +92,7 @@ Requests go to keystone and Masakari only: a redirect answer is an error and is 
 
 This is safe only while every COMPUTE_HOST notification Masakari gets comes from fence_masakari with nova_force_down=true (not from masakari-hostmonitor, which sends no forced_down and reports hosts before they are fenced). Marking the service down first also spares Masakari's disable call nova's RPC round trip to the dead host (nova-api asks a service it counts up to update its placement trait, and waits rpc_response_timeout, default 60 s, for the dead host's answer).
 
-forced_down is cleared by the operator, not by fence_masakari's on: in a reboot the fencer runs on seconds after off, before Masakari has evacuated, and clearing it then would make nova count the host up again from its last heartbeat and refuse the evacuation. Masakari keeps the host disabled and on maintenance until an operator reinserts it anyway; the reinsert is then
+forced_down is cleared by the operator, not by fence_masakari's on: in a reboot the fencer runs on seconds after off, before Masakari has evacuated, and clearing it then would make nova count the host up again from its last heartbeat and refuse the evacuation. nova itself refuses to clear it (HTTP 400) while the host's evacuations are recorded as done, that is until the host's nova-compute has started again and cleaned up the evacuated instances. Masakari keeps the host disabled and on maintenance until an operator reinserts it anyway; the reinsert, once nova-compute runs on the host again, is
 
   openstack --os-compute-api-version 2.53 compute service set --up HOST nova-compute
   openstack compute service set --enable HOST nova-compute

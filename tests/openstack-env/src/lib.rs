@@ -813,8 +813,9 @@ impl OpenStack {
 
     /// The operator's half of forced_down: `openstack compute service set --up HOST
     /// nova-compute` (nova counts the service by its heartbeats again).
-    /// Asked again until nova shows it cleared: right after the host's nova-compute starts,
-    /// nova-api can fail the update ("Failed to set service state to up").
+    /// Asked again until nova shows it cleared: nova refuses it (400, "Unable to force up
+    /// host ... `done` evacuation migration records remain") until the host's restarted
+    /// nova-compute has cleaned up the instances evacuated from it.
     pub fn clear_forced_down(&self, host: &str) {
         wait_for(
             &format!("nova to clear forced_down of {host}"),
