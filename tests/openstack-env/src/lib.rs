@@ -17,6 +17,7 @@
 use oxha_harness::{wait_for, workspace_root, Run};
 use oxha_multinode::{now, MultiCluster, Topology, INFRA_ADDR, MAAS_PORT};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A compute host: its Pacemaker node name and its host name (nova `host=`, the hypervisor
@@ -153,6 +154,25 @@ impl Recovery {
 pub struct OpenStack {
     pub cluster: MultiCluster,
     state: PathBuf,
+    /// What the last [`OpenStack::set_nova_force_down`] / [`OpenStack::set_masakari_wait`]
+    /// set, so that [`OpenStack::fresh`] restores the defaults only when a scenario changed them
+    /// (each change restarts a device or masakari-engine).
+    settings: Mutex<Settings>,
+}
+
+/// fence_masakari's `nova_force_down` and Masakari's `wait_period_after_service_update`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Settings {
+    nova_force_down: bool,
+    masakari_wait: u32,
+}
+
+impl Settings {
+    /// As `OpenStack::start` configures them (scripts/openstack-env writes the wait).
+    const DEFAULT: Settings = Settings {
+        nova_force_down: false,
+        masakari_wait: 12,
+    };
 }
 
 impl OpenStack {
@@ -167,7 +187,11 @@ impl OpenStack {
         let remotes: Vec<(&str, &str)> = COMPUTES.iter().map(|c| (c.node, c.host)).collect();
         let cluster = MultiCluster::start_with(Topology::new(&remotes, Some(CONTROL)));
         let state = cluster.state_dir().to_path_buf();
-        let os = OpenStack { cluster, state };
+        let os = OpenStack {
+            cluster,
+            state,
+            settings: Mutex::new(Settings::DEFAULT),
+        };
         eprintln!(
             "openstack: cluster up ({:.1}s)",
             started.elapsed().as_secs_f64()
@@ -704,10 +728,13 @@ impl OpenStack {
         })
     }
 
-    /// The state every scenario starts from, whatever the last one left: every failed host
+    /// The state every scenario starts from, whatever the last one left: fence_masakari's
+    /// `nova_force_down` off and Masakari's wait as configured at start, every failed host
     /// booted again and its forced_down cleared, nova-compute up everywhere, then
     /// [`OpenStack::reset`].
     pub fn fresh(&self) {
+        self.set_nova_force_down(Settings::DEFAULT.nova_force_down);
+        self.set_masakari_wait(Settings::DEFAULT.masakari_wait);
         for c in COMPUTES {
             if !self.cluster.running(c.node) {
                 self.boot_compute(c);
@@ -842,6 +869,10 @@ impl OpenStack {
     /// fence_masakari's `nova_force_down` on the compute hosts' fence_masakari device; returns
     /// once the cluster has settled (the device restarts with its new parameters).
     pub fn set_nova_force_down(&self, on: bool) {
+        let mut settings = self.settings();
+        if settings.nova_force_down == on {
+            return;
+        }
         self.cluster
             .run(
                 "node1",
@@ -857,11 +888,20 @@ impl OpenStack {
             )
             .expect_ok();
         self.cluster.wait_idle("node1", Duration::from_secs(90));
+        settings.nova_force_down = on;
+    }
+
+    fn settings(&self) -> std::sync::MutexGuard<'_, Settings> {
+        self.settings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Masakari's `wait_period_after_service_update` (seconds after disabling the failed
     /// host's service, before evacuating): rewrites masakari.conf and restarts masakari-engine.
     pub fn set_masakari_wait(&self, seconds: u32) {
+        let mut settings = self.settings();
+        if settings.masakari_wait == seconds {
+            return;
+        }
         let script = script();
         let state = self.state.to_string_lossy().into_owned();
         let secs = seconds.to_string();
@@ -879,6 +919,7 @@ impl OpenStack {
             "masakari-engine did not restart: {r}\n{}",
             self.logs()
         );
+        settings.masakari_wait = seconds;
     }
 
     /// Who tells Masakari about a failed host: fence_masakari in every compute host's fencing

@@ -2,43 +2,17 @@
 //! compute host off, fence_masakari marks its nova-compute service forced_down, so nova counts
 //! it down at once and Masakari's wait after disabling it (`wait_period_after_service_update`)
 //! can be 0. Compared with the same failure without it (the wait then has to outlast
-//! `service_down_time`). One cluster and one OpenStack for the binary, the walkthrough's
+//! `service_down_time`). The instance_ha binary's cluster and OpenStack, the walkthrough's
 //! reserved_host segment, every step through the real `openstack` client.
 
+use super::{stack, LogsOnFailure, V01, V02, V10};
 use oxha_multinode::now;
 use oxha_openstack_env::{compute, rows, OpenStack, Recovery};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-const V01: &str = "virt-node-01.maas";
-const V02: &str = "virt-node-02.maas";
-const V10: &str = "virt-node-10.maas";
 /// Masakari's wait without forced_down: more than nova's service_down_time (10 s here) after
 /// the last heartbeat, as scripts/openstack-env configures it.
 const WAIT_WITHOUT_FORCED_DOWN: u32 = 12;
-
-fn stack() -> std::sync::MutexGuard<'static, Option<OpenStack>> {
-    static STACK: OnceLock<Mutex<Option<OpenStack>>> = OnceLock::new();
-    let guard = STACK
-        .get_or_init(|| Mutex::new(std::panic::catch_unwind(OpenStack::start).ok()))
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    assert!(
-        guard.is_some(),
-        "the OpenStack did not start (see the first test's output)"
-    );
-    guard
-}
-
-struct LogsOnFailure<'a>(&'a OpenStack);
-
-impl Drop for LogsOnFailure<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- logs after the failure\n{}", self.0.logs());
-        }
-    }
-}
 
 /// The walkthrough's S1 (virt-node-01.maas reserved and disabled) and bionic-1 on
 /// virt-node-02.maas.
