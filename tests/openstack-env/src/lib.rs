@@ -485,6 +485,47 @@ impl OpenStack {
             |s| s.online,
         );
         self.start_compute(c);
+        self.wait_heartbeats(c.host);
+    }
+
+    /// Waits until nova-compute on `host` has finished starting: its service record's
+    /// `updated_at` changed twice. nova-compute saves the record once early in its start (nova
+    /// counts it up from then on), but heartbeats, and the RPC server, only begin after its first
+    /// resource update, which takes seconds on a loaded machine: a host enabled or booted onto
+    /// before then is refused (the scheduler sees it down again, the placement trait of its
+    /// disabled state is not lifted). Heartbeats run whether or not the service is forced down.
+    #[track_caller]
+    pub fn wait_heartbeats(&self, host: &str) {
+        let updated_at = || {
+            let r = self.openstack(&[
+                "compute",
+                "service",
+                "list",
+                "--service",
+                "nova-compute",
+                "--host",
+                host,
+                "-f",
+                "value",
+                "-c",
+                "Updated At",
+            ]);
+            r.ok().then(|| r.stdout.trim().to_string())
+        };
+        let mut seen = updated_at();
+        let mut changes = 0;
+        wait_for(
+            &format!("nova-compute on {host} to heartbeat"),
+            Duration::from_secs(120),
+            || {
+                let now = updated_at();
+                if now.is_some() && now != seen {
+                    changes += 1;
+                    seen = now;
+                }
+                (changes >= 2).then_some(())
+            },
+        );
     }
 
     /// Waits until nova lists nova-compute `up` on every one of `hosts`.
