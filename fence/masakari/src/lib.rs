@@ -37,7 +37,7 @@ static PARAMS: &[Param] = &[
         "Mark the host's nova-compute service forced_down before notifying Masakari",
     )
     .default("false")
-    .longdesc("Before the notification, mark the nova-compute service of the host forced_down (nova API PUT /os-services/{id}, microversion 2.53; the compute endpoint comes from the keystone catalog, so auth_mode=keystone is required). nova then accepts evacuations from the host at once instead of after service_down_time. Clear it (openstack compute service set --up HOST nova-compute) when the host is back."),
+    .longdesc("Before the notification, mark the nova-compute service of the host forced_down (nova API PUT /os-services/{id}, microversion 2.53; the compute endpoint comes from the keystone catalog, so auth_mode=keystone is required). nova then counts the host down at once instead of after service_down_time, so Masakari's wait_period_after_service_update can be 0 (see NOVA FORCED_DOWN). A failure to mark it fails the fence (nothing is posted to Masakari). fence_masakari never clears it: when the host is back, clear it with openstack compute service set --up HOST nova-compute, together with the walkthrough's --enable and on_maintenance=False."),
 ];
 
 static MAN: &[ManSection] = &[
@@ -77,11 +77,28 @@ fence_masakari declares no list action, so the fencer never takes it for a devic
     },
     ManSection {
         title: "HOW IT WORKS",
-        body: "Its off (and the off half of reboot) posts COMPUTE_HOST STOPPED with host_status NORMAL and cluster_status OFFLINE for the plug (the node name, which must be the Masakari host name; use pcmk_host_map when they differ). 202, 409 duplicate and 409 'under maintenance' are success. Network errors and 5xx are retried until power_timeout; then the fence fails and Pacemaker retries the level. With nova_force_down=true it first marks the host's nova-compute service forced_down.
+        body: "Its off (and the off half of reboot) posts COMPUTE_HOST STOPPED with host_status NORMAL and cluster_status OFFLINE for the plug (the node name, which must be the Masakari host name; use pcmk_host_map when they differ). 202, 409 duplicate and 409 'under maintenance' are success. Network errors and 5xx are retried until power_timeout; then the fence fails and Pacemaker retries the level. With nova_force_down=true it first marks the host's nova-compute service forced_down (see NOVA FORCED_DOWN).
 
 status is on when Masakari knows the host and it is not on maintenance, off when it is on maintenance (Masakari already treats it as failed), and an error when no segment has the host. on does nothing: once the host is healthy an operator clears on_maintenance, as Masakari requires. monitor checks that the API answers with these credentials, then the topology.
 
 Requests go to keystone and Masakari only: a redirect answer is an error and is never followed (with the token or the password), no proxy is used unless the proxy parameter names one, and a URL with a user name or password in it is refused. All of it fits in total_timeout (default 50 s for off and reboot, 15 s for status and monitor): keep pcmk_off_timeout and pcmk_reboot_timeout (default: stonith-timeout, 60 s) at least 10 s above it.",
+    },
+    ManSection {
+        title: "NOVA FORCED_DOWN",
+        body: "Masakari disables the failed host's nova-compute service, then sleeps wait_period_after_service_update (default 180 s; charm-masakari's evacuation-delay) before it evacuates, because nova refuses to evacuate from a host whose service it still counts up, and nova counts a service up until it has missed heartbeats for service_down_time (default 60 s). With nova_force_down=true, fence_masakari marks the service forced_down before it notifies, and it runs only after the power device of its fencing level confirmed the host off: nova counts the host down from that moment, so the wait protects nothing and can be set to 0 in masakari.conf:
+
+  [DEFAULT]
+  wait_period_after_service_update = 0
+
+This is safe only while every COMPUTE_HOST notification Masakari gets comes from fence_masakari with nova_force_down=true (not from masakari-hostmonitor, which sends no forced_down and reports hosts before they are fenced). Marking the service down first also spares Masakari's disable call nova's RPC round trip to the dead host (nova-api asks a service it counts up to update its placement trait, and waits rpc_response_timeout, default 60 s, for the dead host's answer).
+
+forced_down is cleared by the operator, not by fence_masakari's on: in a reboot the fencer runs on seconds after off, before Masakari has evacuated, and clearing it then would make nova count the host up again from its last heartbeat and refuse the evacuation. nova itself refuses to clear it (HTTP 400) while the host's evacuations are recorded as done, that is until the host's nova-compute has started again and cleaned up the evacuated instances. Masakari keeps the host disabled and on maintenance until an operator reinserts it anyway; the reinsert, once nova-compute runs on the host again, is
+
+  openstack --os-compute-api-version 2.53 compute service set --up HOST nova-compute
+  openstack compute service set --enable HOST nova-compute
+  openstack segment host update --on_maintenance=False SEGMENT HOST
+
+(fence_compute's on does clear it, after NovaEvacuate has marked the evacuation done in a node attribute; Masakari offers no such signal in the cluster.)",
     },
     ManSection {
         title: "DIFFERENCES FROM MASAKARI-HOSTMONITOR AND FENCE_COMPUTE",

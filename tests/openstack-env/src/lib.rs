@@ -17,6 +17,7 @@
 use oxha_harness::{wait_for, workspace_root, Run};
 use oxha_multinode::{now, MultiCluster, Topology, INFRA_ADDR, MAAS_PORT};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A compute host: its Pacemaker node name and its host name (nova `host=`, the hypervisor
@@ -153,6 +154,25 @@ impl Recovery {
 pub struct OpenStack {
     pub cluster: MultiCluster,
     state: PathBuf,
+    /// What the last [`OpenStack::set_nova_force_down`] / [`OpenStack::set_masakari_wait`]
+    /// set, so that [`OpenStack::fresh`] restores the defaults only when a scenario changed them
+    /// (each change restarts a device or masakari-engine).
+    settings: Mutex<Settings>,
+}
+
+/// fence_masakari's `nova_force_down` and Masakari's `wait_period_after_service_update`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Settings {
+    nova_force_down: bool,
+    masakari_wait: u32,
+}
+
+impl Settings {
+    /// As `OpenStack::start` configures them (scripts/openstack-env writes the wait).
+    const DEFAULT: Settings = Settings {
+        nova_force_down: false,
+        masakari_wait: 12,
+    };
 }
 
 impl OpenStack {
@@ -167,7 +187,11 @@ impl OpenStack {
         let remotes: Vec<(&str, &str)> = COMPUTES.iter().map(|c| (c.node, c.host)).collect();
         let cluster = MultiCluster::start_with(Topology::new(&remotes, Some(CONTROL)));
         let state = cluster.state_dir().to_path_buf();
-        let os = OpenStack { cluster, state };
+        let os = OpenStack {
+            cluster,
+            state,
+            settings: Mutex::new(Settings::DEFAULT),
+        };
         eprintln!(
             "openstack: cluster up ({:.1}s)",
             started.elapsed().as_secs_f64()
@@ -445,6 +469,13 @@ impl OpenStack {
     /// The failed host comes back: its node boots (MAAS says on), Pacemaker reconnects it,
     /// libvirtd and nova-compute start, and nova sees the service up again.
     pub fn reboot_compute(&self, c: Compute) {
+        self.boot_compute(c);
+        self.wait_computes_up(&[c.host], Duration::from_secs(120));
+    }
+
+    /// [`OpenStack::reboot_compute`] without waiting for nova to count the service up (a
+    /// service marked forced_down stays down, heartbeats or not, until `set --up`).
+    pub fn boot_compute(&self, c: Compute) {
         if !self.cluster.running(c.node) {
             self.cluster.boot(c.node);
         }
@@ -457,7 +488,47 @@ impl OpenStack {
             |s| s.online,
         );
         self.start_compute(c);
-        self.wait_computes_up(&[c.host], Duration::from_secs(120));
+        self.wait_heartbeats(c.host);
+    }
+
+    /// Waits until nova-compute on `host` has finished starting: its service record's
+    /// `updated_at` changed twice. nova-compute saves the record once early in its start (nova
+    /// counts it up from then on), but heartbeats, and the RPC server, only begin after its first
+    /// resource update, which takes seconds on a loaded machine: a host enabled or booted onto
+    /// before then is refused (the scheduler sees it down again, the placement trait of its
+    /// disabled state is not lifted). Heartbeats run whether or not the service is forced down.
+    #[track_caller]
+    pub fn wait_heartbeats(&self, host: &str) {
+        let updated_at = || {
+            let r = self.openstack(&[
+                "compute",
+                "service",
+                "list",
+                "--service",
+                "nova-compute",
+                "--host",
+                host,
+                "-f",
+                "value",
+                "-c",
+                "Updated At",
+            ]);
+            r.ok().then(|| r.stdout.trim().to_string())
+        };
+        let mut seen = updated_at();
+        let mut changes = 0;
+        wait_for(
+            &format!("nova-compute on {host} to heartbeat"),
+            Duration::from_secs(120),
+            || {
+                let now = updated_at();
+                if now.is_some() && now != seen {
+                    changes += 1;
+                    seen = now;
+                }
+                (changes >= 2).then_some(())
+            },
+        );
     }
 
     /// Waits until nova lists nova-compute `up` on every one of `hosts`.
@@ -515,6 +586,34 @@ impl OpenStack {
             .collect();
         out.sort_by(|a, b| a.generated_at.total_cmp(&b.generated_at));
         out
+    }
+
+    /// When masakari-api accepted (202) a notification, and from which address, oldest first,
+    /// read from its log (milliseconds; the API keeps `generated_time` only to the second).
+    pub fn notification_posts(&self) -> Vec<(f64, String)> {
+        let log = self.state.join("openstack/logs/masakari-api.log");
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        text.lines()
+            .filter(|l| {
+                l.contains("/notifications HTTP")
+                    && l.contains("\"POST ")
+                    && l.contains("status: 202")
+            })
+            .filter_map(|l| {
+                let at = oxha_multinode::masakari::epoch_of(l.get(..23)?)?;
+                let from = l.split("] ").nth(1)?.split_whitespace().next()?.to_string();
+                Some((at, from))
+            })
+            .collect()
+    }
+
+    /// When masakari-api first accepted a notification after `since` (see
+    /// [`OpenStack::notification_posts`]).
+    pub fn notification_accepted_after(&self, since: f64) -> Option<f64> {
+        self.notification_posts()
+            .into_iter()
+            .map(|(at, _)| at)
+            .find(|&at| at >= since)
     }
 
     /// Waits for a notification matching `pred` and returns it.
@@ -673,6 +772,25 @@ impl OpenStack {
         })
     }
 
+    /// The state every scenario starts from, whatever the last one left: fence_masakari's
+    /// `nova_force_down` off and Masakari's wait as configured at start, every failed host
+    /// booted again and its forced_down cleared, nova-compute up everywhere, then
+    /// [`OpenStack::reset`].
+    pub fn fresh(&self) {
+        self.set_nova_force_down(Settings::DEFAULT.nova_force_down);
+        self.set_masakari_wait(Settings::DEFAULT.masakari_wait);
+        for c in COMPUTES {
+            if !self.cluster.running(c.node) {
+                self.boot_compute(c);
+            }
+            if self.forced_down(c.host) == Some(true) {
+                self.clear_forced_down(c.host);
+            }
+        }
+        self.wait_computes_up(&COMPUTES.map(|c| c.host), Duration::from_secs(120));
+        self.reset();
+    }
+
     /// Deletes every server and every segment, clears maintenance and enables every
     /// nova-compute service: the state every scenario starts from. Failed hosts must have been
     /// rebooted first ([`OpenStack::reboot_compute`]).
@@ -714,6 +832,239 @@ impl OpenStack {
         }
     }
 
+    /// `openstack --os-compute-api-version 2.53 compute service list --long --service
+    /// nova-compute -c Host -c Status -c State -c "Forced Down"` (the column exists from
+    /// microversion 2.11 on).
+    pub fn compute_service_forced_table(&self) -> Table {
+        self.table(&[
+            "--os-compute-api-version",
+            "2.53",
+            "compute",
+            "service",
+            "list",
+            "--long",
+            "--service",
+            "nova-compute",
+            "-c",
+            "Host",
+            "-c",
+            "Status",
+            "-c",
+            "State",
+            "-c",
+            "Forced Down",
+        ])
+    }
+
+    /// Whether nova has `host`'s nova-compute service forced down (None: the client failed or
+    /// has no such row).
+    pub fn forced_down(&self, host: &str) -> Option<bool> {
+        let r = self.openstack(&[
+            "--os-compute-api-version",
+            "2.53",
+            "compute",
+            "service",
+            "list",
+            "--long",
+            "--service",
+            "nova-compute",
+            "--host",
+            host,
+            "-f",
+            "value",
+            "-c",
+            "Forced Down",
+        ]);
+        match r.ok().then(|| r.stdout.trim().to_string())?.as_str() {
+            "True" => Some(true),
+            "False" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The operator's half of forced_down: `openstack compute service set --up HOST
+    /// nova-compute` (nova counts the service by its heartbeats again).
+    /// Asked again until nova shows it cleared: nova refuses it (400, "Unable to force up
+    /// host ... `done` evacuation migration records remain") until the host's restarted
+    /// nova-compute has cleaned up the instances evacuated from it.
+    pub fn clear_forced_down(&self, host: &str) {
+        wait_for(
+            &format!("nova to clear forced_down of {host}"),
+            Duration::from_secs(90),
+            || {
+                let r = self.openstack(&[
+                    "--os-compute-api-version",
+                    "2.53",
+                    "compute",
+                    "service",
+                    "set",
+                    "--up",
+                    host,
+                    "nova-compute",
+                ]);
+                if !r.ok() {
+                    eprintln!("openstack: {}: {}", r.command, r.stderr.trim());
+                }
+                (self.forced_down(host) == Some(false)).then_some(())
+            },
+        )
+    }
+
+    /// fence_masakari's `nova_force_down` on the compute hosts' fence_masakari device; returns
+    /// once the cluster has settled (the device restarts with its new parameters).
+    pub fn set_nova_force_down(&self, on: bool) {
+        let mut settings = self.settings();
+        if settings.nova_force_down == on {
+            return;
+        }
+        self.cluster
+            .run(
+                "node1",
+                &[
+                    "crm_resource",
+                    "--resource",
+                    MASAKARI_DEVICE,
+                    "--set-parameter",
+                    "nova_force_down",
+                    "--parameter-value",
+                    if on { "true" } else { "false" },
+                ],
+            )
+            .expect_ok();
+        self.cluster.wait_idle("node1", Duration::from_secs(90));
+        settings.nova_force_down = on;
+    }
+
+    fn settings(&self) -> std::sync::MutexGuard<'_, Settings> {
+        self.settings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Masakari's `wait_period_after_service_update` (seconds after disabling the failed
+    /// host's service, before evacuating): rewrites masakari.conf and restarts masakari-engine.
+    pub fn set_masakari_wait(&self, seconds: u32) {
+        let mut settings = self.settings();
+        if settings.masakari_wait == seconds {
+            return;
+        }
+        let script = script();
+        let state = self.state.to_string_lossy().into_owned();
+        let secs = seconds.to_string();
+        let r = self.run_progress(
+            CONTROL,
+            &[
+                script.to_str().unwrap_or_default(),
+                "masakari-wait",
+                &state,
+                &secs,
+            ],
+        );
+        assert!(
+            r.ok(),
+            "masakari-engine did not restart: {r}\n{}",
+            self.logs()
+        );
+        settings.masakari_wait = seconds;
+    }
+
+    /// Who tells Masakari about a failed host: fence_masakari in every compute host's fencing
+    /// level after fence_maas (`true`, as configured at start), or nobody in Pacemaker
+    /// (`false`: fence_maas alone, the fence_masakari device stopped; masakari-hostmonitor's
+    /// place). The topology changes first either way: a level naming a stopped device fails,
+    /// and fence_masakari refuses to start outside a level.
+    pub fn set_fence_masakari(&self, on: bool) {
+        let levels: String = COMPUTES
+            .iter()
+            .map(|c| {
+                let devices = if on {
+                    format!("{POWER_DEVICE},{MASAKARI_DEVICE}")
+                } else {
+                    POWER_DEVICE.to_string()
+                };
+                format!(
+                    "<fencing-level id=\"fl-{n}-1\" target=\"{n}\" index=\"1\" devices=\"{devices}\"/>",
+                    n = c.node
+                )
+            })
+            .collect();
+        self.cluster
+            .run(
+                "node1",
+                &[
+                    "cibadmin",
+                    "--replace",
+                    "--scope",
+                    "fencing-topology",
+                    "--xml-text",
+                    &format!("<fencing-topology>{levels}</fencing-topology>"),
+                ],
+            )
+            .expect_ok();
+        self.cluster
+            .run(
+                "node1",
+                &[
+                    "crm_resource",
+                    "--resource",
+                    MASAKARI_DEVICE,
+                    "--meta",
+                    "--set-parameter",
+                    "target-role",
+                    "--parameter-value",
+                    if on { "Started" } else { "Stopped" },
+                ],
+            )
+            .expect_ok();
+        self.cluster.wait_idle("node1", Duration::from_secs(90));
+    }
+
+    /// A parameter of the masakari-restart clone (`event_wait`, ...); `None` removes it.
+    pub fn set_restart_param(&self, name: &str, value: Option<&str>) {
+        let mut argv = vec!["crm_resource", "--resource", RESTART_RESOURCE];
+        match value {
+            Some(v) => argv.extend(["--set-parameter", name, "--parameter-value", v]),
+            None => argv.extend(["--delete-parameter", name]),
+        }
+        self.cluster.run("node1", &argv).expect_ok();
+        self.cluster.wait_idle("node1", Duration::from_secs(90));
+    }
+
+    /// Runs or stops the masakari-restart clone (masakari-instancemonitor's place).
+    pub fn set_masakari_restart(&self, on: bool) {
+        self.cluster
+            .run(
+                "node1",
+                &[
+                    "crm_resource",
+                    "--resource",
+                    &format!("cl-{RESTART_RESOURCE}"),
+                    "--meta",
+                    "--set-parameter",
+                    "target-role",
+                    "--parameter-value",
+                    if on { "Started" } else { "Stopped" },
+                ],
+            )
+            .expect_ok();
+        self.cluster.wait_idle("node1", Duration::from_secs(90));
+    }
+
+    /// When nova received the last `action` (`evacuate`, `start`, ...) for server `name`
+    /// (`openstack server event list`), epoch seconds.
+    pub fn server_action_at(&self, name: &str, action: &str) -> Option<f64> {
+        let r = self.openstack(&["server", "event", "list", name, "-f", "json"]);
+        let list: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).ok()?;
+        list.iter()
+            .filter(|e| e["Action"].as_str() == Some(action))
+            .filter_map(|e| e["Start Time"].as_str())
+            .filter_map(oxha_multinode::masakari::epoch_of)
+            .reduce(f64::max)
+    }
+
+    /// The state directory of the cluster and of the OpenStack (`STATE/openstack/logs`, ...).
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state
+    }
+
     /// The tail of every service log and of the cluster's logs, for failure messages.
     pub fn logs(&self) -> String {
         let script = script();
@@ -723,6 +1074,138 @@ impl OpenStack {
             &self.state.to_string_lossy(),
         ]);
         format!("{}\n{}", r.stdout, self.cluster.logs())
+    }
+}
+
+/// Debian's masakari-monitors (python3-masakari-monitors), the daemons oxha's agents replace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Monitor {
+    /// masakari-hostmonitor: reports remote nodes Pacemaker sees offline.
+    Host,
+    /// masakari-instancemonitor: reports libvirt lifecycle events of the host's guests.
+    Instance,
+}
+
+impl Monitor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitor::Host => "masakari-hostmonitor",
+            Monitor::Instance => "masakari-instancemonitor",
+        }
+    }
+
+    /// The configuration charm-masakari-monitors writes (`restrict_to_remotes = True`,
+    /// `disable_ipmi_check = True`, its corosync interface; everything else at the package's
+    /// defaults, e.g. `monitoring_interval = 60`), plus what running without systemd needs:
+    /// `pacemaker_node_type = remote` (what autodetect finds on a compute host, by asking
+    /// systemctl) and privsep's helper started directly (we are root). `extra` is appended to
+    /// `[host]`.
+    pub fn conf(
+        self,
+        host: &str,
+        log: &std::path::Path,
+        file: &std::path::Path,
+        extra: &str,
+    ) -> String {
+        format!(
+            "[DEFAULT]\n\
+             hostname = {host}\n\
+             log_file = {log}\n\
+             debug = true\n\
+             [api]\n\
+             auth_url = {KEYSTONE_URL}\n\
+             auth_type = password\n\
+             username = {MASAKARI_USER}\n\
+             password = {MASAKARI_PASSWORD}\n\
+             project_name = service\n\
+             user_domain_name = Default\n\
+             project_domain_name = Default\n\
+             region = RegionOne\n\
+             api_interface = public\n\
+             [host]\n\
+             restrict_to_remotes = True\n\
+             disable_ipmi_check = True\n\
+             corosync_multicast_interfaces = ens3\n\
+             corosync_multicast_ports = 5405\n\
+             pacemaker_node_type = remote\n\
+             {extra}\n\
+             [libvirt]\n\
+             connection_uri = qemu:///system\n\
+             [masakarimonitors_privileged]\n\
+             helper_command = privsep-helper --config-file {file}\n",
+            log = log.display(),
+            file = file.display(),
+        )
+    }
+}
+
+impl OpenStack {
+    fn monitor_paths(&self, c: Compute, monitor: Monitor) -> (PathBuf, PathBuf, PathBuf) {
+        let dir = self.state.join("openstack/monitors").join(c.host);
+        (
+            dir.join(format!("{}.conf", monitor.name())),
+            self.state
+                .join("openstack/logs")
+                .join(c.host)
+                .join(format!("{}.log", monitor.name())),
+            dir.join(format!("{}.pid", monitor.name())),
+        )
+    }
+
+    /// Starts `monitor` on compute host `c` (in its node, in its own session, as the charm runs
+    /// it as a service there), configured by [`Monitor::conf`]; returns once it is running
+    /// (the host monitor: once it has read Pacemaker's view of the other remote nodes; the
+    /// instance monitor: once it connected to libvirt).
+    pub fn start_masakari_monitor(&self, c: Compute, monitor: Monitor, extra: &str) {
+        self.stop_masakari_monitor(c, monitor);
+        let (conf, log, pid) = self.monitor_paths(c, monitor);
+        let _ = std::fs::create_dir_all(conf.parent().unwrap_or(&self.state));
+        let _ = std::fs::create_dir_all(log.parent().unwrap_or(&self.state));
+        std::fs::write(&conf, monitor.conf(c.host, &log, &conf, extra)).expect("monitor conf");
+        let _ = std::fs::remove_file(&log);
+        self.cluster
+            .sh(
+                c.node,
+                &format!(
+                    "setsid /usr/bin/{} --config-file {} </dev/null >/dev/null 2>&1 & echo $! >{}",
+                    monitor.name(),
+                    conf.display(),
+                    pid.display()
+                ),
+            )
+            .expect_ok();
+        let ready = |text: &str| match monitor {
+            Monitor::Host => COMPUTES
+                .iter()
+                .filter(|o| o.host != c.host)
+                .all(|o| text.contains(&format!("Recognized '{}'", o.node))),
+            Monitor::Instance => text.contains("Using uri:"),
+        };
+        wait_for(
+            &format!("{} to run on {}", monitor.name(), c.host),
+            Duration::from_secs(120),
+            || {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                ready(&text).then_some(())
+            },
+        );
+    }
+
+    /// Stops `monitor` on `c` (nothing to do when its node is down: it died with it).
+    pub fn stop_masakari_monitor(&self, c: Compute, monitor: Monitor) {
+        let (_, _, pid) = self.monitor_paths(c, monitor);
+        if let Ok(p) = std::fs::read_to_string(&pid) {
+            if self.cluster.running(c.node) {
+                self.cluster.sh(
+                    c.node,
+                    &format!(
+                        "kill -TERM -- -{0} 2>/dev/null || kill -TERM {0} 2>/dev/null; true",
+                        p.trim()
+                    ),
+                );
+            }
+            let _ = std::fs::remove_file(&pid);
+        }
     }
 }
 

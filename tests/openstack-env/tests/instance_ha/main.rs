@@ -1,20 +1,23 @@
 //! The deployment walkthrough's instance-HA scenarios on a real OpenStack: one cluster and one
 //! OpenStack for the whole binary (started by the first test, torn down when the binary exits),
 //! scenarios one at a time, each starting from the same state (every host up and enabled, no
-//! server, no segment). Every step is the real `openstack` client; assertions are on the tables
+//! server, no segment, the settings as started; [`OpenStack::fresh`]). `forced_down` holds
+//! fence_masakari's `nova_force_down` scenarios. Every step is the real `openstack` client; assertions are on the tables
 //! it prints (the walkthrough's, row by row).
 
 use oxha_multinode::now;
 use oxha_openstack_env::{compute, rows, OpenStack, COMPUTES};
+
+mod forced_down;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-const V01: &str = "virt-node-01.maas";
-const V02: &str = "virt-node-02.maas";
-const V10: &str = "virt-node-10.maas";
+pub(crate) const V01: &str = "virt-node-01.maas";
+pub(crate) const V02: &str = "virt-node-02.maas";
+pub(crate) const V10: &str = "virt-node-10.maas";
 const EVACUATION: Duration = Duration::from_secs(240);
 
-fn stack() -> std::sync::MutexGuard<'static, Option<OpenStack>> {
+pub(crate) fn stack() -> std::sync::MutexGuard<'static, Option<OpenStack>> {
     static STACK: OnceLock<Mutex<Option<OpenStack>>> = OnceLock::new();
     let guard = STACK
         .get_or_init(|| Mutex::new(std::panic::catch_unwind(OpenStack::start).ok()))
@@ -28,7 +31,7 @@ fn stack() -> std::sync::MutexGuard<'static, Option<OpenStack>> {
 }
 
 /// Prints the end of every service log and of the cluster's logs when a scenario fails.
-struct LogsOnFailure<'a>(&'a OpenStack);
+pub(crate) struct LogsOnFailure<'a>(&'a OpenStack);
 
 impl Drop for LogsOnFailure<'_> {
     fn drop(&mut self) {
@@ -36,16 +39,6 @@ impl Drop for LogsOnFailure<'_> {
             eprintln!("--- logs after the failure\n{}", self.0.logs());
         }
     }
-}
-
-/// Every failed host back, every service enabled, nothing on maintenance, no server, no segment.
-fn fresh(os: &OpenStack) {
-    for c in COMPUTES {
-        if !os.cluster.running(c.node) {
-            os.reboot_compute(c);
-        }
-    }
-    os.reset();
 }
 
 /// Exactly one qemu runs `server` across the live compute hosts, on `host`'s node.
@@ -64,7 +57,7 @@ fn s1_instance_restart() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     let _logs = LogsOnFailure(os);
-    fresh(os);
+    os.fresh();
     os.create_segment("S1", "auto", None);
     std::thread::scope(|s| {
         for name in ["bionic-1", "bionic-2", "bionic-3"] {
@@ -164,7 +157,7 @@ fn s2_reserved_host_evacuation_then_reinsert() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     let _logs = LogsOnFailure(os);
-    fresh(os);
+    os.fresh();
     os.create_segment("S1", "reserved_host", Some(V01));
     os.boot_server("bionic-1", V02);
     assert_eq!(
@@ -272,7 +265,7 @@ fn s3_auto_evacuation() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     let _logs = LogsOnFailure(os);
-    fresh(os);
+    os.fresh();
     os.create_segment("S2", "auto", None);
     os.boot_server("bionic-1", V01);
     let (rec, landed) = os.fail_host(compute(V01), "bionic-1", &[V02, V10]);
@@ -293,7 +286,7 @@ fn s3_rh_priority_without_usable_reserved_host_falls_back_to_auto() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     let _logs = LogsOnFailure(os);
-    fresh(os);
+    os.fresh();
     // No reserved host at all: the reserved_host flow fails, auto takes over. The failed host
     // is virt-node-10, known to Pacemaker as `virt-node-10`: fence_masakari's plug comes from
     // pcmk_host_map.
@@ -333,7 +326,7 @@ fn s3_auto_priority() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     let _logs = LogsOnFailure(os);
-    fresh(os);
+    os.fresh();
     // auto first: the only enabled survivor (virt-node-10) takes the instance; the reserved
     // host stays reserved and disabled.
     os.create_segment("S4", "auto_priority", Some(V01));
@@ -357,7 +350,7 @@ fn s4_fencing_fails_nothing_is_evacuated() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     let _logs = LogsOnFailure(os);
-    fresh(os);
+    os.fresh();
     os.create_segment("S5", "auto", None);
     os.boot_server("bionic-1", V01);
     let victim = compute(V01);
