@@ -17,7 +17,10 @@
 
 use oxha_harness::wait_for;
 use oxha_multinode::now;
-use oxha_openstack_env::{cache_dir, compute, OpenStack, COMPUTES, MASAKARI_DEVICE, POWER_DEVICE};
+use oxha_openstack_env::{
+    cache_dir, compute, segment_host_list, OpenStack, COMPUTES, COMPUTE_SERVICE_FORCED_LIST,
+    COMPUTE_SERVICE_LIST, MASAKARI_DEVICE, POWER_DEVICE,
+};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -115,22 +118,7 @@ fn main() {
     ));
 
     step(&mut n, "The compute services nova sees");
-    show(
-        &os,
-        &[
-            "compute",
-            "service",
-            "list",
-            "-c",
-            "Host",
-            "-c",
-            "Status",
-            "-c",
-            "State",
-            "--service",
-            "nova-compute",
-        ],
-    );
+    show(&os, COMPUTE_SERVICE_LIST);
 
     step(&mut n, "Pacemaker: the compute hosts as remote nodes, fence_maas then fence_masakari per host, masakari-restart cloned");
     show_in(&os, "node1", &["crm_mon", "-1", "--exclude=summary"]);
@@ -182,37 +170,8 @@ fn main() {
         ],
     );
     show(&os, &["segment", "list"]);
-    show(
-        &os,
-        &[
-            "segment",
-            "host",
-            "list",
-            "-c",
-            "name",
-            "-c",
-            "reserved",
-            "-c",
-            "on_maintenance",
-            "S1",
-        ],
-    );
-    show(
-        &os,
-        &[
-            "compute",
-            "service",
-            "list",
-            "-c",
-            "Host",
-            "-c",
-            "Status",
-            "-c",
-            "State",
-            "--service",
-            "nova-compute",
-        ],
-    );
+    show(&os, &segment_host_list("S1"));
+    show(&os, COMPUTE_SERVICE_LIST);
 
     step(
         &mut n,
@@ -391,60 +350,11 @@ fn evacuation_act(os: &OpenStack, n: &mut u32, force_down: bool) {
         },
     );
     if force_down {
-        show(
-            os,
-            &[
-                "--os-compute-api-version",
-                "2.53",
-                "compute",
-                "service",
-                "list",
-                "--long",
-                "--service",
-                "nova-compute",
-                "-c",
-                "Host",
-                "-c",
-                "Status",
-                "-c",
-                "State",
-                "-c",
-                "Forced Down",
-            ],
-        );
+        show(os, COMPUTE_SERVICE_FORCED_LIST);
     } else {
-        show(
-            os,
-            &[
-                "compute",
-                "service",
-                "list",
-                "-c",
-                "Host",
-                "-c",
-                "Status",
-                "-c",
-                "State",
-                "--service",
-                "nova-compute",
-            ],
-        );
+        show(os, COMPUTE_SERVICE_LIST);
     }
-    show(
-        os,
-        &[
-            "segment",
-            "host",
-            "list",
-            "-c",
-            "name",
-            "-c",
-            "reserved",
-            "-c",
-            "on_maintenance",
-            "S1",
-        ],
-    );
+    show(os, &segment_host_list("S1"));
     show(
         os,
         &["server", "show", "bionic-1", "-c", "OS-EXT-SRV-ATTR:host"],

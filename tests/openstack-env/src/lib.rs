@@ -151,6 +151,58 @@ impl Recovery {
     }
 }
 
+/// `openstack compute service list -c Host -c Status -c State --service nova-compute`: the
+/// walkthrough's view of the compute hosts (the tests' and the demo's).
+pub const COMPUTE_SERVICE_LIST: &[&str] = &[
+    "compute",
+    "service",
+    "list",
+    "-c",
+    "Host",
+    "-c",
+    "Status",
+    "-c",
+    "State",
+    "--service",
+    "nova-compute",
+];
+
+/// [`COMPUTE_SERVICE_LIST`] with nova's `Forced Down` column (`--long`, microversion 2.11 on).
+pub const COMPUTE_SERVICE_FORCED_LIST: &[&str] = &[
+    "--os-compute-api-version",
+    "2.53",
+    "compute",
+    "service",
+    "list",
+    "--long",
+    "--service",
+    "nova-compute",
+    "-c",
+    "Host",
+    "-c",
+    "Status",
+    "-c",
+    "State",
+    "-c",
+    "Forced Down",
+];
+
+/// `openstack segment host list -c name -c reserved -c on_maintenance SEGMENT`.
+pub fn segment_host_list(segment: &str) -> [&str; 10] {
+    [
+        "segment",
+        "host",
+        "list",
+        "-c",
+        "name",
+        "-c",
+        "reserved",
+        "-c",
+        "on_maintenance",
+        segment,
+    ]
+}
+
 pub struct OpenStack {
     pub cluster: MultiCluster,
     state: PathBuf,
@@ -232,23 +284,25 @@ impl OpenStack {
     }
 
     fn start_control(&self) {
+        let cache = cache_dir().to_string_lossy().into_owned();
+        self.env_step(
+            CONTROL,
+            "control",
+            &[&cache],
+            "the control plane did not start",
+        );
+    }
+
+    /// `scripts/openstack-env SUBCOMMAND STATE ARGS...` in `node`, its progress on stderr;
+    /// fails with `failure` and every service log's tail unless it succeeds.
+    #[track_caller]
+    fn env_step(&self, node: &str, subcommand: &str, args: &[&str], failure: &str) {
         let script = script();
         let state = self.state.to_string_lossy().into_owned();
-        let cache = cache_dir().to_string_lossy().into_owned();
-        let r = self.run_progress(
-            CONTROL,
-            &[
-                script.to_str().unwrap_or_default(),
-                "control",
-                &state,
-                &cache,
-            ],
-        );
-        assert!(
-            r.ok(),
-            "the control plane did not start: {r}\n{}",
-            self.logs()
-        );
+        let mut argv = vec![script.to_str().unwrap_or_default(), subcommand, &state];
+        argv.extend_from_slice(args);
+        let r = self.run_progress(node, &argv);
+        assert!(r.ok(), "{failure}: {r}\n{}", self.logs());
     }
 
     /// Runs a command in a node with its stderr passed through (progress lines).
@@ -277,19 +331,12 @@ impl OpenStack {
 
     /// libvirtd and nova-compute on `c` (its node must be running).
     pub fn start_compute(&self, c: Compute) {
-        let script = script();
-        let state = self.state.to_string_lossy().into_owned();
-        let r = self.run_progress(
+        self.env_step(
             c.node,
-            &[
-                script.to_str().unwrap_or_default(),
-                "compute",
-                &state,
-                c.host,
-                c.addr,
-            ],
+            "compute",
+            &[c.host, c.addr],
+            &format!("{} did not start", c.host),
         );
-        assert!(r.ok(), "{} did not start: {r}\n{}", c.host, self.logs());
     }
 
     /// The real `openstack` client, run in the control node with the admin credentials.
@@ -309,37 +356,14 @@ impl OpenStack {
         Table::parse(&self.openstack(args).expect_ok().stdout)
     }
 
-    /// `openstack compute service list -c Host -c Status -c State --service nova-compute`
+    /// The walkthrough's `openstack compute service list` ([`COMPUTE_SERVICE_LIST`]).
     pub fn compute_service_table(&self) -> Table {
-        self.table(&[
-            "compute",
-            "service",
-            "list",
-            "-c",
-            "Host",
-            "-c",
-            "Status",
-            "-c",
-            "State",
-            "--service",
-            "nova-compute",
-        ])
+        self.table(COMPUTE_SERVICE_LIST)
     }
 
-    /// `openstack segment host list -c name -c reserved -c on_maintenance SEGMENT`
+    /// The walkthrough's `openstack segment host list SEGMENT` ([`segment_host_list`]).
     pub fn segment_host_table(&self, segment: &str) -> Table {
-        self.table(&[
-            "segment",
-            "host",
-            "list",
-            "-c",
-            "name",
-            "-c",
-            "reserved",
-            "-c",
-            "on_maintenance",
-            segment,
-        ])
+        self.table(&segment_host_list(segment))
     }
 
     /// `openstack server show NAME -c OS-EXT-SRV-ATTR:host`
@@ -832,28 +856,9 @@ impl OpenStack {
         }
     }
 
-    /// `openstack --os-compute-api-version 2.53 compute service list --long --service
-    /// nova-compute -c Host -c Status -c State -c "Forced Down"` (the column exists from
-    /// microversion 2.11 on).
+    /// [`COMPUTE_SERVICE_FORCED_LIST`] as a table.
     pub fn compute_service_forced_table(&self) -> Table {
-        self.table(&[
-            "--os-compute-api-version",
-            "2.53",
-            "compute",
-            "service",
-            "list",
-            "--long",
-            "--service",
-            "nova-compute",
-            "-c",
-            "Host",
-            "-c",
-            "Status",
-            "-c",
-            "State",
-            "-c",
-            "Forced Down",
-        ])
+        self.table(COMPUTE_SERVICE_FORCED_LIST)
     }
 
     /// Whether nova has `host`'s nova-compute service forced down (None: the client failed or
@@ -880,6 +885,31 @@ impl OpenStack {
             "False" => Some(false),
             _ => None,
         }
+    }
+
+    /// The walkthrough's reinsert of a failed host that is running again: `openstack compute
+    /// service set --enable HOST nova-compute` and `openstack segment host update
+    /// --on_maintenance=False SEGMENT HOST`.
+    #[track_caller]
+    pub fn reinsert(&self, segment: &str, host: &str) {
+        self.openstack(&[
+            "compute",
+            "service",
+            "set",
+            "--enable",
+            host,
+            "nova-compute",
+        ])
+        .expect_ok();
+        self.openstack(&[
+            "segment",
+            "host",
+            "update",
+            "--on_maintenance=False",
+            segment,
+            host,
+        ])
+        .expect_ok();
     }
 
     /// The operator's half of forced_down: `openstack compute service set --up HOST
@@ -946,22 +976,11 @@ impl OpenStack {
         if settings.masakari_wait == seconds {
             return;
         }
-        let script = script();
-        let state = self.state.to_string_lossy().into_owned();
-        let secs = seconds.to_string();
-        let r = self.run_progress(
+        self.env_step(
             CONTROL,
-            &[
-                script.to_str().unwrap_or_default(),
-                "masakari-wait",
-                &state,
-                &secs,
-            ],
-        );
-        assert!(
-            r.ok(),
-            "masakari-engine did not restart: {r}\n{}",
-            self.logs()
+            "masakari-wait",
+            &[&seconds.to_string()],
+            "masakari-engine did not restart",
         );
         settings.masakari_wait = seconds;
     }
@@ -999,22 +1018,7 @@ impl OpenStack {
                 ],
             )
             .expect_ok();
-        self.cluster
-            .run(
-                "node1",
-                &[
-                    "crm_resource",
-                    "--resource",
-                    MASAKARI_DEVICE,
-                    "--meta",
-                    "--set-parameter",
-                    "target-role",
-                    "--parameter-value",
-                    if on { "Started" } else { "Stopped" },
-                ],
-            )
-            .expect_ok();
-        self.cluster.wait_idle("node1", Duration::from_secs(90));
+        self.set_target_role(MASAKARI_DEVICE, on);
     }
 
     /// A parameter of the masakari-restart clone (`event_wait`, ...); `None` removes it.
@@ -1030,18 +1034,25 @@ impl OpenStack {
 
     /// Runs or stops the masakari-restart clone (masakari-instancemonitor's place).
     pub fn set_masakari_restart(&self, on: bool) {
+        self.set_target_role(&format!("cl-{RESTART_RESOURCE}"), on);
+    }
+
+    /// Starts or stops a Pacemaker resource (its target-role) and waits for the cluster to
+    /// settle.
+    fn set_target_role(&self, resource: &str, on: bool) {
+        let role = if on { "Started" } else { "Stopped" };
         self.cluster
             .run(
                 "node1",
                 &[
                     "crm_resource",
                     "--resource",
-                    &format!("cl-{RESTART_RESOURCE}"),
+                    resource,
                     "--meta",
                     "--set-parameter",
                     "target-role",
                     "--parameter-value",
-                    if on { "Started" } else { "Stopped" },
+                    role,
                 ],
             )
             .expect_ok();

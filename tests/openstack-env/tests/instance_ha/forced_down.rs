@@ -122,17 +122,7 @@ fn forced_down_evacuates_without_waiting_then_reinsert() {
     );
     os.clear_forced_down(V02);
     os.wait_computes_up(&[V02], Duration::from_secs(120));
-    os.openstack(&["compute", "service", "set", "--enable", V02, "nova-compute"])
-        .expect_ok();
-    os.openstack(&[
-        "segment",
-        "host",
-        "update",
-        "--on_maintenance=False",
-        "S1",
-        V02,
-    ])
-    .expect_ok();
+    os.reinsert("S1", V02);
     let back = os.compute_service_forced_table();
     eprintln!("{}", back.text);
     assert_eq!(

@@ -237,17 +237,7 @@ fn s2_reserved_host_evacuation_then_reinsert() {
         "False".into(),
         "True".into()
     ]));
-    os.openstack(&["compute", "service", "set", "--enable", V02, "nova-compute"])
-        .expect_ok();
-    os.openstack(&[
-        "segment",
-        "host",
-        "update",
-        "--on_maintenance=False",
-        "S1",
-        V02,
-    ])
-    .expect_ok();
+    os.reinsert("S1", V02);
     assert_eq!(
         os.segment_host_table("S1").sorted_rows(),
         rows(&[
