@@ -9,22 +9,16 @@ calls with HTTP 500 (fixed upstream in masakari commit 636df88). The fix maps No
 default ("no"). Nothing under /usr is changed: this wrapper sets the property and then runs the
 packaged entry point (masakari.cmd.api.main / masakari.cmd.engine.main) unchanged.
 """
+import os
 import sys
 
 # Eventlet monkey-patching (masakari.cmd) must come before anything imports threading.
 import masakari.cmd  # noqa: F401
-from masakari import context
 
-
-def tolerate_read_deleted_none():
-    original_setter = context.RequestContext._set_read_deleted
-
-    def tolerant_setter(self, value):
-        original_setter(self, "no" if value is None else value)
-
-    context.RequestContext.read_deleted = property(
-        context.RequestContext._get_read_deleted, tolerant_setter,
-        context.RequestContext._del_read_deleted)
+# The fix itself is tests/masakari-env's, which starts the same Masakari.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "../../masakari-env/scripts"))
+from masakari_env import tolerate_read_deleted_none  # noqa: E402
 
 
 def main():
