@@ -10,6 +10,13 @@ use std::time::Instant;
 
 pub use oxha_masakari_env::MASAKARI_URL;
 
+/// The compute node's power fence device (fence_maas) in [`Masakari::compute_fencing`].
+pub const POWER_DEV: &str = "fence_compute_power";
+/// The compute node's Masakari notifier (fence_masakari) in [`Masakari::compute_fencing`].
+pub const MASAKARI_DEV: &str = "fence_compute_masakari";
+/// A workload kept on the compute node (ocf:pacemaker:Dummy).
+pub const WORKLOAD: &str = "compute_workload";
+
 pub struct Masakari<'c> {
     cluster: &'c MultiCluster,
     node: String,
@@ -83,6 +90,20 @@ impl<'c> Masakari<'c> {
         None
     }
 
+    /// Masakari in node1 for the compute node ([`crate::REMOTE_NODE`]), started while the
+    /// cluster's fencing is configured and the compute node joins: Masakari's start (Python, a
+    /// database migration) overlaps the cluster's own setup.
+    pub fn start_with_remote(cluster: &'c MultiCluster) -> Masakari<'c> {
+        std::thread::scope(|s| {
+            let masakari = s.spawn(|| Masakari::start(cluster, "node1", &[crate::REMOTE_NODE]));
+            cluster.configure_fencing();
+            cluster.add_remote();
+            masakari
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
     /// The uuid Masakari gave host `name`.
     pub fn host_uuid(&self, name: &str) -> String {
         self.host(name)
@@ -102,6 +123,26 @@ impl<'c> Masakari<'c> {
         format!(
             "location {device}_on_{node} {device} rule -inf: #uname ne {node}\n",
             node = self.node
+        )
+    }
+
+    /// The charms' fencing of a compute node (crm syntax): one topology level, [`POWER_DEV`]
+    /// (fence_maas) then [`MASAKARI_DEV`] (fence_masakari, pinned to Masakari's node, its
+    /// monitor every `notifier_monitor`), and [`WORKLOAD`] on `remote`.
+    pub fn compute_fencing(&self, remote: &str, notifier_monitor: &str) -> String {
+        let power_params = self.cluster.fence_params("stonith:fence_maas", &[remote]);
+        format!(
+            "primitive {POWER_DEV} stonith:fence_maas params {power_params} \\\n\
+             \top monitor interval=120s\n\
+             primitive {MASAKARI_DEV} stonith:fence_masakari \\\n\
+             \tparams {masakari_params} pcmk_host_list={remote} \\\n\
+             \top monitor interval={notifier_monitor}\n\
+             {pin}\
+             fencing_topology {remote}: {POWER_DEV},{MASAKARI_DEV}\n\
+             primitive {WORKLOAD} ocf:pacemaker:Dummy op monitor interval=5s\n\
+             location workload_on_compute {WORKLOAD} inf: {remote}\n",
+            masakari_params = self.device_params(),
+            pin = self.pin_device(MASAKARI_DEV),
         )
     }
 

@@ -5,13 +5,9 @@
 //! recovered elsewhere, MAAS powers nothing off and Masakari hears nothing. The device's
 //! monitor fails too (a failed device in crm_mon at its next monitor).
 
-use oxha_multinode::masakari::Masakari;
+use oxha_multinode::masakari::{Masakari, MASAKARI_DEV, POWER_DEV, WORKLOAD};
 use oxha_multinode::{MultiCluster, REMOTE_NODE};
 use std::time::Duration;
-
-const POWER_DEV: &str = "fence_compute_power";
-const MASAKARI_DEV: &str = "fence_compute_masakari";
-const WORKLOAD: &str = "compute_workload";
 
 #[test]
 fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() {
@@ -20,32 +16,12 @@ fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() 
     oxha_harness::fence_agent("fence_masakari");
     oxha_harness::tool("maas-sim");
     let cluster = MultiCluster::start();
-    let masakari = std::thread::scope(|s| {
-        let masakari = s.spawn(|| Masakari::start(&cluster, "node1", &[REMOTE_NODE]));
-        cluster.configure_fencing();
-        cluster.add_remote();
-        masakari
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    });
+    let masakari = Masakari::start_with_remote(&cluster);
 
     // Configured right first (the notifier's start runs a monitor, which checks the topology),
     // with a slow monitor, so that the misconfiguration below is met by the fencing, not by a
     // monitor that would take the device away first.
-    let power_params = cluster.fence_params("stonith:fence_maas", &[REMOTE_NODE]);
-    let text = format!(
-        "primitive {POWER_DEV} stonith:fence_maas params {power_params} \\\n\
-         \top monitor interval=120s\n\
-         primitive {MASAKARI_DEV} stonith:fence_masakari \\\n\
-         \tparams {masakari_params} pcmk_host_list={REMOTE_NODE} \\\n\
-         \top monitor interval=600s\n\
-         {pin}\
-         fencing_topology {REMOTE_NODE}: {POWER_DEV},{MASAKARI_DEV}\n\
-         primitive {WORKLOAD} ocf:pacemaker:Dummy op monitor interval=5s\n\
-         location workload_on_compute {WORKLOAD} inf: {REMOTE_NODE}\n",
-        masakari_params = masakari.device_params(),
-        pin = masakari.pin_device(MASAKARI_DEV),
-    );
+    let text = masakari.compute_fencing(REMOTE_NODE, "600s");
     cluster.crm_configure("node1", &text).expect_ok();
     let on = cluster.wait_active_one("node1", WORKLOAD, Duration::from_secs(60));
     assert_eq!(on, REMOTE_NODE);

@@ -10,13 +10,9 @@
 //! recovers: the node is powered off, and only then Masakari gets exactly one COMPUTE_HOST
 //! notification (STOPPED / NORMAL / OFFLINE) for it.
 
-use oxha_multinode::masakari::{epoch_of, Masakari};
+use oxha_multinode::masakari::{epoch_of, Masakari, MASAKARI_DEV, POWER_DEV, WORKLOAD};
 use oxha_multinode::{now, timing, MultiCluster, FULL_NODES, REMOTE_NODE};
 use std::time::Duration;
-
-const POWER_DEV: &str = "fence_compute_power";
-const MASAKARI_DEV: &str = "fence_compute_masakari";
-const WORKLOAD: &str = "compute_workload";
 
 /// The first line of `node`'s pacemaker log that contains every one of `needles`.
 fn first_log_line(cluster: &MultiCluster, node: &str, needles: &[&str]) -> Option<String> {
@@ -43,31 +39,10 @@ fn dead_compute_node_is_powered_off_then_reported_to_masakari_once() {
     eprintln!("remote: agents: power fence stonith:fence_maas, then stonith:fence_masakari");
     let t0 = now();
     let cluster = MultiCluster::start();
-    // Masakari's start (Python, a database migration) overlaps the cluster's own setup.
-    let masakari = std::thread::scope(|s| {
-        let masakari = s.spawn(|| Masakari::start(&cluster, "node1", &[REMOTE_NODE]));
-        cluster.configure_fencing();
-        cluster.add_remote();
-        masakari
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    });
+    let masakari = Masakari::start_with_remote(&cluster);
     let compute_uuid = masakari.host_uuid(REMOTE_NODE);
 
-    let power_params = cluster.fence_params("stonith:fence_maas", &[REMOTE_NODE]);
-    let text = format!(
-        "primitive {POWER_DEV} stonith:fence_maas params {power_params} \\\n\
-         \top monitor interval=120s\n\
-         primitive {MASAKARI_DEV} stonith:fence_masakari \\\n\
-         \tparams {masakari_params} pcmk_host_list={REMOTE_NODE} \\\n\
-         \top monitor interval=120s\n\
-         {pin}\
-         fencing_topology {REMOTE_NODE}: {POWER_DEV},{MASAKARI_DEV}\n\
-         primitive {WORKLOAD} ocf:pacemaker:Dummy op monitor interval=5s\n\
-         location workload_on_compute {WORKLOAD} inf: {REMOTE_NODE}\n",
-        masakari_params = masakari.device_params(),
-        pin = masakari.pin_device(MASAKARI_DEV),
-    );
+    let text = masakari.compute_fencing(REMOTE_NODE, "120s");
     cluster.crm_configure("node1", &text).expect_ok();
     let on = cluster.wait_active_one("node1", WORKLOAD, Duration::from_secs(60));
     assert_eq!(on, REMOTE_NODE);
