@@ -90,14 +90,14 @@ impl<'c> Masakari<'c> {
         None
     }
 
-    /// Masakari in node1 for the compute node ([`crate::REMOTE_NODE`]), started while the
-    /// cluster's fencing is configured and the compute node joins: Masakari's start (Python, a
+    /// Masakari in node1 with the remote nodes `remotes` as its hosts, started while the
+    /// cluster's fencing is configured and the remote nodes join: Masakari's start (Python, a
     /// database migration) overlaps the cluster's own setup.
-    pub fn start_with_remote(cluster: &'c MultiCluster) -> Masakari<'c> {
+    pub fn start_with_remotes(cluster: &'c MultiCluster, remotes: &[&str]) -> Masakari<'c> {
         std::thread::scope(|s| {
-            let masakari = s.spawn(|| Masakari::start(cluster, "node1", &[crate::REMOTE_NODE]));
+            let masakari = s.spawn(|| Masakari::start(cluster, "node1", remotes));
             cluster.configure_fencing();
-            cluster.add_remote();
+            cluster.add_remote_nodes(remotes);
             masakari
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))

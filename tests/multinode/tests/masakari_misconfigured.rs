@@ -16,7 +16,7 @@ fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() 
     oxha_harness::fence_agent("fence_masakari");
     oxha_harness::tool("maas-sim");
     let cluster = MultiCluster::start();
-    let masakari = Masakari::start_with_remote(&cluster);
+    let masakari = Masakari::start_with_remotes(&cluster, &[REMOTE_NODE]);
 
     // Configured right first (the notifier's start runs a monitor, which checks the topology),
     // with a slow monitor, so that the misconfiguration below is met by the fencing, not by a

@@ -39,7 +39,7 @@ fn dead_compute_node_is_powered_off_then_reported_to_masakari_once() {
     eprintln!("remote: agents: power fence stonith:fence_maas, then stonith:fence_masakari");
     let t0 = now();
     let cluster = MultiCluster::start();
-    let masakari = Masakari::start_with_remote(&cluster);
+    let masakari = Masakari::start_with_remotes(&cluster, &[REMOTE_NODE]);
     let compute_uuid = masakari.host_uuid(REMOTE_NODE);
 
     let text = masakari.compute_fencing(REMOTE_NODE, "120s");

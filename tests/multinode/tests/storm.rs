@@ -132,14 +132,7 @@ fn a_rack_fails_and_every_dead_node_is_powered_off_then_reported_once() {
     let refs: Vec<&str> = computes.iter().map(String::as_str).collect();
     let started = oxha_multinode::now();
     let cluster = MultiCluster::start_with(storm::topology(&computes));
-    let masakari = std::thread::scope(|s| {
-        let masakari = s.spawn(|| Masakari::start(&cluster, "node1", &refs));
-        cluster.configure_fencing();
-        cluster.add_remote_nodes(&refs);
-        masakari
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    });
+    let masakari = Masakari::start_with_remotes(&cluster, &refs);
     storm::configure(&cluster, &masakari, &computes, &Fencing::default());
     let hosts = storm::masakari_hosts(&masakari);
     assert_eq!(hosts.len(), COMPUTES, "Masakari hosts: {hosts:?}");

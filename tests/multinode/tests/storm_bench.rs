@@ -74,14 +74,7 @@ fn round(size: usize, fencing: &Fencing, delay_ms: u64) -> Round {
     let computes = storm::computes(size + 2);
     let refs: Vec<&str> = computes.iter().map(String::as_str).collect();
     let cluster = MultiCluster::start_with(storm::topology(&computes));
-    let masakari = std::thread::scope(|s| {
-        let masakari = s.spawn(|| Masakari::start(&cluster, "node1", &refs));
-        cluster.configure_fencing();
-        cluster.add_remote_nodes(&refs);
-        masakari
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    });
+    let masakari = Masakari::start_with_remotes(&cluster, &refs);
     storm::configure(&cluster, &masakari, &computes, fencing);
     storm::maas_region(&cluster, &format!(r#"{{"power_delay_ms": {delay_ms}}}"#));
     let hosts = storm::masakari_hosts(&masakari);
