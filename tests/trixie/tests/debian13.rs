@@ -339,6 +339,24 @@ impl Drop for Fencing {
     }
 }
 
+/// `pcs stonith create NAME fence_maas` against the simulator with `extra` options, fencing
+/// on, and the device registered with the fencer.
+fn create_maas_device(c: &'static Cluster, maas: &MaasSim, name: &str, extra: &[&str]) -> Fencing {
+    let mut create = vec!["stonith", "create", name, "fence_maas"];
+    let options = maas.device_options();
+    create.extend(options.iter().map(String::as_str));
+    create.extend_from_slice(extra);
+    c.pcs(&create).expect_ok();
+    let fencing = enable_fencing(c);
+    wait_for(&format!("{name} registered"), TIMEOUT, || {
+        c.run(&["stonith_admin", "--list-registered"])
+            .stdout
+            .contains(name)
+            .then_some(())
+    });
+    fencing
+}
+
 /// `pcs stonith create` with only pcmk_host_list: Pacemaker 3.0 passes the target to an agent
 /// only when its metadata advertises `port` (pcmk_host_argument defaults to none otherwise),
 /// so this reboot fails if fence_maas stopped advertising it.
@@ -347,18 +365,12 @@ fn pcs_stonith_create_and_stonith_admin_reboot_through_fence_maas() {
     let _s = Cluster::serial();
     let c = cluster();
     let (maas, _) = maas_and_masakari();
-    let mut create = vec!["stonith", "create", "maas_reboot", "fence_maas"];
-    let options = maas.device_options();
-    create.extend(options.iter().map(String::as_str));
-    create.extend(["pcmk_host_list=compute-1", "pcmk_reboot_timeout=120s"]);
-    c.pcs(&create).expect_ok();
-    let _fencing = enable_fencing(c);
-    wait_for("maas_reboot registered", TIMEOUT, || {
-        c.run(&["stonith_admin", "--list-registered"])
-            .stdout
-            .contains("maas_reboot")
-            .then_some(())
-    });
+    let _fencing = create_maas_device(
+        c,
+        maas,
+        "maas_reboot",
+        &["pcmk_host_list=compute-1", "pcmk_reboot_timeout=120s"],
+    );
     c.run(&["stonith_admin", "--reboot", "compute-1", "--timeout", "90"])
         .expect_ok();
     assert_eq!(
@@ -383,18 +395,7 @@ fn pcmk_host_map_reaches_fence_maas_as_port() {
     let _s = Cluster::serial();
     let c = cluster();
     let (maas, _) = maas_and_masakari();
-    let mut create = vec!["stonith", "create", "maas_map", "fence_maas"];
-    let options = maas.device_options();
-    create.extend(options.iter().map(String::as_str));
-    create.push("pcmk_host_map=hv-3:compute-3");
-    c.pcs(&create).expect_ok();
-    let _fencing = enable_fencing(c);
-    wait_for("maas_map registered", TIMEOUT, || {
-        c.run(&["stonith_admin", "--list-registered"])
-            .stdout
-            .contains("maas_map")
-            .then_some(())
-    });
+    let _fencing = create_maas_device(c, maas, "maas_map", &["pcmk_host_map=hv-3:compute-3"]);
     c.run(&["stonith_admin", "--reboot", "hv-3", "--timeout", "90"])
         .expect_ok();
     assert_eq!(
