@@ -8,7 +8,7 @@
 //! (a failed host goes on maintenance, its first step) and then fails its recovery flow at the
 //! first nova call. Tests here assert what the agents and the Masakari API do; what the engine
 //! then does through nova is asserted on a real OpenStack, in `tests/openstack-env`
-//! (`instance_ha.rs`): the restart of a crashed HA_Enabled instance (`s1_instance_restart`),
+//! (`instance_ha/main.rs`): the restart of a crashed HA_Enabled instance (`s1_instance_restart`),
 //! the evacuation of a fenced host's instances (`s2`–`s4`). Masakari's API adds a host to a
 //! segment only if nova knows it, so `up` writes the segment's hosts with Masakari's own object
 //! layer; every other call goes through the API.
