@@ -178,7 +178,7 @@ fn main() {
         "Boot bionic-1 on virt-node-02.maas (image tiny: a boot sector that halts)",
     );
     info(&format!(
-        "$ openstack server create --image tiny --flavor m1.tiny --nic none --host {V02} --wait bionic-1"
+        "$ openstack --os-compute-api-version 2.74 server create --image tiny --flavor m1.tiny --nic none --host {V02} --wait bionic-1"
     ));
     os.boot_server("bionic-1", V02);
     show(
