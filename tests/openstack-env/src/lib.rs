@@ -801,8 +801,17 @@ impl OpenStack {
     /// booted again and its forced_down cleared, nova-compute up everywhere, then
     /// [`OpenStack::reset`].
     pub fn fresh(&self) {
-        self.set_nova_force_down(Settings::DEFAULT.nova_force_down);
-        self.set_masakari_wait(Settings::DEFAULT.masakari_wait);
+        self.fresh_with(
+            Settings::DEFAULT.nova_force_down,
+            Settings::DEFAULT.masakari_wait,
+        );
+    }
+
+    /// [`OpenStack::fresh`] with fence_masakari's `nova_force_down` and Masakari's
+    /// `wait_period_after_service_update` as given (each changed only if it differs).
+    pub fn fresh_with(&self, nova_force_down: bool, masakari_wait: u32) {
+        self.set_nova_force_down(nova_force_down);
+        self.set_masakari_wait(masakari_wait);
         for c in COMPUTES {
             if !self.cluster.running(c.node) {
                 self.boot_compute(c);

@@ -64,8 +64,22 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-fn setup_round(os: &OpenStack) {
-    os.fresh();
+/// How a host-failure setting runs: fence_masakari's `nova_force_down` and Masakari's
+/// `wait_period_after_service_update`, set again after every round's [`OpenStack::fresh_with`].
+#[derive(Clone, Copy)]
+struct HostSettings {
+    nova_force_down: bool,
+    masakari_wait: u32,
+}
+
+/// As the stack starts: no forced_down, Masakari's wait 12 s (more than service_down_time).
+const DEFAULTS: HostSettings = HostSettings {
+    nova_force_down: false,
+    masakari_wait: 12,
+};
+
+fn setup_round(os: &OpenStack, settings: HostSettings) {
+    os.fresh_with(settings.nova_force_down, settings.masakari_wait);
     os.create_segment("S1", "auto", None);
     os.boot_server("bionic-1", V02);
 }
@@ -145,10 +159,15 @@ fn crash_round(os: &OpenStack) -> CrashRound {
     }
 }
 
-fn host_setting(os: &OpenStack, label: &str, hostmonitor: bool) -> Vec<HostRound> {
+fn host_setting(
+    os: &OpenStack,
+    label: &str,
+    settings: HostSettings,
+    hostmonitor: bool,
+) -> Vec<HostRound> {
     let mut out = Vec::new();
     for round in 1..=rounds() {
-        setup_round(os);
+        setup_round(os, settings);
         if hostmonitor {
             // As systemd would at boot: the failed host's monitor came back with it.
             for c in COMPUTES {
@@ -171,7 +190,7 @@ fn host_setting(os: &OpenStack, label: &str, hostmonitor: bool) -> Vec<HostRound
 }
 
 fn crash_setting(os: &OpenStack, label: &str) -> Vec<CrashRound> {
-    setup_round(os);
+    setup_round(os, DEFAULTS);
     os.openstack(&["server", "set", "--property", "HA_Enabled=True", "bionic-1"])
         .expect_ok();
     (1..=rounds())
@@ -221,28 +240,26 @@ fn instance_recovery() {
 
     // Host failures.
     if wanted("oxha") {
-        os.set_nova_force_down(false);
-        os.set_masakari_wait(12);
         host.push((
             "fence_maas + fence_masakari, wait 12 s",
-            host_setting(&os, "oxha", false),
+            host_setting(&os, "oxha", DEFAULTS, false),
         ));
     }
     if wanted("oxha-forced-down") {
-        os.set_nova_force_down(true);
-        os.set_masakari_wait(0);
+        let forced = HostSettings {
+            nova_force_down: true,
+            masakari_wait: 0,
+        };
         host.push((
             "fence_maas + fence_masakari nova_force_down, wait 0 s",
-            host_setting(&os, "oxha-forced-down", false),
+            host_setting(&os, "oxha-forced-down", forced, false),
         ));
     }
     if wanted("hostmonitor") {
-        os.set_nova_force_down(false);
-        os.set_masakari_wait(12);
         os.set_fence_masakari(false);
         host.push((
             "masakari-hostmonitor (charm config) + fence_maas, wait 12 s",
-            host_setting(&os, "hostmonitor", true),
+            host_setting(&os, "hostmonitor", DEFAULTS, true),
         ));
         os.set_fence_masakari(true);
     }

@@ -67,9 +67,7 @@ fn forced_down_evacuates_without_waiting_then_reinsert() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     let _logs = LogsOnFailure(os);
-    os.fresh();
-    os.set_nova_force_down(true);
-    os.set_masakari_wait(0);
+    os.fresh_with(true, 0);
     seed_segment(os);
     let before = os.compute_service_forced_table();
     eprintln!("{}", before.text);
@@ -141,9 +139,7 @@ fn without_forced_down_masakari_waits_for_nova() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     let _logs = LogsOnFailure(os);
-    os.fresh();
-    os.set_nova_force_down(false);
-    os.set_masakari_wait(WAIT_WITHOUT_FORCED_DOWN);
+    os.fresh_with(false, WAIT_WITHOUT_FORCED_DOWN);
     seed_segment(os);
     let (rec, forced_at) = fail_v02(os);
     rec.print(&format!(
