@@ -259,10 +259,7 @@ fn restart_act(os: &OpenStack, n: &mut u32) {
     show_in(os, node, &["kill", "-9", &pid.to_string()]);
     info("masakari-restart (ocf:oxha:masakari-restart, cloned on the compute hosts) sees the domain crashed,");
     info("posts a VM notification (STOPPED_FAILED); Masakari stops and starts the server through nova");
-    let new_qemu = wait_for("a new qemu for bionic-1", Duration::from_secs(120), || {
-        let pids = os.qemu_pids(node, &instance);
-        (pids.len() == 1 && pids != old).then(now)
-    });
+    let (_, new_qemu) = os.wait_new_qemu(node, &instance, &old, Duration::from_secs(120));
     let active = os.wait_server_host("bionic-1", V02, Duration::from_secs(120));
     // When masakari-api accepted it (its log, to the millisecond).
     let notified = os.notification_accepted_after(killed).map(|at| at - killed);

@@ -468,6 +468,26 @@ impl OpenStack {
         .to_string()
     }
 
+    /// Waits until exactly one qemu runs `instance` on `node` and it is not one of `old` (a
+    /// crashed guest started again): its pid and when it was seen.
+    #[track_caller]
+    pub fn wait_new_qemu(
+        &self,
+        node: &str,
+        instance: &str,
+        old: &[u32],
+        timeout: Duration,
+    ) -> (u32, f64) {
+        wait_for(
+            &format!("a new qemu for {instance}"),
+            timeout,
+            || match self.qemu_pids(node, instance)[..] {
+                [pid] if !old.contains(&pid) => Some((pid, now())),
+                _ => None,
+            },
+        )
+    }
+
     /// Pids of the qemu processes running `instance` on compute node `node` (the seed's
     /// `pgrep -f guest=instance-00000001`).
     pub fn qemu_pids(&self, node: &str, instance: &str) -> Vec<u32> {
@@ -873,25 +893,18 @@ impl OpenStack {
     /// Whether nova has `host`'s nova-compute service forced down (None: the client failed or
     /// has no such row).
     pub fn forced_down(&self, host: &str) -> Option<bool> {
-        let r = self.openstack(&[
-            "--os-compute-api-version",
-            "2.53",
-            "compute",
-            "service",
-            "list",
-            "--long",
-            "--service",
-            "nova-compute",
-            "--host",
-            host,
-            "-f",
-            "value",
-            "-c",
-            "Forced Down",
-        ]);
-        match r.ok().then(|| r.stdout.trim().to_string())?.as_str() {
-            "True" => Some(true),
-            "False" => Some(false),
+        let r = self.openstack(COMPUTE_SERVICE_FORCED_LIST);
+        if !r.ok() {
+            return None;
+        }
+        let table = Table::parse(&r.stdout);
+        let row = table
+            .rows
+            .iter()
+            .find(|row| row.first().is_some_and(|h| h == host))?;
+        match row.get(3).map(String::as_str) {
+            Some("True") => Some(true),
+            Some("False") => Some(false),
             _ => None,
         }
     }

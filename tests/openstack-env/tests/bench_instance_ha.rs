@@ -148,10 +148,7 @@ fn crash_round(os: &OpenStack) -> CrashRound {
     os.cluster
         .run(node, &["kill", "-9", &old[0].to_string()])
         .expect_ok();
-    let qemu = wait_for("a new qemu for bionic-1", Duration::from_secs(180), || {
-        let pids = os.qemu_pids(node, &instance);
-        (pids.len() == 1 && pids != old).then(now)
-    });
+    let (_, qemu) = os.wait_new_qemu(node, &instance, &old, Duration::from_secs(180));
     let active = os.wait_server_host("bionic-1", V02, Duration::from_secs(60));
     let notified = os
         .notification_accepted_after(killed)

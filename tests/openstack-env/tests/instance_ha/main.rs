@@ -80,11 +80,8 @@ fn s1_instance_restart() {
     os.cluster
         .run(node, &["kill", "-9", &old[0].to_string()])
         .expect_ok();
-    let new = oxha_harness::wait_for("a new qemu for bionic-1", Duration::from_secs(120), || {
-        let pids = os.qemu_pids(node, &instance);
-        (pids.len() == 1 && pids != old).then_some(pids)
-    });
-    let restarted = now() - killed;
+    let (new, restarted_at) = os.wait_new_qemu(node, &instance, &old, Duration::from_secs(120));
+    let restarted = restarted_at - killed;
     os.wait_server_host("bionic-1", V02, Duration::from_secs(60));
     let active = now() - killed;
     let id1 = os
@@ -102,7 +99,7 @@ fn s1_instance_restart() {
         "timing: instance restart: qemu killed → Masakari notified {:.1}s → new qemu {restarted:.1}s (pid {} → {}) → ACTIVE {active:.1}s",
         vm.generated_at - killed,
         old[0],
-        new[0]
+        new
     );
     assert_eq!(
         os.server_host_table("bionic-1")
