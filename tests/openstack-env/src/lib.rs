@@ -59,8 +59,18 @@ pub const POWER_DEVICE: &str = "fence_compute_maas";
 pub const MASAKARI_DEVICE: &str = "fence_compute_masakari";
 pub const RESTART_RESOURCE: &str = "masakari-restart";
 
+/// A fourth compute host, for the soak (`OpenStack::start_with`): in no walkthrough table.
+pub const EXTRA_COMPUTE: Compute = Compute {
+    node: "virt-node-03.maas",
+    host: "virt-node-03.maas",
+    addr: "10.77.0.7",
+};
+
+/// The walkthrough's three compute hosts and [`EXTRA_COMPUTE`], in address order.
+pub const ALL_COMPUTES: [Compute; 4] = [COMPUTES[0], COMPUTES[1], COMPUTES[2], EXTRA_COMPUTE];
+
 pub fn compute(node_or_host: &str) -> Compute {
-    COMPUTES
+    ALL_COMPUTES
         .iter()
         .copied()
         .find(|c| c.node == node_or_host || c.host == node_or_host)
@@ -206,6 +216,8 @@ pub fn segment_host_list(segment: &str) -> [&str; 10] {
 pub struct OpenStack {
     pub cluster: MultiCluster,
     state: PathBuf,
+    /// The compute hosts this stack runs ([`COMPUTES`] unless started with others).
+    computes: Vec<Compute>,
     /// What the last [`OpenStack::set_nova_force_down`] / [`OpenStack::set_masakari_wait`]
     /// set, so that [`OpenStack::fresh`] restores the defaults only when a scenario changed them
     /// (each change restarts a device or masakari-engine).
@@ -235,15 +247,27 @@ impl OpenStack {
     /// compute hosts. Returns once nova lists the three nova-compute services up and Pacemaker
     /// runs the clone everywhere. Progress goes to stderr.
     pub fn start() -> OpenStack {
+        OpenStack::start_with(&COMPUTES)
+    }
+
+    /// [`OpenStack::start`] with other compute hosts (each addressed as its place in
+    /// [`ALL_COMPUTES`] says: they must be its first N, in order).
+    pub fn start_with(computes: &[Compute]) -> OpenStack {
+        assert!(
+            computes.len() <= ALL_COMPUTES.len() && computes == &ALL_COMPUTES[..computes.len()],
+            "compute hosts must be the first ones of ALL_COMPUTES, in order"
+        );
         let started = Instant::now();
-        let remotes: Vec<(&str, &str)> = COMPUTES.iter().map(|c| (c.node, c.host)).collect();
+        let remotes: Vec<(&str, &str)> = computes.iter().map(|c| (c.node, c.host)).collect();
         let cluster = MultiCluster::start_with(Topology::new(&remotes, Some(CONTROL)));
         let state = cluster.state_dir().to_path_buf();
         let os = OpenStack {
             cluster,
             state,
+            computes: computes.to_vec(),
             settings: Mutex::new(Settings::DEFAULT),
         };
+        let hosts: Vec<&str> = os.computes.iter().map(|c| c.host).collect();
         eprintln!(
             "openstack: cluster up ({:.1}s)",
             started.elapsed().as_secs_f64()
@@ -253,7 +277,7 @@ impl OpenStack {
             let control = s.spawn(|| os.start_control());
             os.cluster.configure_fencing();
             os.cluster
-                .add_remote_nodes(&COMPUTES.iter().map(|c| c.node).collect::<Vec<_>>());
+                .add_remote_nodes(&os.computes.iter().map(|c| c.node).collect::<Vec<_>>());
             eprintln!(
                 "openstack: fencing configured, compute nodes online in Pacemaker ({:.1}s)",
                 started.elapsed().as_secs_f64()
@@ -267,15 +291,15 @@ impl OpenStack {
             started.elapsed().as_secs_f64()
         );
         std::thread::scope(|s| {
-            for c in COMPUTES {
+            for &c in &os.computes {
                 let os = &os;
                 s.spawn(move || os.start_compute(c));
             }
         });
-        os.wait_computes_up(&COMPUTES.map(|c| c.host), Duration::from_secs(180));
+        os.wait_computes_up(&hosts, Duration::from_secs(180));
         eprintln!(
             "openstack: nova-compute up on {} ({:.1}s)",
-            COMPUTES.map(|c| c.host).join(", "),
+            hosts.join(", "),
             started.elapsed().as_secs_f64()
         );
         os.configure_instance_ha();
@@ -678,9 +702,10 @@ impl OpenStack {
     /// auth, the catalog's instance-ha endpoint; `virt-node-10` mapped to its FQDN with
     /// `pcmk_host_map`), and the masakari-restart clone on the compute hosts.
     pub fn configure_instance_ha(&self) {
-        let nodes: Vec<&str> = COMPUTES.iter().map(|c| c.node).collect();
+        let nodes: Vec<&str> = self.computes.iter().map(|c| c.node).collect();
         let key = self.cluster.start_maas_sim();
-        let host_map: Vec<String> = COMPUTES
+        let host_map: Vec<String> = self
+            .computes
             .iter()
             .filter(|c| c.node != c.host)
             .map(|c| format!("{}:{}", c.node, c.host))
@@ -716,7 +741,7 @@ impl OpenStack {
         );
         self.cluster.crm_configure("node1", &text).expect_ok();
         wait_for(
-            "masakari-restart running on the three compute hosts",
+            "masakari-restart running on every compute host",
             Duration::from_secs(120),
             || {
                 let mut on = self.cluster.active_on("node1", RESTART_RESOURCE);
@@ -753,6 +778,37 @@ impl OpenStack {
             ])
             .expect_ok();
         }
+    }
+
+    /// A segment of `hosts` with recovery `method`; `reserved` is one of them, marked reserved
+    /// in Masakari and disabled in nova (the walkthrough's layout for reserved_host).
+    pub fn create_segment_of(&self, name: &str, method: &str, hosts: &[&str], reserved: Option<&str>) {
+        self.openstack(&["segment", "create", name, method, "COMPUTE"])
+            .expect_ok();
+        for &host in hosts {
+            let mut argv = vec!["segment", "host", "create"];
+            if reserved == Some(host) {
+                argv.extend(["--reserved", "True"]);
+            }
+            argv.extend([host, "COMPUTE", "SSH", name]);
+            self.openstack(&argv).expect_ok();
+        }
+        if let Some(host) = reserved {
+            self.openstack(&["compute", "service", "set", "--disable", host, "nova-compute"])
+                .expect_ok();
+        }
+    }
+
+    /// Stops and starts one control-plane service (`keystone`, `rabbitmq`, `masakari-api`,
+    /// `masakari-engine`, ...) as an operator would; returns once it answers again.
+    #[track_caller]
+    pub fn restart_service(&self, name: &str) {
+        self.env_step(
+            CONTROL,
+            "restart",
+            &[name],
+            &format!("{name} did not come back"),
+        );
     }
 
     /// Kills compute host `victim` (power loss) and follows its recovery: MAAS powers it off
@@ -832,7 +888,7 @@ impl OpenStack {
     pub fn fresh_with(&self, nova_force_down: bool, masakari_wait: u32) {
         self.set_nova_force_down(nova_force_down);
         self.set_masakari_wait(masakari_wait);
-        for c in COMPUTES {
+        for &c in &self.computes {
             if !self.cluster.running(c.node) {
                 self.boot_compute(c);
             }
@@ -840,7 +896,7 @@ impl OpenStack {
                 self.clear_forced_down(c.host);
             }
         }
-        self.wait_computes_up(&COMPUTES.map(|c| c.host), Duration::from_secs(120));
+        self.wait_computes_up(&self.hosts(), Duration::from_secs(120));
         self.reset();
     }
 
@@ -872,7 +928,7 @@ impl OpenStack {
             }
             self.openstack(&["segment", "delete", segment]).expect_ok();
         }
-        for c in COMPUTES {
+        for c in &self.computes {
             self.openstack(&[
                 "compute",
                 "service",
@@ -1013,7 +1069,8 @@ impl OpenStack {
     /// place). The topology changes first either way: a level naming a stopped device fails,
     /// and fence_masakari refuses to start outside a level.
     pub fn set_fence_masakari(&self, on: bool) {
-        let levels: String = COMPUTES
+        let levels: String = self
+            .computes
             .iter()
             .map(|c| {
                 let devices = if on {
@@ -1094,6 +1151,16 @@ impl OpenStack {
     }
 
     /// The state directory of the cluster and of the OpenStack (`STATE/openstack/logs`, ...).
+    /// The compute hosts this stack runs.
+    pub fn computes(&self) -> &[Compute] {
+        &self.computes
+    }
+
+    /// Their host names (nova, Masakari).
+    pub fn hosts(&self) -> Vec<&'static str> {
+        self.computes.iter().map(|c| c.host).collect()
+    }
+
     pub fn state_dir(&self) -> &std::path::Path {
         &self.state
     }
@@ -1208,7 +1275,8 @@ impl OpenStack {
             )
             .expect_ok();
         let ready = |text: &str| match monitor {
-            Monitor::Host => COMPUTES
+            Monitor::Host => self
+                .computes
                 .iter()
                 .filter(|o| o.host != c.host)
                 .all(|o| text.contains(&format!("Recognized '{}'", o.node))),
