@@ -38,6 +38,12 @@ static PARAMS: &[Param] = &[
     )
     .default("false")
     .longdesc("Before the notification, mark the nova-compute service of the host forced_down (nova API PUT /os-services/{id}, microversion 2.53; the compute endpoint comes from the keystone catalog, so auth_mode=keystone is required). nova then counts the host down at once instead of after service_down_time, so Masakari's wait_period_after_service_update can be 0 (see NOVA FORCED_DOWN). A failure to mark it fails the fence (nothing is posted to Masakari). fence_masakari never clears it: when the host is back, clear it with openstack compute service set --up HOST nova-compute, together with the walkthrough's --enable and on_maintenance=False."),
+    Param::string(
+        "extra_power_agents",
+        "Site-specific fence agents that confirm a host powered off",
+    )
+    .value_name("AGENT[,AGENT...]")
+    .longdesc("fence_masakari acts only after a power device of its fencing level, and a power device is one whose agent is known to confirm the host off: fence_maas, fence_ipmilan and its aliases (fence_ilo3/4/5, fence_idrac, fence_imm, fence_ipmilanplus), fence_redfish, the iLO, DRAC, AMT and blade agents, the PDU agents (fence_apc, fence_apc_snmp, ...), fence_virsh, fence_xvm and the hypervisor and cloud agents, fence_sbd and fence_kdump (see TOPOLOGY REQUIREMENT). Name here, separated by commas, the agents of your site that also power the host off and confirm it, as the CIB names them (the type of the stonith primitive: fence_foo, or external/foo for a cluster-glue plugin). Agents known to power nothing off (null, fence_dummy, fence_heuristics_ping, the notifiers, fabric fencing such as fence_scsi) are refused here."),
 ];
 
 static MAN: &[ManSection] = &[
@@ -65,7 +71,11 @@ The same with crm, in one commit:
         title: "TOPOLOGY REQUIREMENT",
         body: "fence_masakari powers nothing off: it tells Masakari that a host is down, and Masakari then starts its instances elsewhere, on the same shared storage. Telling it while the host still runs corrupts those disks. So fence_masakari only acts where the fencer can reach it solely after a power device has confirmed the host off, and it checks this itself, in the live CIB (cibadmin --query), every time:
 
-For the target (the node name the fencer passes), the fencing levels that apply to it must exist (levels naming the node; else levels whose target-pattern or target-attribute matches it), and every one of them that holds a fence_masakari device must have a power device (any stonith device other than fence_masakari, fence_compute or fence_evacuate) before the first fence_masakari device. The fencer runs the devices of a level in order and stops at the first failure, so reaching fence_masakari proves the power device succeeded. Patterns are evaluated as regular expressions; one that cannot be evaluated is refused.
+For the target (the node name the fencer passes), the fencing levels that apply to it must exist (levels naming the node; else levels whose target-pattern or target-attribute matches it), and every one of them that holds a fence_masakari device must have a power device before the first fence_masakari device. The fencer runs the devices of a level in order and stops at the first failure, so reaching fence_masakari proves the power device succeeded. Patterns are evaluated as regular expressions; one that cannot be evaluated is refused.
+
+A power device is decided on what its agent is, the type of its stonith primitive in the CIB: an agent known to succeed only once the host is confirmed off or dead. These are fence_maas; fence_ipmilan and its aliases (fence_ilo3, fence_ilo4, fence_ilo5, fence_idrac, fence_imm, fence_ipmilanplus); fence_redfish; the iLO, DRAC, AMT, RSA, ALOM and blade agents; the PDU agents (fence_apc, fence_apc_snmp, fence_eaton_snmp, fence_raritan, fence_wti, ...); fence_virsh, fence_xvm and the hypervisor and cloud agents (fence_vmware_rest, fence_ironic, fence_openstack, fence_aws, ...); fence_sbd (its off returns after sbd's msgwait, when the target's watchdog has fired); and fence_kdump (its off succeeds only on the message of the target's kdump kernel, that is once the kernel that ran the guests crashed). A device whose pcmk_off_action runs anything but off is no power device.
+
+Everything else is refused, with the reason: stonith:null (cluster-glue's null plugin, which charm-hacluster creates as st-null and which reports success without touching power), fence_dummy, fence_heuristics_ping (not a fence agent by itself: it only lets the next device run), the notifiers (fence_masakari, fence_compute, fence_evacuate), fabric fencing (fence_scsi, fence_mpath, fence_ifmib, fence_brocade, fence_cisco_mds, fence_sanbox2: the host keeps running its guests), cluster-glue's external/ipmi (its off is not confirmed by a power status read), and any agent not in the list. A cluster-glue plugin (stonith:external/NAME) appears in the CIB with the type external/NAME and is run by the fencer through fence_legacy; name it, or a site-specific fence agent, in extra_power_agents if it powers the host off and confirms it.
 
 off and reboot also run only when called by pacemaker-fenced (stonith_admin --reboot NODE goes through it); run by hand they are refused. Outside a cluster there is no CIB, and every action that names a host is refused.
 
@@ -168,22 +178,35 @@ fn require_fencer(action: &str) -> Result<(), FenceError> {
     )))
 }
 
+/// The guard with this device's own additions (`extra_power_agents`).
+fn guard(ctx: &FenceContext) -> Result<topology::Guard, FenceError> {
+    let extra_power_agents = match ctx.params.string("extra_power_agents") {
+        Some(value) => topology::parse_extra_power_agents(&value).map_err(FenceError::config)?,
+        None => Vec::new(),
+    };
+    Ok(topology::Guard { extra_power_agents })
+}
+
 /// The topology check for every target of this invocation.
 fn check_topology(ctx: &FenceContext) -> Result<(), FenceError> {
+    let guard = guard(ctx)?;
     let cib = ocf_lib::cib::query(&ctx.budget).map_err(|e| {
         FenceError::refused(format!(
             "{e}: fence_masakari acts only inside a cluster whose fencing topology puts a power device before it"
         ))
     })?;
     for target in targets(ctx) {
-        topology::check_target(&cib, &target).map_err(FenceError::refused)?;
+        guard
+            .check_target(&cib, &target)
+            .map_err(FenceError::refused)?;
     }
     Ok(())
 }
 
 fn check_configuration(ctx: &FenceContext) -> Result<(), FenceError> {
+    let guard = guard(ctx)?;
     let cib = ocf_lib::cib::query(&ctx.budget).map_err(FenceError::refused)?;
-    topology::check_all(&cib).map_err(FenceError::refused)
+    guard.check_all(&cib).map_err(FenceError::refused)
 }
 
 impl MasakariFence {
