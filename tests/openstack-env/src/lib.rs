@@ -1150,7 +1150,6 @@ impl OpenStack {
             .reduce(f64::max)
     }
 
-    /// The state directory of the cluster and of the OpenStack (`STATE/openstack/logs`, ...).
     /// The compute hosts this stack runs.
     pub fn computes(&self) -> &[Compute] {
         &self.computes
@@ -1161,6 +1160,7 @@ impl OpenStack {
         self.computes.iter().map(|c| c.host).collect()
     }
 
+    /// The state directory of the cluster and of the OpenStack (`STATE/openstack/logs`, ...).
     pub fn state_dir(&self) -> &std::path::Path {
         &self.state
     }
