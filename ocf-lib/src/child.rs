@@ -42,12 +42,23 @@ enum Output {
 }
 
 /// How a child ended.
-#[derive(Debug)]
 pub struct Finished {
     pub status: ExitStatus,
     /// Standard output (with [`Child::output_to`]: the file's content, both streams).
     pub stdout: String,
     pub stderr: String,
+}
+
+/// `{:?}` shows the status and the sizes of the output, never the output: a
+/// `password_script` prints a password.
+impl std::fmt::Debug for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finished")
+            .field("status", &self.status)
+            .field("stdout", &format_args!("<{} bytes>", self.stdout.len()))
+            .field("stderr", &format_args!("<{} bytes>", self.stderr.len()))
+            .finish()
+    }
 }
 
 /// Why a child could not be run to its end.
@@ -268,9 +279,25 @@ mod tests {
             .run(&Deadline::after(Duration::from_millis(200)))
             .expect_err("killed");
         assert!(matches!(err, ChildError::TimedOut(_)), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(5));
+        // Killed, not waited for: well before the 30 s sleep would end, even on a loaded
+        // machine.
+        assert!(started.elapsed() < Duration::from_secs(20));
         let missing = Child::new("/nonexistent/program").run(&Deadline::none());
         assert!(matches!(missing, Err(ChildError::Start(_))));
+    }
+
+    #[test]
+    fn the_output_of_a_child_is_never_in_a_debug_print() {
+        let out = Child::new("/bin/sh")
+            .args(["-c", "echo child-printed-password; echo err-text >&2"])
+            .run(&Deadline::none())
+            .expect("sh runs");
+        assert_eq!(out.stdout, "child-printed-password\n");
+        for shown in [format!("{out:?}"), format!("{out:#?}")] {
+            assert!(!shown.contains("child-printed-password"), "{shown}");
+            assert!(!shown.contains("err-text"), "{shown}");
+            assert!(shown.contains("23 bytes"), "{shown}");
+        }
     }
 
     #[test]

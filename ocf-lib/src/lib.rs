@@ -9,6 +9,8 @@
 //! * [`log`]: `ocf_log`-style logging with secret redaction. [`deadline`]: time budgets.
 //! * [`child`]: running another program, with a deadline and a cleaned environment.
 //! * [`output`]: standard output and error that never kill the agent (EPIPE).
+//! * [`panic_guard`]: a panic prints one line without input in it and exits with the
+//!   protocol's error code.
 //! * [`secret`]: values that never show in a log, an error or a `Debug` print.
 //! * [`cib`]: the parts of the live CIB an agent may need to read.
 //! * [`process`]: helpers detached from an operation, and a process's identity (pid + start
@@ -25,6 +27,7 @@ pub mod files;
 pub mod log;
 pub mod meta;
 pub mod output;
+pub mod panic_guard;
 pub mod params;
 pub mod process;
 pub mod ra;

@@ -93,10 +93,35 @@ pub fn check_value(param: &Param, value: &str) -> Result<(), String> {
 }
 
 /// The values given to one invocation, keyed by canonical parameter name.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Params {
     meta: &'static AgentMeta,
     values: BTreeMap<&'static str, String>,
+}
+
+/// `{:?}` shows every value but a secret's: `Params { agent: "fence_x", values: {"ip":
+/// "10.0.0.1", "password": ****} }`. A `Params` sits in every context an agent may print.
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Values<'a>(&'a Params);
+        impl fmt::Debug for Values<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut map = f.debug_map();
+                for (name, value) in &self.0.values {
+                    if self.0.meta.param(name).is_none_or(|p| p.secret) {
+                        map.entry(name, &format_args!("****"));
+                    } else {
+                        map.entry(name, value);
+                    }
+                }
+                map.finish()
+            }
+        }
+        f.debug_struct("Params")
+            .field("agent", &self.meta.name)
+            .field("values", &Values(self))
+            .finish()
+    }
 }
 
 impl Params {
@@ -378,5 +403,25 @@ mod tests {
         let err = p.check_all().unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(err.contains("pin"));
+    }
+
+    #[test]
+    fn secrets_are_never_in_a_debug_print() {
+        let mut p = Params::new(&META);
+        p.set("ip", "10.9.8.7");
+        p.set("apikey", "debug-printed-key-value");
+        for shown in [format!("{p:?}"), format!("{p:#?}")] {
+            assert!(!shown.contains("debug-printed-key-value"), "{shown}");
+            assert!(shown.contains("\"key\": ****"), "{shown}");
+            assert!(
+                shown.contains("10.9.8.7"),
+                "other values stay visible: {shown}"
+            );
+        }
+        assert_eq!(
+            p.string("key").as_deref(),
+            Some("debug-printed-key-value"),
+            "the value itself is kept"
+        );
     }
 }

@@ -343,6 +343,7 @@ fn execute<A: ResourceAgent>(ctx: &Context) -> OcfResult {
 
 /// The whole `main` of an OCF agent.
 pub fn run<A: ResourceAgent>() -> ! {
+    crate::panic_guard::install(crate::panic_guard::Protocol::Ocf);
     let meta = A::meta();
     debug_assert_eq!(meta.kind, AgentKind::Resource);
     // The action is argv[1] alone; extra arguments are ignored, as the spec requires.
@@ -425,6 +426,22 @@ mod tests {
         let none = Context::from_vars(&META, Action::parse("start"), vars(&[]));
         assert_eq!(none.timeout, DEFAULT_TIMEOUT);
         assert_eq!(none.instance, "t");
+    }
+
+    #[test]
+    fn a_context_never_prints_a_secret() {
+        let ctx = Context::from_vars(
+            &META,
+            Action::parse("start"),
+            vars(&[
+                ("OCF_RESKEY_ip", "10.0.0.1"),
+                ("OCF_RESKEY_password", "ra-context-secret-value"),
+            ]),
+        );
+        for shown in [format!("{ctx:?}"), format!("{ctx:#?}")] {
+            assert!(!shown.contains("ra-context-secret-value"), "{shown}");
+            assert!(shown.contains("10.0.0.1"), "{shown}");
+        }
     }
 
     proptest::proptest! {

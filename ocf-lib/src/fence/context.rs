@@ -42,7 +42,6 @@ pub struct FenceContext {
     /// Time allowed to connect (`login_timeout`).
     pub connect_timeout: Duration,
     pub retry_on: u32,
-    pub method: String,
     pub separator: String,
     /// `total_timeout`, or its default for this action.
     pub total_timeout: Duration,
@@ -118,7 +117,6 @@ impl FenceContext {
             request_timeout: duration("shell_timeout")?,
             connect_timeout: duration("login_timeout")?,
             retry_on: params.integer::<u32>("retry_on")?.unwrap_or(1),
-            method: params.string("method").unwrap_or_else(|| "onoff".into()),
             separator: params.string("separator").unwrap_or_else(|| ",".into()),
             plugs,
             action,

@@ -17,7 +17,7 @@ pub enum FenceErrorKind {
     Status,
     /// The device refused or could not carry out the power change.
     PowerFailed,
-    /// The agent has no such operation (`list` on a single-plug device, `method=cycle`).
+    /// The agent has no such operation (`list` on a single-plug device).
     Unsupported,
     /// The agent refuses to act here (a notifier outside its place in the fencing topology).
     Refused,

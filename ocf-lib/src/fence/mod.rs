@@ -24,7 +24,8 @@ pub mod power;
 pub use context::FenceContext;
 pub use error::{FenceError, FenceErrorKind};
 pub use options::{
-    opt, parse_args, parse_stdin, Source, MULTI_PLUG_ACTIONS, NO_LIST_ACTIONS, STANDARD_OPTIONS,
+    opt, parse_args, parse_stdin, Source, StdinLeftovers, MULTI_PLUG_ACTIONS, NO_LIST_ACTIONS,
+    STANDARD_OPTIONS,
 };
 pub use output::Outcome;
 pub use power::{perform, Plug, PowerState};
@@ -78,14 +79,6 @@ pub trait FenceAgent: Sized {
     fn validate(&mut self, _ctx: &FenceContext) -> Result<(), FenceError> {
         Ok(())
     }
-
-    /// `method=cycle`: one device call that power-cycles the plug. Unsafe for fencing (it may
-    /// succeed before the node is off), so agents normally leave it unsupported.
-    fn reboot_cycle(&mut self, _ctx: &FenceContext, _plug: &str) -> Result<(), FenceError> {
-        Err(FenceError::unsupported(
-            "method=cycle is not supported by this agent; use method=onoff",
-        ))
-    }
 }
 
 /// Does the whole invocation given where options come from, except writing the answer;
@@ -100,9 +93,13 @@ pub fn run_with<A: FenceAgent>(
     let mut params = Params::new(meta);
     match source {
         Source::Stdin => {
-            for key in parse_stdin(&mut params, stdin) {
+            let left = parse_stdin(&mut params, stdin);
+            for key in left.unknown {
                 // Never the value: it may be a secret under a name we do not know.
                 crate::warn!("Parse error: Ignoring unknown option '{key}'");
+            }
+            if let Some(why) = left.refused {
+                return fail(&FenceError::config(why));
             }
         }
         Source::CommandLine => {
@@ -183,6 +180,7 @@ pub fn run_with<A: FenceAgent>(
 /// (how pacemaker-fenced calls agents).
 pub fn run<A: FenceAgent>() -> ! {
     let started = Instant::now();
+    crate::panic_guard::install(crate::panic_guard::Protocol::Fence);
     let meta = A::meta();
     debug_assert_eq!(meta.kind, AgentKind::Fence);
     crate::harden_process();

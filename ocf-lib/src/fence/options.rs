@@ -68,13 +68,6 @@ pub static STANDARD_OPTIONS: &[Param] = &[
     )
     .default("1"),
     Param::integer("retry_on", "Count of attempts to retry power on").default("1"),
-    Param::select(
-        "method",
-        &["onoff", "cycle"],
-        "Method to fence: onoff (off, verify, on) or cycle (one device call)",
-    )
-    .short('m')
-    .default("onoff"),
     Param::boolean("verbose", "Verbose mode: log debug lines").short('v'),
     Param::integer("verbose_level", "Level of debugging detail"),
     Param::string("debug_file", "Write debug information to given file")
@@ -175,11 +168,25 @@ pub enum Source {
     CommandLine,
 }
 
+/// `method` is not an option: fencing.py offers it only to agents that implement a one-call
+/// power cycle, and no oxha agent does (a cycle can report success before the node was seen
+/// off). Earlier versions listed it with only `onoff` working, so a device configured then
+/// with `method=onoff` still fences; any other method is refused, not quietly replaced.
+const RETIRED_METHOD: &str = "method";
+
+/// What [`parse_stdin`] found besides the options it set.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StdinLeftovers {
+    /// Keys no option answers to (not an error: agents must ignore arguments they do not know).
+    pub unknown: Vec<String>,
+    /// A request this agent cannot do (`method=cycle`): the invocation must fail with it.
+    pub refused: Option<String>,
+}
+
 /// Parses fence-agent stdin: `key=value` lines, `#` comments and blank lines skipped, one pair
-/// of surrounding double quotes stripped, last occurrence wins. Unknown keys are returned (not
-/// an error: agents must ignore arguments they do not know).
-pub fn parse_stdin(params: &mut Params, input: &str) -> Vec<String> {
-    let mut unknown = Vec::new();
+/// of surrounding double quotes stripped, last occurrence wins.
+pub fn parse_stdin(params: &mut Params, input: &str) -> StdinLeftovers {
+    let mut left = StdinLeftovers::default();
     for line in input.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -194,11 +201,21 @@ pub fn parse_stdin(params: &mut Params, input: &str) -> Vec<String> {
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
             .unwrap_or(value);
+        if params.meta().param(key).is_none() && key == RETIRED_METHOD {
+            // Last occurrence wins, as for every option.
+            left.refused = (value != "onoff").then(|| {
+                format!(
+                    "method={value} is not supported: {} fences by off, off confirmed, then on (method=onoff, the only method)",
+                    params.meta().name
+                )
+            });
+            continue;
+        }
         if !params.set(key, value) {
-            unknown.push(key.to_string());
+            left.unknown.push(key.to_string());
         }
     }
-    unknown
+    left
 }
 
 fn build_cli(meta: &'static AgentMeta) -> clap::Command {

@@ -246,6 +246,23 @@ fn set_and_confirm<A: FenceAgent>(
     }
 }
 
+/// Proof that every plug was read off (for agents with `confirm_interval`, without a break for
+/// that long). Only [`power_off`] and [`already_off`] make one, after readings confirmed it;
+/// `off` and `reboot` report success only through [`off_outcome`], which takes one, so no path
+/// of theirs can answer success for a node that was not seen off.
+#[must_use]
+struct OffConfirmed(());
+
+/// Asks for off and confirms it ([`set_and_confirm`]).
+fn power_off<A: FenceAgent>(agent: &mut A, ctx: &FenceContext) -> Result<OffConfirmed, FenceError> {
+    set_and_confirm(agent, ctx, PowerState::Off).map(|()| OffConfirmed(()))
+}
+
+/// The success of `off` or `reboot`: only with the node confirmed off.
+fn off_outcome(_proof: OffConfirmed, message: &str) -> Outcome {
+    success(message)
+}
+
 fn other(state: PowerState) -> PowerState {
     match state {
         PowerState::On => PowerState::Off,
@@ -255,15 +272,18 @@ fn other(state: PowerState) -> PowerState {
 
 /// Before powering off: is every plug off already, confirmed as [`set_and_confirm`] confirms
 /// it? A plug that reads off and then on is simply not off (it is then powered off).
-fn already_off<A: FenceAgent>(agent: &mut A, ctx: &FenceContext) -> Result<bool, FenceError> {
+fn already_off<A: FenceAgent>(
+    agent: &mut A,
+    ctx: &FenceContext,
+) -> Result<Option<OffConfirmed>, FenceError> {
     if status_of(agent, ctx)? != PowerState::Off {
-        return Ok(false);
+        return Ok(None);
     }
     let mut confirmation = Confirmation::new(ctx, PowerState::Off);
     let mut started = Instant::now();
     loop {
         if confirmation.seen(started) {
-            return Ok(true);
+            return Ok(Some(OffConfirmed(())));
         }
         if let Some(wait) = confirmation.wait() {
             if !ctx.budget.sleep(wait) {
@@ -275,7 +295,7 @@ fn already_off<A: FenceAgent>(agent: &mut A, ctx: &FenceContext) -> Result<bool,
             Reading::AtTarget => {}
             Reading::Other(plug) => {
                 crate::info!("{plug} read off, then on: powering it off");
-                return Ok(false);
+                return Ok(None);
             }
             Reading::Failed(e) => return Err(e),
         }
@@ -340,12 +360,10 @@ pub fn perform<A: FenceAgent>(agent: &mut A, ctx: &FenceContext) -> Outcome {
         }),
         "off" => {
             ctx.run_delay();
-            already_off(agent, ctx).and_then(|off| {
-                if off {
-                    Ok(success("Success: Already OFF"))
-                } else {
-                    set_and_confirm(agent, ctx, PowerState::Off)
-                        .map(|()| success("Success: Powered OFF"))
+            already_off(agent, ctx).and_then(|off| match off {
+                Some(proof) => Ok(off_outcome(proof, "Success: Already OFF")),
+                None => {
+                    power_off(agent, ctx).map(|proof| off_outcome(proof, "Success: Powered OFF"))
                 }
             })
         }
@@ -362,20 +380,14 @@ pub fn perform<A: FenceAgent>(agent: &mut A, ctx: &FenceContext) -> Outcome {
 }
 
 fn reboot<A: FenceAgent>(agent: &mut A, ctx: &FenceContext) -> Result<Outcome, FenceError> {
-    if ctx.method == "cycle" {
-        crate::warn!("method=cycle may report success before the node is powered off");
-        for plug in &ctx.plugs {
-            agent.reboot_cycle(ctx, plug)?;
-        }
-        return Ok(success("Success: Rebooted"));
-    }
-    if !already_off(agent, ctx)? {
-        set_and_confirm(agent, ctx, PowerState::Off)?;
-    }
+    let proof = match already_off(agent, ctx)? {
+        Some(proof) => proof,
+        None => power_off(agent, ctx)?,
+    };
     // The node is confirmed off: fencing has succeeded. Powering it back on is a courtesy
     // whose failure is reported but does not turn the fence into a failure.
     if let Err(e) = power_on(agent, ctx) {
         crate::warn!("node is off, but powering it back on failed: {}", e.message);
     }
-    Ok(success("Success: Rebooted"))
+    Ok(off_outcome(proof, "Success: Rebooted"))
 }
