@@ -26,7 +26,7 @@ TEST_FENCE := probe
 OCF_AGENTS   := $(filter-out $(if $(WITH_TEST_AGENTS),,$(TEST_OCF)),$(notdir $(wildcard agents/*)))
 FENCE_AGENTS := $(filter-out $(if $(WITH_TEST_AGENTS),,$(TEST_FENCE)),$(notdir $(wildcard fence/*)))
 
-.PHONY: help build install deb stage test unit-test deps man lint demo demo-clean bench clean
+.PHONY: help build install deb stage test unit-test deps man lint demo demo-reinsert demo-clean bench clean
 
 help:
 	@echo "make build       static release binaries ($(TARGET))"
@@ -34,6 +34,7 @@ help:
 	@echo "make deb         the Debian package oxha_<version>_amd64.deb (in DEB_DIR=$(DEB_DIR))"
 	@echo "make test        install test dependencies (apt-get), build, run every test suite"
 	@echo "make demo        a local cluster with the agents doing real work; make demo-clean stops it"
+	@echo "make demo-reinsert  power the demo's failed compute hosts on and put them back in service"
 	@echo "make man         regenerate man/ from the agents' metadata"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 	@echo "make bench       benchmarks against the agents oxha replaces (bench/)"
@@ -79,6 +80,9 @@ lint:
 
 demo: deps
 	bash tests/demo/run
+
+demo-reinsert:
+	bash tests/demo/reinsert
 
 demo-clean:
 	bash tests/demo/run clean

@@ -7,19 +7,22 @@
 //! 1. the stack starts (progress lines, cold or warm start time);
 //! 2. `openstack compute service list`, Pacemaker's view, segment S1 (`reserved_host`,
 //!    virt-node-01.maas reserved and disabled), bionic-1 booted on virt-node-02.maas;
-//! 3. instance restart: `HA_Enabled=True`, its qemu `kill -9`ed, masakari-restart notifies,
-//!    Masakari restarts it through nova;
-//! 4. host failure: virt-node-02.maas loses power, fence_maas → fence_masakari → Masakari
-//!    evacuates bionic-1 to the reserved host; node death → fenced → notified → ACTIVE.
-//!
-//! `OXHA_DEMO_FORCE_DOWN=1` runs act 4 with fence_masakari's `nova_force_down=true` and
-//! Masakari's `wait_period_after_service_update = 0`.
+//! 3. act 1, instance restart: `HA_Enabled=True`, its qemu `kill -9`ed, masakari-restart
+//!    notifies, Masakari restarts it through nova;
+//! 4. act 2, host failure with the defaults: virt-node-02.maas loses power, fence_maas →
+//!    fence_masakari → Masakari evacuates bionic-1 to the reserved host; node death → fenced →
+//!    notified → ACTIVE;
+//! 5. act 3, the fast path on a second failure: fence_masakari `nova_force_down=true` and
+//!    Masakari's `wait_period_after_service_update = 0`, virt-node-10.maas made the reserved
+//!    host, virt-node-01.maas (now bionic-1's host) loses power;
+//! 6. both evacuations in one table, and the short commands to look at what keeps running
+//!    (`tests/demo/openstack`, `tests/demo/crm_mon`, `make demo-reinsert`, ...).
 
 use oxha_harness::wait_for;
 use oxha_multinode::now;
 use oxha_openstack_env::{
-    cache_dir, compute, segment_host_list, OpenStack, COMPUTES, COMPUTE_SERVICE_FORCED_LIST,
-    COMPUTE_SERVICE_LIST, MASAKARI_DEVICE, POWER_DEVICE,
+    cache_dir, compute, segment_host_list, OpenStack, Recovery, COMPUTES,
+    COMPUTE_SERVICE_FORCED_LIST, COMPUTE_SERVICE_LIST, MASAKARI_DEVICE, POWER_DEVICE,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -80,7 +83,6 @@ fn secs(t: f64) -> String {
 
 fn main() {
     let link = PathBuf::from(std::env::var("OXHA_DEMO_STATE").unwrap_or("/tmp/oxha-demo".into()));
-    let force_down = std::env::var_os("OXHA_DEMO_FORCE_DOWN").is_some();
     let mut n = 1; // step 1 is the build, in tests/demo/run
 
     step(
@@ -195,46 +197,76 @@ fn main() {
     );
 
     restart_act(&os, &mut n);
-    evacuation_act(&os, &mut n, force_down);
+    step(
+        &mut n,
+        "Act 2: virt-node-02.maas loses power (the walkthrough's reserved_host evacuation, default settings)",
+    );
+    info(&format!(
+        "fence_masakari nova_force_down=false; Masakari wait_period_after_service_update = {DEFAULT_WAIT} s"
+    ));
+    info("(Masakari's own default is 180 s; this cloud's nova counts a silent host down after 10 s, so 12 s is");
+    info("its shortest safe wait: Masakari has to wait until nova counts the failed host down)");
+    let default = evacuation_act(&os, V02, V01);
+
+    fast_path_act(&os, &mut n);
+    let fast = evacuation_act(&os, V01, V10);
 
     step(
         &mut n,
-        "The cluster and the OpenStack keep running. Look around:",
+        "Both host failures, power loss → bionic-1 ACTIVE on the reserved host",
     );
-    let state = os.state_dir().display().to_string();
-    let mc = "tests/multinode/scripts/mcluster";
-    let env = "$PWD/tests/openstack-env/scripts/openstack-env";
-    info(&format!("crm_mon:    {mc} exec {state} node1 crm_mon"));
-    info(&format!(
-        "openstack:  {mc} exec {state} control {env} os {state} server list"
-    ));
-    info("            (any openstack command: compute service list, segment host list S1, notification list, ...)");
-    info(&format!("reinsert {V02} (power on, Pacemaker, libvirtd + nova-compute, then the walkthrough's commands):"));
-    info(&format!("            {mc} boot {state} {V02}"));
-    info(&format!(
-        "            {mc} exec {state} node1 crm resource cleanup {V02}"
-    ));
-    info(&format!(
-        "            {mc} exec {state} {V02} {env} compute {state} {V02} {}",
-        compute(V02).addr
-    ));
-    if force_down {
+    info("| failure                                 | fence_masakari, Masakari                         | fenced | notified | ACTIVE  |");
+    info("|-----------------------------------------|--------------------------------------------------|--------|----------|---------|");
+    for (what, config, (rec, notified)) in [
+        (
+            format!("{V02} → {V01}"),
+            format!("default: nova_force_down=false, wait {DEFAULT_WAIT} s"),
+            &default,
+        ),
+        (
+            format!("{V01} → {V10}"),
+            "★ fast path: nova_force_down=true, wait 0 s".to_string(),
+            &fast,
+        ),
+    ] {
+        let cell = |v: Option<f64>| v.map_or("?".to_string(), secs);
         info(&format!(
-            "            openstack --os-compute-api-version 2.53 compute service set --up {V02} nova-compute"
+            "| {what:<39} | {config:<48} | {:>6} | {:>8} | {:>7} |",
+            cell(rec.fenced),
+            cell(*notified),
+            cell(rec.active)
         ));
     }
+    info("fenced: MAAS confirmed the power off (fence_maas); notified: masakari-api accepted fence_masakari's");
+    info("notification; ACTIVE: nova shows bionic-1 ACTIVE on the reserved host. With nova_force_down nova");
+    info("counts the fenced host down at once, so Masakari needs no wait (set it to 0 only then: see README)");
+
+    step(
+        &mut n,
+        "The cluster and the OpenStack keep running. Look around (from this directory):",
+    );
+    let state = os.state_dir().display().to_string();
+    info(
+        "tests/demo/crm_mon                       Pacemaker's view (live; one snapshot when piped)",
+    );
+    info("tests/demo/crm configure show            any crm command, on node1");
+    info("tests/demo/openstack server list         any openstack command (admin), e.g. segment host list S1,");
+    info("                                         notification list, compute service list");
+    info("tests/demo/exec NODE CMD...              any command in a node: node1..node3, virt-node-01.maas,");
+    info("                                         virt-node-02.maas, virt-node-10, control");
     info(&format!(
-        "            openstack compute service set --enable {V02} nova-compute"
+        "make demo-reinsert                       power {V02} and {V01} on and put them back in service"
     ));
+    info("                                         (the walkthrough's reinsert; forced_down cleared)");
+    info("make demo-clean                          stop it all");
     info(&format!(
-        "            openstack segment host update --on_maintenance=False S1 {V02}"
-    ));
-    info(&format!(
-        "logs:       {state}/openstack/logs/, {state}/nodes/<node>/pacemaker.log ({} links there)",
+        "logs:  {state}/openstack/logs/, {state}/nodes/<node>/pacemaker.log ({} links there)",
         link.display()
     ));
-    info("stop it:    make demo-clean");
 }
+
+/// Masakari's `wait_period_after_service_update` as scripts/openstack-env configures it.
+const DEFAULT_WAIT: u32 = 12;
 
 /// The walkthrough's instance restart: bionic-1 gets HA_Enabled, its qemu is killed, and
 /// masakari-restart + Masakari start it again on the same host.
@@ -299,22 +331,59 @@ fn restart_act(os: &OpenStack, n: &mut u32) {
     ));
 }
 
-/// The walkthrough's host failure with a reserved host: virt-node-02.maas loses power.
-fn evacuation_act(os: &OpenStack, n: &mut u32, force_down: bool) {
+/// Act 3's set-up: the fast path switched on, and virt-node-10.maas made the reserved host
+/// (virt-node-02.maas is down; bionic-1 runs on virt-node-01.maas, which Masakari took out of
+/// the reserve when it evacuated there).
+fn fast_path_act(os: &OpenStack, n: &mut u32) {
     step(
         n,
-        "Act 2: virt-node-02.maas loses power (the walkthrough's reserved_host evacuation)",
+        "Act 3: a second failure with ★ the fast path: nova_force_down=true, Masakari's wait at 0",
     );
-    if force_down {
-        info("OXHA_DEMO_FORCE_DOWN: fence_masakari nova_force_down=true, Masakari wait_period_after_service_update = 0");
-        os.set_nova_force_down(true);
-        os.set_masakari_wait(0);
-    }
-    info("every process of its node is killed at once (qemu included); Pacemaker's connection to it fails,");
+    info(
+        "once fence_maas has confirmed the host off, fence_masakari marks its nova-compute service",
+    );
+    info("forced_down before it notifies: nova counts it down at once, so Masakari need not wait for nova");
+    info(&format!(
+        "[node1] $ crm_resource --resource {MASAKARI_DEVICE} --set-parameter nova_force_down --parameter-value true"
+    ));
+    os.set_nova_force_down(true);
+    info("masakari.conf [host_failure] wait_period_after_service_update = 0, masakari-engine restarted");
+    os.set_masakari_wait(0);
+    info(&format!(
+        "{V01} runs bionic-1 and is no longer reserved (Masakari used it); {V10} becomes the reserved host:"
+    ));
+    show(
+        os,
+        &["segment", "host", "update", "--reserved=True", "S1", V10],
+    );
+    show(
+        os,
+        &[
+            "compute",
+            "service",
+            "set",
+            "--disable",
+            V10,
+            "nova-compute",
+        ],
+    );
+    show(os, &segment_host_list("S1"));
+    show(os, COMPUTE_SERVICE_FORCED_LIST);
+}
+
+/// A host failure with a reserved host: `victim` (bionic-1's host) loses power and Masakari
+/// evacuates bionic-1 to `reserved`. Returns the timings and when Masakari was notified
+/// (seconds after the death).
+fn evacuation_act(os: &OpenStack, victim: &str, reserved: &str) -> (Recovery, Option<f64>) {
+    info(&format!(
+        "every process of {victim} is killed at once (qemu included); Pacemaker's connection to it fails,"
+    ));
     info("the survivors fence it: fence_maas asks MAAS to power it off and waits until MAAS says off,");
     info("then fence_masakari (same fencing level) tells Masakari; Masakari disables it in nova,");
-    info("enables the reserved host, and evacuates bionic-1 there (shared instances_path)");
-    let (rec, landed) = os.fail_host(compute(V02), "bionic-1", &[V01, V10]);
+    info(&format!(
+        "enables the reserved host {reserved} and evacuates bionic-1 there (shared instances_path)"
+    ));
+    let (rec, landed) = os.fail_host(compute(victim), "bionic-1", &[reserved]);
     // When masakari-api accepted fence_masakari's notification (its log, to the millisecond).
     let notified = os
         .notification_accepted_after(rec.died_at)
@@ -325,32 +394,29 @@ fn evacuation_act(os: &OpenStack, n: &mut u32, force_down: bool) {
         notified.map_or("?".into(), secs),
         rec.active.map_or("?".into(), secs)
     ));
-    show_in(os, "node1", &["stonith_admin", "--history", V02]);
+    let node = compute(victim).node;
+    show_in(os, "node1", &["stonith_admin", "--history", node]);
     info(&format!(
-        "MAAS power events for {V02}: {}",
-        os.cluster.maas_events(V02).join("; ")
+        "MAAS power events for {node}: {}",
+        os.cluster.maas_events(node).join("; ")
     ));
     // nova counts the service down once service_down_time has passed since its last heartbeat
     // (at once with forced_down); Masakari has already disabled it.
     wait_for(
-        &format!("nova to show {V02} down"),
+        &format!("nova to show {victim} down"),
         Duration::from_secs(60),
         || {
             os.compute_service_table()
                 .rows
                 .iter()
                 .any(|r| {
-                    r.first().map(String::as_str) == Some(V02)
+                    r.first().map(String::as_str) == Some(victim)
                         && r.get(2).map(String::as_str) == Some("down")
                 })
                 .then_some(())
         },
     );
-    if force_down {
-        show(os, COMPUTE_SERVICE_FORCED_LIST);
-    } else {
-        show(os, COMPUTE_SERVICE_LIST);
-    }
+    show(os, COMPUTE_SERVICE_FORCED_LIST);
     show(os, &segment_host_list("S1"));
     show(
         os,
@@ -376,6 +442,7 @@ fn evacuation_act(os: &OpenStack, n: &mut u32, force_down: bool) {
         .map(|c| c.host)
         .collect();
     info(&format!("qemu processes running bionic-1: on {running:?}"));
+    (rec, notified)
 }
 
 /// `OXHA_DEMO_STATE` (a symlink) names the cluster's state directory for `make demo-clean`.
