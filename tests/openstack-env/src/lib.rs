@@ -782,7 +782,13 @@ impl OpenStack {
 
     /// A segment of `hosts` with recovery `method`; `reserved` is one of them, marked reserved
     /// in Masakari and disabled in nova (the walkthrough's layout for reserved_host).
-    pub fn create_segment_of(&self, name: &str, method: &str, hosts: &[&str], reserved: Option<&str>) {
+    pub fn create_segment_of(
+        &self,
+        name: &str,
+        method: &str,
+        hosts: &[&str],
+        reserved: Option<&str>,
+    ) {
         self.openstack(&["segment", "create", name, method, "COMPUTE"])
             .expect_ok();
         for &host in hosts {
@@ -794,8 +800,15 @@ impl OpenStack {
             self.openstack(&argv).expect_ok();
         }
         if let Some(host) = reserved {
-            self.openstack(&["compute", "service", "set", "--disable", host, "nova-compute"])
-                .expect_ok();
+            self.openstack(&[
+                "compute",
+                "service",
+                "set",
+                "--disable",
+                host,
+                "nova-compute",
+            ])
+            .expect_ok();
         }
     }
 

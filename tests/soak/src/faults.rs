@@ -1,0 +1,878 @@
+//! The soak's runner: the cloud it sets up, each fault's injection, the recovery it waits for,
+//! the invariants checked at the end of each episode, and the walkthrough's reinsert of every
+//! failed host (in the background, so the next fault may come while a host is reinserted).
+
+use crate::report::Episode;
+use crate::schedule::{FaultKind, Schedule};
+use crate::watch::{Violation, Watcher};
+use crate::{Plan, RECOVERY_BOUND, SEGMENTS, SERVERS};
+use oxha_multinode::{now, FULL_NODES};
+use oxha_openstack_env::{Compute, OpenStack, ALL_COMPUTES};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// An HA instance of the soak.
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub name: &'static str,
+    pub id: String,
+    /// libvirt's name (`instance-0000000a`): what its qemu's `guest=` says.
+    pub instance: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HostState {
+    Up,
+    /// Failed: fenced and evacuated, or on its way there.
+    Down,
+    /// Being booted and reinserted.
+    Reinserting,
+}
+
+pub struct Soak<'a> {
+    pub os: &'a OpenStack,
+    pub plan: Plan,
+    pub watcher: Watcher,
+    pub servers: Vec<Server>,
+    hosts: Mutex<BTreeMap<&'static str, HostState>>,
+    /// Masakari's segment host uuid → host name (notifications name hosts by uuid).
+    host_uuids: BTreeMap<String, String>,
+    pub episodes: Mutex<Vec<Episode>>,
+    violations: Mutex<Vec<Violation>>,
+    pub started: f64,
+}
+
+fn compute_of(host: &str) -> Compute {
+    oxha_openstack_env::compute(host)
+}
+
+fn segment_of(host: &str) -> &'static str {
+    SEGMENTS
+        .iter()
+        .find(|(_, _, hosts, _)| hosts.iter().any(|&i| ALL_COMPUTES[i].host == host))
+        .map(|(name, ..)| *name)
+        .unwrap_or("none")
+}
+
+/// The MAAS simulator's power events, timed: (epoch, machine hostname, event).
+fn maas_events_timed(os: &OpenStack) -> Vec<(f64, String, String)> {
+    let r = os.cluster.maas_ctl("GET", "/_sim/events?time=1", None);
+    r.stdout
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.splitn(3, ' ');
+            Some((
+                w.next()?.parse().ok()?,
+                w.next()?.to_string(),
+                w.next()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// When MAAS recorded `node` powered off, after `since`.
+fn maas_off_at(os: &OpenStack, node: &str, since: f64) -> Option<f64> {
+    let machine = oxha_multinode::maas_hostname(node);
+    maas_events_timed(os)
+        .into_iter()
+        .find(|(at, m, what)| *at >= since && m == machine && what == "off")
+        .map(|(at, ..)| at)
+}
+
+impl<'a> Soak<'a> {
+    /// Segments, instances (HA_Enabled), the watcher's first view.
+    pub fn prepare(os: &'a OpenStack, plan: Plan) -> Soak<'a> {
+        for (name, method, hosts, reserved) in SEGMENTS {
+            let hosts: Vec<&str> = hosts.iter().map(|&i| ALL_COMPUTES[i].host).collect();
+            os.create_segment_of(name, method, &hosts, reserved.map(|i| ALL_COMPUTES[i].host));
+        }
+        let mut host_uuids = BTreeMap::new();
+        for (segment, ..) in SEGMENTS {
+            let table = os.table(&[
+                "segment", "host", "list", "-c", "uuid", "-c", "name", segment,
+            ]);
+            for row in table.rows {
+                if let [uuid, name] = &row[..] {
+                    host_uuids.insert(uuid.clone(), name.clone());
+                }
+            }
+        }
+        let servers: Vec<Server> = std::thread::scope(|s| {
+            let boots: Vec<_> = SERVERS
+                .iter()
+                .map(|&(name, host)| {
+                    s.spawn(move || {
+                        let id = os.boot_server(name, ALL_COMPUTES[host].host);
+                        os.openstack(&["server", "set", "--property", "HA_Enabled=True", name])
+                            .expect_ok();
+                        Server {
+                            name,
+                            id,
+                            instance: os.instance_name(name),
+                        }
+                    })
+                })
+                .collect();
+            boots
+                .into_iter()
+                .map(|b| b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let hosts = os
+            .computes()
+            .iter()
+            .map(|c| (c.host, HostState::Up))
+            .collect();
+        Soak {
+            os,
+            plan,
+            watcher: Watcher::default(),
+            servers,
+            hosts: Mutex::new(hosts),
+            host_uuids,
+            episodes: Mutex::new(Vec::new()),
+            violations: Mutex::new(Vec::new()),
+            started: now(),
+        }
+    }
+
+    fn violation(&self, invariant: u8, what: String) {
+        eprintln!("soak: VIOLATION {invariant}: {what}");
+        self.violations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Violation {
+                at: now(),
+                invariant,
+                what,
+            });
+    }
+
+    /// Every breach so far: the watcher's and the episodes'.
+    pub fn violations(&self) -> Vec<Violation> {
+        let mut all = self.watcher.seen().violations.clone();
+        all.extend(
+            self.violations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        all.sort_by(|a, b| a.at.total_cmp(&b.at));
+        all
+    }
+
+    fn set_host(&self, host: &str, state: HostState) {
+        if let Some(s) = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(host)
+        {
+            *s = state;
+        }
+    }
+
+    fn hosts_in(&self, state: HostState) -> Vec<&'static str> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, s)| **s == state)
+            .map(|(h, _)| *h)
+            .collect()
+    }
+
+    /// (status, host) of every soak server, from one `server list`.
+    pub fn server_states(&self) -> BTreeMap<String, (String, String)> {
+        let r = self.os.openstack(&[
+            "server", "list", "--long", "-f", "value", "-c", "Name", "-c", "Status", "-c", "Host",
+        ]);
+        // -f value keeps the listing's column order: Name, Status, ..., Host.
+        r.stdout
+            .lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                match w[..] {
+                    [name, status, host] => Some((name.to_string(), (status.into(), host.into()))),
+                    [name, status] => Some((name.to_string(), (status.into(), String::new()))),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    fn progress(&self, faults: usize) {
+        let episodes = self.episodes.lock().unwrap_or_else(|p| p.into_inner());
+        let recovered = episodes.iter().filter(|e| e.recovered.is_some()).count();
+        drop(episodes);
+        eprintln!(
+            "soak: {:>6.0}s  faults {faults}  recovered {recovered}  violations {}  hosts down {:?} reinserting {:?}",
+            now() - self.started,
+            self.violations().len(),
+            self.hosts_in(HostState::Down),
+            self.hosts_in(HostState::Reinserting),
+        );
+    }
+
+    /// Runs the schedule, then waits for every reinsert and checks the end state.
+    pub fn run(&self) {
+        let mut schedule = Schedule::new(self.plan.seed);
+        let deadline = Instant::now() + Duration::from_secs_f64(self.plan.minutes * 60.0);
+        // Past this the soak stops even with kinds owed (a broken host would otherwise keep it
+        // waiting for ever).
+        let hard_stop =
+            Instant::now() + Duration::from_secs_f64(self.plan.minutes * 60.0 * 2.0 + 1800.0);
+        let mut faults = 0;
+        std::thread::scope(|s| {
+            s.spawn(|| self.watcher.run());
+            let mut reinserts = Vec::new();
+            while (Instant::now() < deadline || !schedule.owed().is_empty())
+                && Instant::now() < hard_stop
+            {
+                let up = self.hosts_in(HostState::Up);
+                let kind = schedule.next_kind(up.len() >= 3);
+                let needs_all = matches!(kind, FaultKind::TwoHosts);
+                if needs_all {
+                    // Both victims from different segments, with every other host up.
+                    for r in reinserts.drain(..) {
+                        join(r);
+                    }
+                }
+                faults += 1;
+                eprintln!("soak: fault {faults}: {kind}");
+                let failed = self.inject(kind, &mut schedule);
+                for host in failed {
+                    reinserts.push(s.spawn(move || self.reinsert(compute_of(host))));
+                }
+                self.progress(faults);
+                let gap = schedule.gap_secs();
+                std::thread::sleep(Duration::from_secs(gap));
+            }
+            for r in reinserts {
+                join(r);
+            }
+            self.final_checks();
+            self.watcher.stop();
+        });
+        self.progress(faults);
+    }
+
+    /// Injects one fault and follows its recovery; returns the hosts to reinsert.
+    fn inject(&self, kind: FaultKind, schedule: &mut Schedule) -> Vec<&'static str> {
+        let up = self.hosts_in(HostState::Up);
+        match kind {
+            FaultKind::GuestCrash | FaultKind::GuestCrashTwice => {
+                self.guest_crash(kind, schedule);
+                Vec::new()
+            }
+            FaultKind::TwoHosts => {
+                let a = *schedule.pick(&up).unwrap_or(&up[0]);
+                let others: Vec<&str> = up
+                    .iter()
+                    .copied()
+                    .filter(|h| segment_of(h) != segment_of(a))
+                    .collect();
+                let Some(&b) = schedule.pick(&others) else {
+                    return self.host_fault(kind, &[a], schedule);
+                };
+                self.host_fault(kind, &[a, b], schedule)
+            }
+            FaultKind::DuringReinsert => {
+                // A host fails, and the next one while the first is reinserted.
+                let a = *schedule.pick(&up).unwrap_or(&up[0]);
+                let mut failed = self.host_fault(FaultKind::PowerLoss, &[a], schedule);
+                for &h in &failed {
+                    self.set_host(h, HostState::Reinserting);
+                }
+                let first = failed.clone();
+                let again: Vec<&str> = self
+                    .hosts_in(HostState::Up)
+                    .into_iter()
+                    .filter(|h| !first.contains(h))
+                    .collect();
+                std::thread::scope(|s| {
+                    let r = s.spawn(|| {
+                        for &h in &first {
+                            self.reinsert(compute_of(h));
+                        }
+                    });
+                    // The reinsert is under way (booting the node takes seconds).
+                    std::thread::sleep(Duration::from_secs(2));
+                    if let Some(&b) = schedule.pick(&again) {
+                        failed = self.host_fault(kind, &[b], schedule);
+                    } else {
+                        failed = Vec::new();
+                    }
+                    join(r);
+                });
+                failed
+            }
+            _ => {
+                let victim = *schedule.pick(&up).unwrap_or(&up[0]);
+                self.host_fault(kind, &[victim], schedule)
+            }
+        }
+    }
+
+    fn guest_crash(&self, kind: FaultKind, schedule: &mut Schedule) {
+        let states = self.server_states();
+        let up = self.hosts_in(HostState::Up);
+        let candidates: Vec<&Server> = self
+            .servers
+            .iter()
+            .filter(|s| {
+                states
+                    .get(s.name)
+                    .is_some_and(|(st, h)| st == "ACTIVE" && up.contains(&h.as_str()))
+            })
+            .collect();
+        let Some(server) = schedule.pick(&candidates).copied() else {
+            eprintln!("soak: no ACTIVE guest on an up host to crash; skipped");
+            return;
+        };
+        let crashes = if kind == FaultKind::GuestCrashTwice {
+            2
+        } else {
+            1
+        };
+        let mut ep = Episode::new(kind, server.name.to_string());
+        let mut since = now();
+        for round in 0..crashes {
+            let pids = crate::watch::qemu_by_instance()
+                .remove(&server.instance)
+                .unwrap_or_default();
+            let [pid] = pids[..] else {
+                self.violation(
+                    4,
+                    format!(
+                        "{} has {} qemu processes before its crash",
+                        server.name,
+                        pids.len()
+                    ),
+                );
+                return;
+            };
+            let at = now();
+            if round == 0 {
+                ep.fault_at = at;
+            }
+            let killed = kill9(pid);
+            if !killed {
+                eprintln!(
+                    "soak: qemu {pid} of {} was gone before the kill",
+                    server.name
+                );
+            }
+            since = at;
+            let new = self.wait_new_qemu(server, at);
+            match new {
+                Some(new_at) => ep.detected.get_or_insert(new_at - at),
+                None => {
+                    self.violation(
+                        4,
+                        format!(
+                            "{} (crashed at {at:.1}) got no new qemu within {}s",
+                            server.name,
+                            RECOVERY_BOUND.as_secs()
+                        ),
+                    );
+                    self.push(ep);
+                    return;
+                }
+            };
+        }
+        let active = self.wait_active(&[server], since);
+        if let Some(at) = active {
+            ep.recovered = Some(at - ep.fault_at);
+        }
+        // Its VM notification(s), one per crash the restart followed.
+        let vm = self
+            .os
+            .notifications()
+            .into_iter()
+            .filter(|n| n.kind == "VM" && n.payload.contains(&server.id))
+            .filter(|n| n.generated_at >= ep.fault_at - 1.0)
+            .count();
+        if vm == 0 {
+            self.violation(
+                4,
+                format!("the crash of {} got no VM notification", server.name),
+            );
+        }
+        ep.notified = Some(vm as f64);
+        self.push(ep);
+    }
+
+    fn wait_new_qemu(&self, server: &Server, since: f64) -> Option<f64> {
+        let start = Instant::now();
+        while start.elapsed() < RECOVERY_BOUND {
+            if let Some((_, at)) = self.watcher.new_pids(&server.instance, since).first() {
+                return Some(*at);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        None
+    }
+
+    /// Waits until every server is ACTIVE (on an up host, for a host fault); when, or None
+    /// past [`RECOVERY_BOUND`] (a violation of invariant 4).
+    fn wait_active(&self, servers: &[&Server], cleared: f64) -> Option<f64> {
+        let start = Instant::now();
+        loop {
+            let states = self.server_states();
+            let down = self.hosts_in(HostState::Down);
+            let pending: Vec<String> = servers
+                .iter()
+                .filter_map(|s| match states.get(s.name) {
+                    Some((st, h)) if st == "ACTIVE" && !down.contains(&h.as_str()) => None,
+                    Some((st, h)) => Some(format!("{} {st} on {h}", s.name)),
+                    None => Some(format!("{} missing", s.name)),
+                })
+                .collect();
+            if pending.is_empty() {
+                return Some(now());
+            }
+            if now() - cleared > RECOVERY_BOUND.as_secs_f64()
+                || start.elapsed() > RECOVERY_BOUND * 2
+            {
+                self.violation(
+                    4,
+                    format!(
+                        "not ACTIVE {}s after the fault cleared: {}",
+                        RECOVERY_BOUND.as_secs(),
+                        pending.join(", ")
+                    ),
+                );
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn push(&self, ep: Episode) {
+        eprintln!("soak: {}", ep.line());
+        self.episodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ep);
+    }
+
+    /// The DC (Designated Controller) as a surviving full node sees it.
+    fn dc(&self) -> Option<String> {
+        for node in FULL_NODES {
+            if !self.os.cluster.running(node) {
+                continue;
+            }
+            let r = self.os.cluster.run(node, &["crmadmin", "-D", "-t", "5000"]);
+            if let Some(dc) = r.stdout.split_whitespace().last() {
+                if FULL_NODES.contains(&dc) {
+                    return Some(dc.to_string());
+                }
+            }
+        }
+        None
+    }
+
+    /// A fault that takes `victims` down; follows fencing, notification and evacuation, checks
+    /// invariants 2-4 for it. Returns the hosts to reinsert.
+    fn host_fault(
+        &self,
+        kind: FaultKind,
+        victims: &[&'static str],
+        schedule: &mut Schedule,
+    ) -> Vec<&'static str> {
+        let states = self.server_states();
+        let affected: Vec<&Server> = self
+            .servers
+            .iter()
+            .filter(|s| {
+                states
+                    .get(s.name)
+                    .is_some_and(|(_, h)| victims.contains(&h.as_str()))
+            })
+            .collect();
+        let mut ep = Episode::new(kind, victims.join("+"));
+        for &v in victims {
+            self.set_host(v, HostState::Down);
+        }
+        let os = self.os;
+        let t0 = now();
+        ep.fault_at = t0;
+        let mut cleared = t0;
+        let mut maas_clear: Option<(f64, &'static str)> = None;
+        let mut dc_killed: Option<String> = None;
+        match kind {
+            FaultKind::Partition => os.cluster.partition(compute_of(victims[0]).node),
+            FaultKind::RemotedKill => {
+                os.cluster
+                    .run(
+                        compute_of(victims[0]).node,
+                        &["pkill", "-KILL", "-f", "pacemaker-remoted"],
+                    )
+                    .expect_ok();
+            }
+            FaultKind::TwoHosts => {
+                os.kill_compute(compute_of(victims[0]).node);
+                if let Some(&b) = victims.get(1) {
+                    std::thread::sleep(Duration::from_millis(schedule.second_host_delay_ms()));
+                    os.kill_compute(compute_of(b).node);
+                }
+            }
+            FaultKind::MaasTrouble => {
+                let (trouble, secs) = schedule.maas_trouble();
+                let node = compute_of(victims[0]).node;
+                os.cluster
+                    .maas_ctl(
+                        "POST",
+                        &format!("/_sim/machines/{node}"),
+                        Some(&format!(
+                            "{{\"fault\":\"{}\",\"slow_ms\":5000}}",
+                            trouble.sim_fault()
+                        )),
+                    )
+                    .expect_ok();
+                ep.note = format!("MAAS {} for {secs}s", trouble.sim_fault());
+                os.kill_compute(node);
+                maas_clear = Some((t0 + secs as f64, node));
+                cleared = t0 + secs as f64;
+            }
+            FaultKind::DcKill => {
+                let node = compute_of(victims[0]).node;
+                // MAAS slow (5 s an answer) so the fencing is still in flight when the DC dies.
+                os.cluster
+                    .maas_ctl(
+                        "POST",
+                        &format!("/_sim/machines/{node}"),
+                        Some("{\"fault\":\"slow\",\"slow_ms\":5000}"),
+                    )
+                    .expect_ok();
+                os.kill_compute(node);
+                let machine = oxha_multinode::maas_hostname(node).to_string();
+                let asked = wait_for_opt(Duration::from_secs(60), || {
+                    let r = os.cluster.maas_ctl("GET", "/_sim/requests?time=1", None);
+                    r.stdout
+                        .lines()
+                        .filter_map(|l| l.split_once(' '))
+                        .filter(|(at, rest)| {
+                            at.parse::<f64>().is_ok_and(|at| at >= t0) && rest.contains(&machine)
+                        })
+                        .count()
+                        .gt(&0)
+                        .then_some(())
+                });
+                if asked.is_some() {
+                    if let Some(dc) = self.dc() {
+                        eprintln!("soak: fencing of {node} in flight: killing the DC {dc}");
+                        os.cluster.kill(&dc);
+                        ep.note = format!("DC {dc} killed mid-fencing");
+                        dc_killed = Some(dc);
+                    }
+                }
+                maas_clear = Some((now() + 20.0, node));
+            }
+            FaultKind::ServiceRestart | FaultKind::PowerLoss | FaultKind::DuringReinsert => {
+                os.kill_compute(compute_of(victims[0]).node);
+            }
+            FaultKind::GuestCrash | FaultKind::GuestCrashTwice => unreachable!("not a host fault"),
+        }
+
+        // Fencing: MAAS records each victim off.
+        let mut off: BTreeMap<&str, f64> = BTreeMap::new();
+        let fence_bound = RECOVERY_BOUND.as_secs_f64() + (cleared - t0);
+        let mut service_restarted = kind != FaultKind::ServiceRestart;
+        loop {
+            if let Some((at, node)) = maas_clear {
+                if now() >= at {
+                    os.cluster
+                        .maas_ctl(
+                            "POST",
+                            &format!("/_sim/machines/{node}"),
+                            Some("{\"fault\":\"\"}"),
+                        )
+                        .expect_ok();
+                    maas_clear = None;
+                }
+            }
+            for &v in victims {
+                if !off.contains_key(v) {
+                    if let Some(at) = maas_off_at(os, compute_of(v).node, t0) {
+                        off.insert(v, at);
+                    }
+                }
+            }
+            if !service_restarted && !off.is_empty() {
+                // During the recovery: after the fencing, before the evacuation.
+                let service = schedule.service();
+                ep.note = format!("{service} restarted");
+                eprintln!(
+                    "soak: restarting {service} during the recovery of {}",
+                    victims[0]
+                );
+                os.restart_service(service);
+                service_restarted = true;
+            }
+            if off.len() == victims.len() && maas_clear.is_none() {
+                break;
+            }
+            if now() - t0 > fence_bound {
+                self.violation(
+                    4,
+                    format!(
+                        "{} not fenced {:.0}s after {kind} (MAAS off for {:?})",
+                        victims.join("+"),
+                        now() - t0,
+                        off.keys().collect::<Vec<_>>()
+                    ),
+                );
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        if let Some((_, node)) = maas_clear {
+            os.cluster
+                .maas_ctl(
+                    "POST",
+                    &format!("/_sim/machines/{node}"),
+                    Some("{\"fault\":\"\"}"),
+                )
+                .expect_ok();
+        }
+        ep.fenced = off.values().copied().reduce(f64::max).map(|at| at - t0);
+
+        let active = self.wait_active(&affected, cleared);
+        ep.recovered = active.map(|at| at - cleared.max(t0));
+
+        if let Some(dc) = &dc_killed {
+            // The killed DC comes back before anything needs a cluster command.
+            os.cluster.boot(dc);
+            let observer = FULL_NODES
+                .iter()
+                .find(|n| *n != dc)
+                .copied()
+                .unwrap_or("node2");
+            os.cluster.wait_node(
+                observer,
+                dc,
+                "online again",
+                Duration::from_secs(120),
+                |s| s.online,
+            );
+        }
+
+        self.check_fencing_order(&mut ep, victims, &affected, &off, t0);
+        self.push(ep);
+        victims.to_vec()
+    }
+
+    /// Invariants 2 and 3 for one episode: every evacuation from a victim after MAAS recorded
+    /// it off; one COMPUTE_HOST notification per fenced victim, none before its power-off, none
+    /// for a host that was not fenced.
+    fn check_fencing_order(
+        &self,
+        ep: &mut Episode,
+        victims: &[&str],
+        affected: &[&Server],
+        off: &BTreeMap<&str, f64>,
+        t0: f64,
+    ) {
+        for server in affected {
+            if let Some(evacuated) = self.os.server_action_at(server.name, "evacuate") {
+                if evacuated < t0 {
+                    continue;
+                }
+                let from_off = victims
+                    .iter()
+                    .filter_map(|v| off.get(v))
+                    .copied()
+                    .reduce(f64::min);
+                match from_off {
+                    Some(off_at) if evacuated >= off_at => {}
+                    Some(off_at) => self.violation(
+                        2,
+                        format!(
+                            "{} evacuated at {evacuated:.3}, {:.3}s before MAAS recorded its host off",
+                            server.name,
+                            off_at - evacuated
+                        ),
+                    ),
+                    None => self.violation(
+                        2,
+                        format!("{} evacuated with its host never recorded off by MAAS", server.name),
+                    ),
+                }
+            }
+        }
+        let notifications: Vec<_> = self
+            .os
+            .notifications()
+            .into_iter()
+            .filter(|n| n.kind == "COMPUTE_HOST" && n.generated_at >= t0 - 1.0)
+            .collect();
+        let mut counted = 0;
+        for n in &notifications {
+            let host = self
+                .host_uuids
+                .get(&n.source_host_uuid)
+                .cloned()
+                .unwrap_or_else(|| n.source_host_uuid.clone());
+            let Some(victim) = victims.iter().find(|v| **v == host) else {
+                // Another episode's (an overlapping fault): judged there.
+                continue;
+            };
+            counted += 1;
+            match off.get(victim) {
+                // generated_time is kept to the second: a notification stamped in the second
+                // of the power-off may read up to 1 s early.
+                Some(off_at) if n.generated_at >= off_at.floor() => {}
+                Some(off_at) => self.violation(
+                    3,
+                    format!("COMPUTE_HOST for {host} generated at {:.0}, before MAAS recorded it off at {off_at:.3}", n.generated_at),
+                ),
+                None => self.violation(3, format!("COMPUTE_HOST for {host}, which MAAS never recorded off")),
+            }
+        }
+        for &v in victims {
+            let n = notifications
+                .iter()
+                .filter(|n| self.host_uuids.get(&n.source_host_uuid).map(String::as_str) == Some(v))
+                .count();
+            if off.contains_key(v) && n != 1 {
+                self.violation(
+                    3,
+                    format!("{n} COMPUTE_HOST notifications for one fencing of {v}"),
+                );
+            }
+        }
+        ep.notified = Some(counted as f64);
+    }
+
+    /// The walkthrough's reinsert: the host boots (MAAS powers it on), Pacemaker reconnects it,
+    /// libvirtd and nova-compute start and heartbeat; then nova enables it (or, in the
+    /// rh_priority segment when no reserved host is left, it becomes the reserved one: marked
+    /// reserved in Masakari, disabled in nova) and Masakari takes it out of maintenance.
+    fn reinsert(&self, c: Compute) {
+        self.set_host(c.host, HostState::Reinserting);
+        let os = self.os;
+        os.boot_compute(c);
+        let segment = segment_of(c.host);
+        let table = os.table(&[
+            "segment", "host", "list", "-c", "name", "-c", "reserved", segment,
+        ]);
+        let reserved: Vec<String> = table
+            .rows
+            .iter()
+            .filter(|r| r.get(1).is_some_and(|v| v == "True"))
+            .filter_map(|r| r.first().cloned())
+            .collect();
+        let is_rh = SEGMENTS
+            .iter()
+            .any(|(name, _, _, r)| *name == segment && r.is_some());
+        if is_rh && (reserved.is_empty() || reserved.iter().any(|h| h == c.host)) {
+            os.openstack(&[
+                "segment",
+                "host",
+                "update",
+                "--reserved",
+                "True",
+                segment,
+                c.host,
+            ])
+            .expect_ok();
+            os.openstack(&[
+                "compute",
+                "service",
+                "set",
+                "--disable",
+                c.host,
+                "nova-compute",
+            ])
+            .expect_ok();
+        } else {
+            os.openstack(&[
+                "compute",
+                "service",
+                "set",
+                "--enable",
+                c.host,
+                "nova-compute",
+            ])
+            .expect_ok();
+        }
+        os.openstack(&[
+            "segment",
+            "host",
+            "update",
+            "--on_maintenance=False",
+            segment,
+            c.host,
+        ])
+        .expect_ok();
+        self.set_host(c.host, HostState::Up);
+        eprintln!("soak: {} reinserted", c.host);
+    }
+
+    /// The end: every instance ACTIVE, none ERROR or lost, one qemu each; no node UNCLEAN; no
+    /// agent panicked or aborted.
+    fn final_checks(&self) {
+        let states = self.server_states();
+        for s in &self.servers {
+            match states.get(s.name) {
+                Some((st, _)) if st == "ACTIVE" => {}
+                Some((st, h)) => self.violation(4, format!("{} ends {st} on {h}", s.name)),
+                None => self.violation(4, format!("{} is gone at the end", s.name)),
+            }
+        }
+        let qemus = crate::watch::qemu_by_instance();
+        for s in &self.servers {
+            let n = qemus.get(&s.instance).map_or(0, Vec::len);
+            if n != 1 {
+                self.violation(
+                    if n > 1 { 1 } else { 4 },
+                    format!("{} ends with {n} qemu processes", s.name),
+                );
+            }
+        }
+        let observer = FULL_NODES
+            .iter()
+            .copied()
+            .find(|n| self.os.cluster.running(n))
+            .unwrap_or("node1");
+        if let Some(status) = self.os.cluster.status(observer) {
+            for n in status.nodes.iter().filter(|n| n.unclean) {
+                self.violation(5, format!("node {} is UNCLEAN at the end", n.name));
+            }
+        }
+        let panics = self
+            .os
+            .cluster
+            .log_lines(observer, &["panicked at", "SIGABRT", "core dumped"]);
+        for line in panics {
+            self.violation(5, format!("agent panic or abort: {line}"));
+        }
+    }
+}
+
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+fn wait_for_opt<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    None
+}
+
+/// SIGKILL to `pid` (a guest's qemu: a crash); false if it was gone.
+fn kill9(pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -1,0 +1,203 @@
+//! The seeded schedule: which fault comes next, where, and how long a MAAS fault lasts. The
+//! same seed gives the same schedule, so a violation can be replayed (`SOAK_SEED`).
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::fmt;
+
+/// Every kind of fault the soak injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// Every process of a compute node dies at once.
+    PowerLoss,
+    /// kill -9 of one guest's qemu.
+    GuestCrash,
+    /// kill -9 of one guest's qemu, and again as soon as its restart runs.
+    GuestCrashTwice,
+    /// A live compute host's links are cut: host, pacemaker_remoted and guests keep running.
+    Partition,
+    /// pacemaker_remoted killed on a live compute host (its guests keep running).
+    RemotedKill,
+    /// Two compute hosts lose power within 2 s of each other.
+    TwoHosts,
+    /// A compute host loses power while MAAS answers 503, hangs or is slow for 30-90 s.
+    MaasTrouble,
+    /// A compute host loses power and a control-plane service (keystone, RabbitMQ,
+    /// masakari-api, masakari-engine) restarts during its recovery.
+    ServiceRestart,
+    /// A compute host loses power while MAAS is slow; the DC is killed while the fencing is in
+    /// flight.
+    DcKill,
+    /// A compute host loses power while another one is being reinserted.
+    DuringReinsert,
+}
+
+pub const ALL_KINDS: [FaultKind; 10] = [
+    FaultKind::PowerLoss,
+    FaultKind::GuestCrash,
+    FaultKind::GuestCrashTwice,
+    FaultKind::Partition,
+    FaultKind::RemotedKill,
+    FaultKind::TwoHosts,
+    FaultKind::MaasTrouble,
+    FaultKind::ServiceRestart,
+    FaultKind::DcKill,
+    FaultKind::DuringReinsert,
+];
+
+impl FaultKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::PowerLoss => "power-loss",
+            FaultKind::GuestCrash => "guest-crash",
+            FaultKind::GuestCrashTwice => "guest-crash-twice",
+            FaultKind::Partition => "partition",
+            FaultKind::RemotedKill => "remoted-kill",
+            FaultKind::TwoHosts => "two-hosts",
+            FaultKind::MaasTrouble => "maas-trouble",
+            FaultKind::ServiceRestart => "service-restart",
+            FaultKind::DcKill => "dc-kill",
+            FaultKind::DuringReinsert => "during-reinsert",
+        }
+    }
+
+    /// Does it take a compute host down (fencing, evacuation, reinsert)?
+    pub fn fails_hosts(self) -> bool {
+        !matches!(self, FaultKind::GuestCrash | FaultKind::GuestCrashTwice)
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// MAAS's trouble in a [`FaultKind::MaasTrouble`] fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaasTrouble {
+    /// 503 "Unable to connect to any rack controller".
+    Unavailable,
+    /// Requests never answered.
+    Hang,
+    /// Every answer 5 s late.
+    Slow,
+}
+
+impl MaasTrouble {
+    /// The MAAS simulator's name for it.
+    pub fn sim_fault(self) -> &'static str {
+        match self {
+            MaasTrouble::Unavailable => "503",
+            MaasTrouble::Hang => "hang",
+            MaasTrouble::Slow => "slow",
+        }
+    }
+}
+
+pub const SERVICES: [&str; 4] = ["keystone", "rabbitmq", "masakari-api", "masakari-engine"];
+
+/// The random choices of one soak, from its seed.
+pub struct Schedule {
+    rng: ChaCha8Rng,
+    /// The kinds still owed before the schedule turns fully random: every kind comes once
+    /// first, in a seeded order, so even a short soak meets each.
+    owed: Vec<FaultKind>,
+}
+
+impl Schedule {
+    pub fn new(seed: u64) -> Schedule {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut owed = ALL_KINDS.to_vec();
+        owed.shuffle(&mut rng);
+        owed.reverse();
+        Schedule { rng, owed }
+    }
+
+    /// The next kind; `host_faults_possible` is false while too few hosts are up for a host
+    /// fault (guest faults are chosen instead, and the owed host kinds wait).
+    pub fn next_kind(&mut self, host_faults_possible: bool) -> FaultKind {
+        if let Some(pos) = self
+            .owed
+            .iter()
+            .rposition(|k| host_faults_possible || !k.fails_hosts())
+        {
+            return self.owed.remove(pos);
+        }
+        loop {
+            let kind = ALL_KINDS[self.rng.gen_range(0..ALL_KINDS.len())];
+            if host_faults_possible || !kind.fails_hosts() {
+                return kind;
+            }
+        }
+    }
+
+    /// Kinds not yet injected once.
+    pub fn owed(&self) -> &[FaultKind] {
+        &self.owed
+    }
+
+    pub fn pick<'a, T>(&mut self, from: &'a [T]) -> Option<&'a T> {
+        from.choose(&mut self.rng)
+    }
+
+    /// Seconds between the end of one fault's injection and the next.
+    pub fn gap_secs(&mut self) -> u64 {
+        self.rng.gen_range(3..=12)
+    }
+
+    pub fn maas_trouble(&mut self) -> (MaasTrouble, u64) {
+        let kind = *[
+            MaasTrouble::Unavailable,
+            MaasTrouble::Hang,
+            MaasTrouble::Slow,
+        ]
+        .choose(&mut self.rng)
+        .unwrap_or(&MaasTrouble::Unavailable);
+        (kind, self.rng.gen_range(30..=90))
+    }
+
+    pub fn service(&mut self) -> &'static str {
+        SERVICES[self.rng.gen_range(0..SERVICES.len())]
+    }
+
+    /// Milliseconds between the two hosts of [`FaultKind::TwoHosts`] (within 2 s).
+    pub fn second_host_delay_ms(&mut self) -> u64 {
+        self.rng.gen_range(0..=2000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_comes_first_once_and_the_same_seed_gives_the_same_schedule() {
+        let mut a = Schedule::new(7);
+        let mut b = Schedule::new(7);
+        let first: Vec<FaultKind> = (0..ALL_KINDS.len()).map(|_| a.next_kind(true)).collect();
+        let again: Vec<FaultKind> = (0..ALL_KINDS.len()).map(|_| b.next_kind(true)).collect();
+        assert_eq!(first, again);
+        let mut sorted = first.clone();
+        sorted.sort();
+        let mut all = ALL_KINDS.to_vec();
+        all.sort();
+        assert_eq!(sorted, all);
+        assert!(a.owed().is_empty());
+        let other: Vec<FaultKind> = {
+            let mut c = Schedule::new(8);
+            (0..ALL_KINDS.len()).map(|_| c.next_kind(true)).collect()
+        };
+        assert_ne!(first, other, "another seed, another order");
+    }
+
+    #[test]
+    fn host_kinds_wait_while_no_host_can_fail() {
+        let mut s = Schedule::new(1);
+        for _ in 0..20 {
+            assert!(!s.next_kind(false).fails_hosts());
+        }
+        assert_eq!(s.owed().len(), ALL_KINDS.len() - 2);
+    }
+}

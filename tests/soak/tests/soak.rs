@@ -1,0 +1,78 @@
+//! The chaos soak on the real cluster and OpenStack (see the crate's documentation for the
+//! invariants). `make soak` runs it for `SOAK_MINUTES` (default 60); `make test` runs the
+//! short one: a fixed seed, every fault kind once. It fails on any violation, printing the
+//! seed to replay it. The report goes to stderr and to `$SOAK_REPORT` if set.
+
+use oxha_openstack_env::{OpenStack, ALL_COMPUTES};
+use oxha_soak::faults::Soak;
+use oxha_soak::{report, Plan};
+
+/// The short soak's seed in `make test`.
+const CI_SEED: u64 = 17;
+
+#[test]
+fn soak_keeps_every_instance_running_once() {
+    let _s = oxha_multinode::MultiCluster::serial();
+    oxha_multinode::agents::require_staged();
+    let ci = std::env::var_os("SOAK_MINUTES").is_none() && std::env::var_os("SOAK_SEED").is_none();
+    let plan = if ci {
+        // The short soak: every kind once, nothing more.
+        Plan {
+            seed: CI_SEED,
+            minutes: 0.0,
+        }
+    } else {
+        Plan::from_env(60.0).unwrap_or_else(|e| panic!("{e}"))
+    };
+    eprintln!(
+        "soak: seed {} ({} min); replay with SOAK_SEED={} SOAK_MINUTES={} make soak",
+        plan.seed, plan.minutes, plan.seed, plan.minutes
+    );
+    let os = OpenStack::start_with(&ALL_COMPUTES);
+    // Masakari's wait and fence_masakari as the README documents for the default path.
+    os.fresh();
+    let soak = Soak::prepare(&os, plan);
+    eprintln!(
+        "soak: {} HA instances up: {}",
+        soak.servers.len(),
+        soak.servers
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.instance))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    soak.run();
+    let violations = soak.violations();
+    let episodes = soak
+        .episodes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let seen = soak.watcher.seen();
+    let text = report::render(
+        plan.seed,
+        plan.minutes,
+        oxha_multinode::now() - soak.started,
+        &episodes,
+        &violations,
+        seen.samples,
+        seen.longest_gap.as_millis(),
+    );
+    drop(seen);
+    eprintln!("{text}");
+    if let Some(path) = std::env::var_os("SOAK_REPORT") {
+        if let Err(e) = std::fs::write(&path, &text) {
+            eprintln!(
+                "soak: cannot write the report to {}: {e}",
+                path.to_string_lossy()
+            );
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "{} violation(s); replay with SOAK_SEED={} SOAK_MINUTES={}",
+        violations.len(),
+        plan.seed,
+        plan.minutes
+    );
+}
