@@ -2,6 +2,8 @@
 //! machines and faults at run time, read the power events. The simulator itself is the
 //! `maas-sim` binary (src/main.rs), staged as `stage/tools/maas-sim`.
 
+pub mod fixtures;
+
 use oxha_harness::{wait_for, Cluster, Run};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -121,6 +123,8 @@ impl MaasSim {
 /// staged agents directly. Killed when dropped.
 pub struct LocalSim {
     child: std::process::Child,
+    /// The simulator binary, which also runs `ctl`.
+    binary: String,
     pub dir: PathBuf,
     pub addr: String,
     pub port: String,
@@ -128,7 +132,19 @@ pub struct LocalSim {
 }
 
 impl LocalSim {
+    /// The staged simulator (`make stage`).
     pub fn start(name: &str, machines: &str, api_key: &str, power_delay_ms: u32) -> LocalSim {
+        LocalSim::start_binary(&binary(), name, machines, api_key, power_delay_ms)
+    }
+
+    /// The simulator at `binary` (the crate's own tests run the one cargo built).
+    pub fn start_binary(
+        binary: &str,
+        name: &str,
+        machines: &str,
+        api_key: &str,
+        power_delay_ms: u32,
+    ) -> LocalSim {
         let dir =
             std::env::temp_dir().join(format!("maas-sim-local-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -137,7 +153,7 @@ impl LocalSim {
         std::fs::write(&key_file, format!("{api_key}\n")).expect("key file");
         std::fs::write(dir.join("machines.json"), machines).expect("machines file");
         let log = std::fs::File::create(dir.join("sim.log")).expect("log file");
-        let child = std::process::Command::new(binary())
+        let child = std::process::Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--port-file"])
             .arg(dir.join("port"))
             .arg("--machines")
@@ -158,6 +174,7 @@ impl LocalSim {
         });
         LocalSim {
             child,
+            binary: binary.to_string(),
             addr: format!("127.0.0.1:{port}"),
             port,
             key_file: key_file.to_string_lossy().into_owned(),
@@ -166,7 +183,30 @@ impl LocalSim {
     }
 
     pub fn ctl(&self, method: &str, path: &str, body: &str) -> Run {
-        oxha_harness::run(&[&binary(), "ctl", &self.addr, method, path, body])
+        oxha_harness::run(&[&self.binary, "ctl", &self.addr, method, path, body])
+    }
+
+    /// An API request (`path` below `/MAAS/api/2.0/`, with its query), signed with the
+    /// simulator's key; `form` goes urlencoded in the body.
+    pub fn request(&self, method: &str, path: &str, form: &[(&str, &str)]) -> fixtures::Answer {
+        let key = std::fs::read_to_string(&self.key_file).expect("key file");
+        let mut headers = vec![("Authorization", fixtures::oauth_header(&key))];
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        if !form.is_empty() {
+            headers.push((
+                "Content-Type",
+                "application/x-www-form-urlencoded".to_string(),
+            ));
+        }
+        fixtures::http(
+            &self.addr,
+            method,
+            &format!("/MAAS/api/2.0/{path}"),
+            &headers,
+            &body,
+        )
     }
 
     /// Merges `patch` (a JSON object) into a machine.

@@ -4,10 +4,10 @@
 //! checked on every API call (401 otherwise), `machines/?hostname=&id=`, machine reads,
 //! `op=query_power_state`, and power operations that answer 200 with the machine as it *was*
 //! and change the power state only after a delay, `null` for power type manual, 403 for
-//! locked machines, 409 for power_on of a Ready machine, Allocated machines deploying on
+//! locked machines, 409 for power_on of a machine nobody owns, Allocated machines deploying on
 //! power_on, a running machine power-cycling on power_on. Faults are set per machine at run
-//! time through `/_sim/` control endpoints (no auth; loopback test tool): 503, 504, 500,
-//! hang, slow, stuck_on, flapping (on and off in turn, `flap_ms` each), unknown, error. A
+//! time through `/_sim/` control endpoints (no auth; loopback test tool): 503, no_rack, 504,
+//! 500, hang, slow, stuck_on, flapping (on and off in turn, `flap_ms` each), unknown, error. A
 //! machine may run a shell command when it goes off (e.g. kill a process, so a cluster test
 //! sees a node die). Region-wide, the default power delay and a rate limit (a token bucket
 //! over every API request: 503 with Retry-After beyond it) can be changed at run time.
@@ -28,6 +28,10 @@
 //! /_sim/machines/<hostname or system_id> (POST merges a JSON object into the machine: fault,
 //! power_state, status_name, locked, power_type, power_delay_ms, slow_ms, flap_ms,
 //! on_power_off, on_power_on).
+//!
+//! Status codes, content types, `Retry-After` and error bodies are MAAS's own, and the
+//! answers have the shape of MAAS's: `fixtures/maas-*/` holds MAAS's answers, taken from its
+//! sources, and `tests/fidelity.rs` compares the two.
 //!
 //! Source layout, by concern: `sim/machine.rs` (the machine model), `sim/faults.rs`,
 //! `sim/power.rs` (asynchronous power changes), `sim/region.rs` (region-wide delay and rate

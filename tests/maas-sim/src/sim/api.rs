@@ -69,6 +69,15 @@ pub fn check_auth(header: Option<&str>, sim: &Sim) -> Result<(), Reply> {
     Ok(())
 }
 
+/// MAAS's answer for an unknown system_id: Django's Http404 text, which MAAS's piston
+/// error handler (api/support.py) sends as bare `text/plain`.
+fn machine_not_found() -> Reply {
+    Reply {
+        content_type: "text/plain",
+        ..text(404, "No Machine matches the given query.")
+    }
+}
+
 /// A request on `machines/<id>/`: faults first, then the read, the power query or the power
 /// change.
 fn machine_request(
@@ -82,7 +91,7 @@ fn machine_request(
         let mut s = lock(sim);
         match s.machines.iter_mut().find(|m| m.system_id == id) {
             Some(m) => (m.fault.clone(), m.slow_ms),
-            None => return text(404, "No Machine matches the given query."),
+            None => return machine_not_found(),
         }
     };
     if let Some(reply) = faults::before_request(&fault, slow) {
@@ -91,7 +100,7 @@ fn machine_request(
     let mut s = lock(sim);
     let delay_default = s.region.power_delay_ms;
     let Some(m) = s.machines.iter_mut().find(|m| m.system_id == id) else {
-        return text(404, "No Machine matches the given query.");
+        return machine_not_found();
     };
     match (method, op) {
         ("GET", None) => json(200, &m.to_json()),
@@ -196,7 +205,8 @@ pub fn api_request(
             return machine_request(sim, id, method, op, form);
         }
     }
-    text(404, "Not Found")
+    // MAAS's answer for a path no handler serves (api/tests/test_not_found.py).
+    text(404, format!("Unknown API endpoint: /MAAS/api/2.0/{path}."))
 }
 
 /// Just enough Redfish (service root, systems collection, one system per machine) for

@@ -19,7 +19,8 @@ pub struct SimMachine {
     pub zone: String,
     pub pool: String,
     pub ip_addresses: Vec<String>,
-    /// "", "503", "504", "500", "hang", "slow", "stuck_on", "flapping", "unknown", "error".
+    /// "", "503", "no_rack", "504", "500", "hang", "slow", "stuck_on", "flapping", "unknown",
+    /// "error".
     pub fault: String,
     /// Delay before a power change takes effect (default: --power-delay-ms).
     pub power_delay_ms: Option<u64>,
@@ -66,6 +67,8 @@ impl Default for SimMachine {
     }
 }
 
+/// MAAS's status number for a status name: the index in MAAS's list (maascommon/enums/node.py
+/// `NodeStatus`, labels from maascommon/node.py).
 fn status_code(name: &str) -> u32 {
     const NAMES: &[&str] = &[
         "New",
@@ -85,6 +88,12 @@ fn status_code(name: &str) -> u32 {
         "Disk erasing",
         "Failed disk erasing",
         "Rescue mode",
+        "Entering rescue mode",
+        "Failed to enter rescue mode",
+        "Exiting rescue mode",
+        "Failed to exit rescue mode",
+        "Testing",
+        "Failed testing",
     ];
     NAMES
         .iter()

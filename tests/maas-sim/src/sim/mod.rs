@@ -71,17 +71,25 @@ impl Sim {
 pub struct Reply {
     pub status: u16,
     pub body: String,
-    pub json: bool,
+    pub content_type: &'static str,
     pub location: Option<String>,
-    /// Seconds for a 503's `Retry-After` (MAAS sends one; 5 when not set).
+    /// Seconds for `Retry-After`; none is sent without it.
     pub retry_after: Option<u64>,
 }
+
+/// What MAAS's JSON emitter sends with every success (api/tests/test_api.py asserts it).
+pub const JSON: &str = "application/json; charset=utf-8";
+/// What MAAS sends with its errors (maasserver/exceptions.py, middleware.py).
+pub const TEXT: &str = "text/plain; charset=utf-8";
+/// The `Retry-After` MAAS sends with a 503 for a missing rack connection
+/// (middleware.py `RETRY_AFTER_SERVICE_UNAVAILABLE`).
+pub const MAAS_RETRY_AFTER: u64 = 10;
 
 pub fn json(status: u16, v: &serde_json::Value) -> Reply {
     Reply {
         status,
         body: v.to_string(),
-        json: true,
+        content_type: JSON,
         location: None,
         retry_after: None,
     }
@@ -91,7 +99,7 @@ pub fn text(status: u16, body: impl Into<String>) -> Reply {
     Reply {
         status,
         body: body.into(),
-        json: false,
+        content_type: TEXT,
         location: None,
         retry_after: None,
     }

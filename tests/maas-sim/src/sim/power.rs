@@ -1,7 +1,7 @@
 //! Power changes as MAAS makes them: `power_off`/`power_on` answer 200 with the machine as it
 //! *was* and the change happens after a delay (or never: fault `stuck_on`); manual power types
-//! answer `null`, locked machines 403, power_on of a Ready machine 409; power_on deploys an
-//! Allocated machine and power-cycles a running one. A machine may run a shell command when it
+//! answer `null`, locked machines 403, power_on of a machine nobody owns (Ready) 409; power_on
+//! deploys an Allocated machine and power-cycles a running one. A machine may run a shell command when it
 //! goes off or on (a test kills a node's processes that way).
 
 use super::machine::SimMachine;
@@ -32,7 +32,7 @@ pub fn schedule_power(
         let hook = {
             let mut s = lock(&sim);
             let Some(m) = s.find(&system_id) else { return };
-            if m.generation != generation || m.fault == "stuck_on" {
+            if m.generation != generation || m.fault == "stuck_on" || m.fault == "no_rack" {
                 return;
             }
             m.power_state = target.into();
@@ -89,17 +89,16 @@ pub fn request(
         };
         (format!("{hostname} power_off stop_mode={stop_mode}"), "off")
     } else {
-        match m.status_name.as_str() {
-            "Deployed" => {}
-            "Allocated" => {
-                m.status_name = "Deploying".into();
-            }
-            _ => {
-                return (
-                    text(409, "Can't start node: it hasn't been allocated."),
-                    None,
-                )
-            }
+        // MAAS refuses to start a machine without an owner (api/nodes.py power_on); a Ready
+        // machine has none (release clears it), whatever the machines file says.
+        if m.owner.is_none() || m.status_name == "Ready" {
+            return (
+                text(409, "Can't start node: it hasn't been allocated."),
+                None,
+            );
+        }
+        if m.status_name == "Allocated" {
+            m.status_name = "Deploying".into();
         }
         let event = if m.status_name == "Deploying" {
             format!("{hostname} power_on deploy")

@@ -90,18 +90,13 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
             s.requests.push((epoch(), line));
         }
     }
-    let content_type = if reply.json {
-        "application/json"
-    } else {
-        "text/plain; charset=utf-8"
-    };
     let mut response = tiny_http::Response::from_string(reply.body).with_status_code(reply.status);
-    if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", content_type) {
+    if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", reply.content_type) {
         response.add_header(h);
     }
-    if reply.status == 503 {
-        let seconds = reply.retry_after.unwrap_or(5).to_string();
-        if let Ok(h) = tiny_http::Header::from_bytes("Retry-After", seconds.as_bytes()) {
+    if let Some(seconds) = reply.retry_after {
+        if let Ok(h) = tiny_http::Header::from_bytes("Retry-After", seconds.to_string().as_bytes())
+        {
             response.add_header(h);
         }
     }
