@@ -11,6 +11,7 @@
 //! * [`output`]: standard output and error that never kill the agent (EPIPE).
 //! * [`panic_guard`]: a panic prints one line without input in it and exits with the
 //!   protocol's error code.
+//! * [`password_script`]: a password read from a command's output.
 //! * [`secret`]: values that never show in a log, an error or a `Debug` print.
 //! * [`cib`]: the parts of the live CIB an agent may need to read.
 //! * [`process`]: helpers detached from an operation, and a process's identity (pid + start
@@ -29,6 +30,7 @@ pub mod meta;
 pub mod output;
 pub mod panic_guard;
 pub mod params;
+pub mod password_script;
 pub mod process;
 pub mod ra;
 pub mod render;

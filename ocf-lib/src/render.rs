@@ -251,6 +251,8 @@ const SECRET_FENCE_NOTE: &str = "A secret: never logged. On the command line it 
 /// The same for a resource agent.
 const SECRET_OCF_NOTE: &str =
     "A secret: never logged and never shown in an error. Keep it out of the CIB with cibsecret.";
+/// The same for a resource agent that also has `password_script`.
+const SECRET_OCF_SCRIPT_NOTE: &str = "A secret: never logged and never shown in an error. Keep it out of the CIB: with password_script, or with cibsecret on cluster nodes (cibsecret's file does not reach a pacemaker-remote node by itself; see password_script).";
 
 /// The man page: section 7 for resource agents (`ocf_oxha_vip.7`), 8 for fence agents.
 pub fn man_page(meta: &AgentMeta) -> String {
@@ -331,6 +333,9 @@ pub fn man_page(meta: &AgentMeta) -> String {
             out.push(' ');
             out.push_str(&roff(match meta.kind {
                 AgentKind::Fence => SECRET_FENCE_NOTE,
+                AgentKind::Resource if meta.param("password_script").is_some() => {
+                    SECRET_OCF_SCRIPT_NOTE
+                }
                 AgentKind::Resource => SECRET_OCF_NOTE,
             }));
         }

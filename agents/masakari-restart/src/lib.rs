@@ -15,7 +15,8 @@ use ocf_lib::{
     ActionMeta, AgentKind, AgentMeta, ManSection, OcfError, OcfResult, OcfStatus, Param,
 };
 use oxha_masakari_api::{
-    Connection, Failure, MasakariClient, Notification, PostOutcome, Session, CONNECTION_PARAMS,
+    Auth, Connection, Failure, MasakariClient, Notification, Password, PostOutcome, Session,
+    CONNECTION_PARAMS,
 };
 use state::{Incident, Seen, State, StateFile};
 use std::collections::BTreeMap;
@@ -48,6 +49,8 @@ fn check_hostname(value: &str) -> Result<(), String> {
 }
 
 static PARAMS: &[Param] = &[
+    ocf_lib::password_script::PARAM
+        .longdesc("A command (run as root through /bin/sh -c, with a cleaned environment) whose standard output, trimmed, is the keystone password: e.g. cat /etc/oxha/ks, a file readable by root only on every compute node. Use it instead of password on pacemaker-remote nodes: a plain password is kept in clear in the CIB, and cibsecret does not reach a remote node by itself (its executor reads the secret from its own /var/lib/pacemaker/lrm/secrets, which cibsecret set and sync fill over ssh, only on the nodes they can reach then; a node without the file gets the resource unconfigured, which stops it on every node). It runs when a session needs a token (a notification to send), and once in start and validate-all to check it; a monitor with nothing to send runs nothing. Give password or password_script, not both."),
     Param::string("hostname", "This compute host's name in Masakari")
         .longdesc("Must equal the Masakari host name, the nova-compute service host and normally the Pacemaker node name. Default: this node's FQDN (the host name, completed from /etc/hosts when it has no domain).")
         .check(check_hostname),
@@ -80,29 +83,33 @@ static ACTIONS: &[ActionMeta] = &[
 static MAN: &[ManSection] = &[
     ManSection {
         title: "EXAMPLES",
-        body: "A clone on every compute node (crm):
+        body: "A clone on the compute nodes only (the pacemaker-remote nodes), with the keystone password read from a root-only file on each of them (crm):
 
   primitive masakari-restart ocf:oxha:masakari-restart \\
       params auth_url=http://keystone:5000/v3 username=masakari \\
-      project_name=services password=secret \\
+      project_name=services password_script='cat /etc/oxha/ks' \\
       op monitor interval=10s timeout=40s
-  clone cl-masakari-restart masakari-restart
+  clone cl-masakari-restart masakari-restart meta interleave=true
+  location masakari-restart-on-computes cl-masakari-restart \\
+      rule -inf: #kind ne remote
 
 The same with pcs:
 
   pcs resource create masakari-restart ocf:oxha:masakari-restart \\
       auth_url=http://keystone:5000/v3 username=masakari \\
-      project_name=services password=secret \\
-      op monitor interval=10s timeout=40s clone
+      project_name=services password_script='cat /etc/oxha/ks' \\
+      op monitor interval=10s timeout=40s clone interleave=true
+  pcs constraint location masakari-restart-clone rule \\
+      score=-INFINITY '#kind' ne remote
 
-Low latency: every monitor listens for libvirt events for 25 s after its poll:
+Low latency: every monitor listens for libvirt events for 25 s after its poll (same location rule):
 
   pcs resource create masakari-restart ocf:oxha:masakari-restart \\
       auth_url=http://keystone:5000/v3 username=masakari \\
-      project_name=services password=secret event_wait=25s \\
-      op monitor interval=2s timeout=45s clone
+      project_name=services password_script='cat /etc/oxha/ks' event_wait=25s \\
+      op monitor interval=2s timeout=45s clone interleave=true
 
-Against a Masakari running auth_strategy=noauth2:
+Against a Masakari running auth_strategy=noauth2 (same location rule):
 
   pcs resource create masakari-restart ocf:oxha:masakari-restart \\
       auth_mode=noauth masakari_url=http://127.0.0.1:15868/v1 clone",
@@ -495,6 +502,16 @@ impl ResourceAgent for MasakariRestart {
         if let Some(ca) = &self.connection.ca_file {
             if !std::path::Path::new(ca).is_file() {
                 return Err(OcfError::configured(format!("ca_file {ca} does not exist")));
+            }
+        }
+        // A password_script that does not work on this node should fail the start here, not
+        // the first notification after a guest crashed.
+        if let Auth::Keystone(creds) = &self.connection.auth {
+            if let Password::Script(_) = creds.password {
+                creds
+                    .password
+                    .resolve(&ctx.deadline)
+                    .map_err(OcfError::generic)?;
             }
         }
         self.hostname()?;

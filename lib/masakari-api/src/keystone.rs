@@ -1,16 +1,17 @@
 //! Keystone v3: password authentication, the token's service catalog, endpoint lookup.
 
 use crate::params::Credentials;
+use ocf_lib::Secret;
 use serde::Deserialize;
 use serde_json::json;
 
 /// The body of `POST /v3/auth/tokens` (the password is exposed here and nowhere else).
-pub fn password_request(c: &Credentials) -> serde_json::Value {
+pub fn password_request(c: &Credentials, password: &Secret) -> serde_json::Value {
     json!({"auth": {
         "identity": {"methods": ["password"], "password": {"user": {
             "name": c.username,
             "domain": {"name": c.user_domain_name},
-            "password": c.password.expose()}}},
+            "password": password.expose()}}},
         "scope": {"project": {"name": c.project_name, "domain": {"name": c.project_domain_name}}}
     }})
 }

@@ -21,7 +21,7 @@ pub mod session;
 
 pub use error::Failure;
 pub use masakari::{Host, MasakariClient, Notification, PostOutcome, Segment};
-pub use params::{Auth, Connection, Credentials, CONNECTION_PARAMS};
+pub use params::{Auth, Connection, Credentials, Password, CONNECTION_PARAMS};
 pub use session::Session;
 
 #[cfg(test)]

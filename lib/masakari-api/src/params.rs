@@ -35,12 +35,33 @@ pub static CONNECTION_PARAMS: &[Param] = &[
         .longdesc("http://host:port of a proxy for every request. Without it no proxy is used: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY in the environment are ignored."),
 ];
 
+/// Where the keystone password comes from.
+#[derive(Clone, Debug)]
+pub enum Password {
+    /// The `password` parameter (through cibsecret, or filled by a fence agent's
+    /// `password_script` before the connection is read).
+    Given(Secret),
+    /// A resource agent's `password_script` (the command, not a secret): run when a session
+    /// first needs a token, so a monitor with nothing to send runs nothing.
+    Script(String),
+}
+
+impl Password {
+    /// The password itself, running the script if there is one (within `deadline`).
+    pub fn resolve(&self, deadline: &ocf_lib::Deadline) -> Result<Secret, String> {
+        match self {
+            Password::Given(p) => Ok(p.clone()),
+            Password::Script(script) => ocf_lib::password_script::run(script, deadline),
+        }
+    }
+}
+
 /// Keystone v3 password credentials.
 #[derive(Clone, Debug)]
 pub struct Credentials {
     pub auth_url: Url,
     pub username: String,
-    pub password: Secret,
+    pub password: Password,
     pub project_name: String,
     pub user_domain_name: String,
     pub project_domain_name: String,
@@ -93,10 +114,32 @@ impl Connection {
                         .string(name)
                         .ok_or_else(|| format!("auth_mode=keystone needs {name}"))
                 };
+                let auth_url = oxha_http::check_url(&need("auth_url")?, "auth_url")?;
+                let username = need("username")?;
+                // A resource agent's password_script, when it declares one; a fence agent's
+                // has already run and filled `password` (ocf_lib::fence).
+                let declares_script = params.meta().param("password_script").is_some();
+                let script = declares_script
+                    .then(|| params.string("password_script"))
+                    .flatten();
+                let resolved_by_fence_lib = params.meta().kind == ocf_lib::AgentKind::Fence;
+                let password = match (params.string("password"), script) {
+                    (Some(_), Some(_)) if !resolved_by_fence_lib => {
+                        return Err(
+                            "set password or password_script, not both: which one is meant?".into(),
+                        )
+                    }
+                    (Some(p), _) => Password::Given(Secret::new(p)),
+                    (None, Some(script)) => Password::Script(script),
+                    (None, None) if declares_script => {
+                        return Err("auth_mode=keystone needs password or password_script".into())
+                    }
+                    (None, None) => return Err("auth_mode=keystone needs password".into()),
+                };
                 Auth::Keystone(Box::new(Credentials {
-                    auth_url: oxha_http::check_url(&need("auth_url")?, "auth_url")?,
-                    username: need("username")?,
-                    password: Secret::new(need("password")?),
+                    auth_url,
+                    username,
+                    password,
                     project_name: need("project_name")?,
                     user_domain_name: need("user_domain_name")?,
                     project_domain_name: need("project_domain_name")?,

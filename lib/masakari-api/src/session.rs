@@ -62,11 +62,17 @@ impl Session {
         };
         let url = keystone::tokens_url(creds.auth_url.as_str());
         let what = format!("keystone {url}");
+        // A password_script that fails now may work at the next attempt (a secret store
+        // restarting): the caller keeps what it had to send.
+        let password = creds
+            .password
+            .resolve(&self.deadline)
+            .map_err(Failure::Transient)?;
         let resp = self
             .http
             .post(&url)
             .timeout(self.timeout()?)
-            .json(&keystone::password_request(creds))
+            .json(&keystone::password_request(creds, &password))
             .send()
             .map_err(|e| transport(&e).about(&what))?;
         let code = resp.status().as_u16();

@@ -97,8 +97,21 @@ static META: ocf_lib::AgentMeta = ocf_lib::AgentMeta {
     man_sections: &[],
 };
 
+/// A resource agent with `password_script`, as masakari-restart declares it.
+static SCRIPT_META: ocf_lib::AgentMeta = ocf_lib::AgentMeta {
+    params: &[ocf_lib::password_script::PARAM],
+    ..META
+};
+
 fn connection(pairs: &[(&str, &str)]) -> Result<Connection, String> {
-    let mut p = ocf_lib::Params::new(&META);
+    connection_of(&META, pairs)
+}
+
+fn connection_of(
+    meta: &'static ocf_lib::AgentMeta,
+    pairs: &[(&str, &str)],
+) -> Result<Connection, String> {
+    let mut p = ocf_lib::Params::new(meta);
     for (k, v) in pairs {
         p.set(k, *v);
     }
@@ -183,7 +196,72 @@ fn connection_parameters_are_checked() {
         "{err}"
     );
     let c = keystone(5000);
-    assert!(!format!("{c:?}").contains("Keystone-Pa55word"));
+    for shown in [format!("{c:?}"), format!("{c:#?}")] {
+        assert!(!shown.contains("Keystone-Pa55word"), "{shown}");
+        assert!(shown.contains("masakari"), "{shown}");
+    }
+}
+
+#[test]
+fn a_password_script_is_run_when_a_token_is_needed() {
+    let dir = std::env::temp_dir().join(format!("masakari-api-pwscript-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let runs = dir.join("runs");
+    let file = dir.join("ks");
+    std::fs::write(&file, "Script-Pa55word\n").expect("password file");
+    let script = format!("echo run >> {}; cat {}", runs.display(), file.display());
+    let (port, seen) = recording_fake();
+    let auth_url = format!("http://127.0.0.1:{port}/v3");
+    let base = [
+        ("auth_url", auth_url.as_str()),
+        ("username", "masakari"),
+        ("project_name", "services"),
+        ("interface", "internal"),
+    ];
+    let with = |extra: &[(&str, &str)]| {
+        let pairs: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+        connection_of(&SCRIPT_META, &pairs)
+    };
+    assert_eq!(
+        with(&[]).expect_err("no password"),
+        "auth_mode=keystone needs password or password_script"
+    );
+    let both = with(&[("password", "p1"), ("password_script", "echo p2")]);
+    assert!(both.expect_err("both").contains("not both"));
+    let c = with(&[("password_script", script.as_str())]).expect("valid");
+    let shown = format!("{c:?}");
+    assert!(
+        shown.contains("Script(") && !shown.contains("Pa55word"),
+        "{shown}"
+    );
+    let session = Session::new(c, Deadline::after(Duration::from_secs(20))).expect("session");
+    assert!(!runs.exists(), "nothing is run before a token is needed");
+    let mut client = MasakariClient::new(session);
+    client.find_host("compute-1").expect("answers");
+    client.find_host("compute-1").expect("answers");
+    let count = std::fs::read_to_string(&runs).expect("the script ran");
+    assert_eq!(count.lines().count(), 1, "once per session");
+    let seen = seen.lock().expect("log").clone();
+    assert!(
+        seen[0].contains("\"password\":\"Script-Pa55word\""),
+        "{seen:?}"
+    );
+    // A script that fails is a transient failure: the caller keeps what it had to send.
+    let failing = with(&[("password_script", "exit 4")]).expect("valid");
+    let session = Session::new(failing, Deadline::after(Duration::from_secs(20))).expect("session");
+    let err = MasakariClient::new(session)
+        .segments()
+        .expect_err("no password");
+    assert!(matches!(err, Failure::Transient(_)), "{err}");
+    assert!(err.to_string().contains("password_script failed"), "{err}");
+    // Without password_script declared (a fence agent's connection group alone), a script
+    // is not a source: only password is.
+    let err = connection(&[("auth_url", "http://k:5000/v3"), ("username", "u")]);
+    assert_eq!(
+        err.expect_err("no password"),
+        "auth_mode=keystone needs password"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -280,9 +358,8 @@ fn a_redirecting_keystone_gets_nothing_followed() {
 
 #[test]
 fn the_deadline_cuts_requests() {
-    let session =
-        Session::new(keystone(9), Deadline::after(Duration::from_millis(50))).expect("session");
-    std::thread::sleep(Duration::from_millis(60));
+    // A deadline already reached: no request may start.
+    let session = Session::new(keystone(9), Deadline::after(Duration::ZERO)).expect("session");
     let mut client = MasakariClient::new(session);
     let err = client.segments().expect_err("no time");
     assert!(err.to_string().contains("no time left"), "{err}");

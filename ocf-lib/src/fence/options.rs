@@ -3,7 +3,6 @@
 //! call), `password_script`, and the warnings for secrets given where `ps` shows them.
 
 use super::FenceError;
-use crate::child::Child;
 use crate::deadline::Deadline;
 use crate::meta::{ActionMeta, AgentMeta, Param};
 use crate::params::Params;
@@ -133,13 +132,9 @@ pub mod opt {
         .value_name("password")
         .aliases(&["passwd"])
         .secret();
-    pub const PASSWORD_SCRIPT: Param = Param::string(
-        "password_script",
-        "Script to run to retrieve password (its standard output, trimmed)",
-    )
-    .short('S')
-    .value_name("script")
-    .aliases(&["passwd_script"]);
+    pub const PASSWORD_SCRIPT: Param = crate::password_script::PARAM
+        .short('S')
+        .aliases(&["passwd_script"]);
     pub const SSL: Param =
         Param::boolean("ssl", "Use SSL connection with verifying certificate").short('z');
     pub const SSL_SECURE: Param = Param::boolean(
@@ -318,9 +313,8 @@ pub(super) fn help_text(meta: &'static AgentMeta) -> String {
     out
 }
 
-/// Reads `password_script` output as the password (run through `/bin/sh -c`, as fencing.py
-/// does, with a cleaned environment and within `deadline`). The output is registered as a
-/// secret before anything else sees it.
+/// Reads `password_script` output as the password (see [`crate::password_script::run`]),
+/// for agents that declare it.
 pub(super) fn run_password_script(
     params: &mut Params,
     deadline: &Deadline,
@@ -336,22 +330,7 @@ pub(super) fn run_password_script(
     let Some(script) = params.string("password_script") else {
         return Ok(());
     };
-    let out = Child::new("/bin/sh")
-        .arg("-c")
-        .arg(&script)
-        .run(deadline)
-        .map_err(|e| FenceError::config(format!("password_script: {e}")))?;
-    let password = out.stdout.trim().to_string();
-    crate::log::register_secret(&password);
-    if !out.status.success() {
-        return Err(FenceError::config(format!(
-            "password_script failed ({})",
-            out.status
-        )));
-    }
-    if password.is_empty() {
-        return Err(FenceError::config("password_script printed nothing"));
-    }
-    params.set("password", password);
+    let password = crate::password_script::run(&script, deadline).map_err(FenceError::config)?;
+    params.set("password", password.expose());
     Ok(())
 }
