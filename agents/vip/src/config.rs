@@ -221,13 +221,16 @@ pub const SCOPE_HOST: u8 = 254;
 
 /// What IPaddr2's findif derives from `ip route list match <ip>[/<cidr_netmask>]`: among the
 /// main table's unicast routes (never the default route) that contain `ip` — with a configured
-/// prefix, only routes at least as wide as it (`match` semantics), and for IPv4 only directly
-/// attached ones (`scope link`) — optionally only those out of `nic` and of protocol `proto`:
-/// the lowest metric, then the longest prefix. Returns the outgoing interface index and the
-/// route's prefix length.
+/// prefix, only routes at least as wide as it (`match` semantics), and only directly attached
+/// ones (IPv4: `scope link`; IPv6, whose routes all have universe scope: no gateway) —
+/// optionally only those out of `nic` and of protocol `proto`: the lowest metric, then the
+/// longest prefix. Returns the outgoing interface index and the route's prefix length.
 ///
 /// A configured prefix wider than the interface's own network therefore finds nothing (IPaddr2
-/// refuses such a start: "Unable to find nic or netmask"), and a narrower one is found.
+/// refuses such a start: "Unable to find nic or netmask"), and a narrower one is found. An
+/// IPv6 prefix wider than the network but inside a routed one (`2001:db8::/32 via ...`) finds
+/// nothing either: IPaddr2's findif takes that route's gateway for the interface, and its
+/// start fails ("Failed to add"); on-link is what the address needs.
 pub fn detect(
     routes: &[Route],
     ip: &IpAddr,
@@ -240,7 +243,13 @@ pub fn detect(
         .filter(|r| r.table == MAIN_TABLE && r.unicast && r.prefix > 0)
         .filter(|r| contains(&r.destination, r.prefix, ip))
         .filter(|r| prefix.is_none_or(|p| r.prefix <= p))
-        .filter(|r| ip.is_ipv6() || r.scope == SCOPE_LINK)
+        .filter(|r| {
+            if ip.is_ipv6() {
+                !r.via_gateway
+            } else {
+                r.scope == SCOPE_LINK
+            }
+        })
         .filter(|r| proto.is_none_or(|p| r.protocol == p))
         .filter_map(|r| r.oif.map(|oif| (r, oif)))
         .filter(|(_, oif)| nic.is_none_or(|n| n == *oif))
@@ -447,6 +456,7 @@ mod tests {
             unicast: true,
             local: false,
             scope: SCOPE_LINK,
+            via_gateway: false,
         }
     }
 
@@ -474,11 +484,22 @@ mod tests {
                 protocol: 4,
                 ..route("198.51.100.0", 25, 9, 0)
             },
-            route("2001:db8::", 64, 10, 256),
+            // On-link IPv6: universe scope too, but no gateway.
+            Route {
+                scope: 0,
+                ..route("2001:db8::", 64, 10, 256)
+            },
             // Reached through a gateway: IPaddr2 only considers directly attached networks.
             Route {
                 scope: 0,
+                via_gateway: true,
                 ..route("10.0.0.0", 8, 11, 0)
+            },
+            // IPv6 routes have universe scope whether on-link or not; this one has a gateway.
+            Route {
+                scope: 0,
+                via_gateway: true,
+                ..route("2001:db8::", 32, 12, 1024)
             },
         ];
         type Case = (
@@ -558,7 +579,13 @@ mod tests {
         );
         assert_eq!(
             detect(&routes, &ip("2001:db8::5"), None, Some(48), None),
-            None
+            None,
+            "an IPv6 prefix wider than the network, inside a routed one"
+        );
+        assert_eq!(
+            detect(&routes, &ip("2001:db8:1::5"), None, None, None),
+            None,
+            "IPv6 network reached through a gateway"
         );
         assert_eq!(detect(&[], &ip("192.0.2.1"), None, None, None), None);
     }

@@ -87,7 +87,11 @@ pub struct Route {
     /// `RTN_LOCAL`: one of this host's own addresses or networks (`local 127.0.0.0/8 dev lo`).
     pub local: bool,
     /// `RT_SCOPE_*`: 253 link (directly attached), 254 host, 0 universe (through a gateway).
+    /// IPv6 routes always have scope 0: [`Route::via_gateway`] tells them apart.
     pub scope: u8,
+    /// Has a next hop (`RTA_GATEWAY`, `RTA_VIA` or `RTA_MULTIPATH`): a network reached through
+    /// a router, not a directly attached one.
+    pub via_gateway: bool,
 }
 
 /// The address to add: everything `ip addr add` would have been told.
@@ -465,6 +469,7 @@ fn route_from(message: &RouteMessage) -> Option<Route> {
     let mut oif = None;
     let mut metric = 0;
     let mut table = u32::from(message.header.table);
+    let mut via_gateway = false;
     for attribute in &message.attributes {
         match attribute {
             RouteAttribute::Destination(RouteAddress::Inet(ip)) => {
@@ -476,6 +481,9 @@ fn route_from(message: &RouteMessage) -> Option<Route> {
             RouteAttribute::Oif(index) => oif = Some(*index),
             RouteAttribute::Priority(p) => metric = *p,
             RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Gateway(_) | RouteAttribute::Via(_) | RouteAttribute::MultiPath(_) => {
+                via_gateway = true
+            }
             _ => {}
         }
     }
@@ -494,6 +502,7 @@ fn route_from(message: &RouteMessage) -> Option<Route> {
         unicast: message.header.kind == RouteType::Unicast,
         local: message.header.kind == RouteType::Local,
         scope: u8::from(message.header.scope),
+        via_gateway,
     })
 }
 

@@ -372,3 +372,27 @@ fn ipv6addr_differs_on_invalid_values() {
         assert_eq!(codes(&ours), [6], "{value}");
     }
 }
+
+/// resource-agents' ocft IPaddr2v6 cases "force cidr_netmask (base netmask < / > assigned
+/// netmask)": cidr_netmask without nic, against the interface's /64. Narrower (/80): both take
+/// the interface through the /64 route (resource-agents 4.12 starts it; the ocft file still
+/// expects a failure). Wider (/48): no directly attached network is that wide, both refuse (1),
+/// with or without a default route; and inside a routed /32 (`via` a gateway), IPaddr2 takes the
+/// gateway for the interface and fails, vip finds no directly attached network and fails too.
+#[test]
+fn ipaddr2_ipv6_netmask_narrower_or_wider_than_the_interface_prefix() {
+    let params = &[("ip", "2001:db8::10"), ("cidr_netmask", "80")];
+    let t = same("IPaddr2", params, &[], &["start", "probe", "stop"]);
+    assert_eq!(codes(&t), [0, 0, 0]);
+    assert_eq!(t[0].addresses, ["va 2001:db8::10/80 -"]);
+    let params = &[("ip", "2001:db8::10"), ("cidr_netmask", "48")];
+    for setup in [
+        &[][..],
+        &["-6 route add default via 2001:db8::fffe dev va"][..],
+        &["-6 route add 2001:db8::/32 via 2001:db8::fffe dev va"][..],
+    ] {
+        let t = same("IPaddr2", params, setup, &["start", "probe", "stop"]);
+        assert_eq!(codes(&t), [1, 7, 0], "{setup:?}");
+        assert!(t[0].addresses.is_empty(), "{setup:?}");
+    }
+}
