@@ -169,6 +169,47 @@ struct WhoAmI {
     username: String,
 }
 
+/// Parses a machine read (`machines/<id>/`).
+pub fn parse_machine(system_id: &str, body: &str) -> Result<Machine, MaasError> {
+    serde_json::from_str::<Machine>(body)
+        .map_err(|e| MaasError::Body(format!("machine {system_id}: {e}")))
+}
+
+/// Parses a filtered `machines/` answer (a JSON array of machines).
+pub fn parse_machines(body: &str) -> Result<Vec<Machine>, MaasError> {
+    serde_json::from_str::<Vec<Machine>>(body)
+        .map_err(|e| MaasError::Body(format!("machines list: {e}")))
+}
+
+/// Parses a `users/?op=whoami` answer: the user's name.
+pub fn parse_whoami(body: &str) -> Result<String, MaasError> {
+    serde_json::from_str::<WhoAmI>(body)
+        .map(|w| w.username)
+        .map_err(|e| MaasError::Body(format!("users/?op=whoami: {e}")))
+}
+
+/// A non-success answer (other than a refused redirect) as an error, with the wait its
+/// `Retry-After` (whole seconds, as MAAS sends it) asks for.
+pub fn error_answer(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &str,
+) -> (MaasError, Option<Duration>) {
+    let retry_after = retry_after
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    if status == 401 {
+        return (MaasError::Unauthorized(quote_body(body)), None);
+    }
+    (
+        MaasError::Http {
+            status,
+            body: quote_body(body),
+        },
+        retry_after,
+    )
+}
+
 /// Parses a `query_power_state` answer: `{"state": "on"}`.
 pub fn parse_power_state(body: &str) -> Result<String, MaasError> {
     let answer: Option<PowerStateAnswer> = serde_json::from_str(body)
@@ -448,19 +489,9 @@ impl MaasClient {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .map(str::to_string);
         let body = resp.text().unwrap_or_default();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(failed(MaasError::Unauthorized(quote_body(&body))));
-        }
-        Err((
-            MaasError::Http {
-                status: status.as_u16(),
-                body: quote_body(&body),
-            },
-            retry_after,
-        ))
+        Err(error_answer(status.as_u16(), retry_after.as_deref(), &body))
     }
 
     /// A GET whose body is read whole.
@@ -470,15 +501,12 @@ impl MaasClient {
     }
 
     pub fn machines(&self, query: &[(&str, &str)]) -> Result<Vec<Machine>, MaasError> {
-        let body = self.get_text("machines/", query)?;
-        serde_json::from_str::<Vec<Machine>>(&body)
-            .map_err(|e| MaasError::Body(format!("machines list: {e}")))
+        parse_machines(&self.get_text("machines/", query)?)
     }
 
     pub fn machine(&self, system_id: &str) -> Result<Machine, MaasError> {
         let body = self.get_text(&format!("machines/{}/", path_segment(system_id)?), &[])?;
-        serde_json::from_str::<Machine>(&body)
-            .map_err(|e| MaasError::Body(format!("machine {system_id}: {e}")))
+        parse_machine(system_id, &body)
     }
 
     /// Live power state from the BMC (MAAS waits up to 60 s for it).
@@ -536,10 +564,7 @@ impl MaasClient {
     }
 
     pub fn whoami(&self) -> Result<String, MaasError> {
-        let body = self.get_text("users/", &[("op", "whoami")])?;
-        serde_json::from_str::<WhoAmI>(&body)
-            .map(|w| w.username)
-            .map_err(|e| MaasError::Body(format!("users/?op=whoami: {e}")))
+        parse_whoami(&self.get_text("users/", &[("op", "whoami")])?)
     }
 }
 
