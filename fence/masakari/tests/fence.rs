@@ -349,6 +349,77 @@ fn misconfigured_topology_is_refused_and_masakari_hears_nothing() {
     maas().set("compute-3", "");
 }
 
+/// Devices that "succeed" without powering anything off do not make the notifier safe: a
+/// `stonith:null` device (as charm-hacluster creates `st-null`, run through fence_legacy and
+/// cluster-glue) and fence_heuristics_ping before it leave the level failing at the notifier.
+#[test]
+fn devices_that_power_nothing_off_do_not_guard_the_notifier() {
+    let _s = Cluster::serial();
+    let c = env().cluster;
+    c.pcs(&[
+        "stonith",
+        "create",
+        "st-null",
+        "null",
+        "hostlist=compute-3",
+        "--force",
+    ])
+    .expect_ok();
+    c.pcs(&[
+        "stonith",
+        "create",
+        "heuristics",
+        "fence_heuristics_ping",
+        "ping_targets=127.0.0.1",
+        "pcmk_host_list=compute-3",
+    ])
+    .expect_ok();
+    wait_for(
+        "st-null and heuristics registered",
+        Duration::from_secs(60),
+        || {
+            let r = c.run(&["stonith_admin", "--list-registered"]);
+            (r.stdout.contains("st-null") && r.stdout.contains("heuristics")).then_some(())
+        },
+    );
+    misconfigured_fencing(
+        c,
+        &[&["st-null", "masakari"]],
+        "'st-null' (null) is cluster-glue's null plugin",
+    );
+    misconfigured_fencing(
+        c,
+        &[&["heuristics", "masakari"]],
+        "'heuristics' (fence_heuristics_ping) is not a fence agent by itself",
+    );
+    // Both did succeed: the level reached the notifier, which refused.
+    let log = std::fs::read_to_string(c.state_dir().join("pacemaker.log")).unwrap_or_default();
+    for device in ["st-null", "heuristics"] {
+        let ran = format!("targeting compute-3 using {device} returned 0");
+        assert!(
+            log.lines().any(|l| l.contains(&ran)),
+            "{device} never succeeded for compute-3\n{}",
+            c.logs()
+        );
+    }
+    // A name that powers nothing off cannot be added as a power agent: a configuration error.
+    let r = fence(&[
+        "-o",
+        "validate-all",
+        "--extra-power-agents",
+        "fence_foo,null",
+    ]);
+    assert_ne!(r.code, 0, "{r}");
+    assert!(
+        r.stderr
+            .contains("extra_power_agents: 'null' cannot be a power device"),
+        "{r}"
+    );
+    c.pcs(&["stonith", "delete", "st-null"]).expect_ok();
+    c.pcs(&["stonith", "delete", "heuristics"]).expect_ok();
+    assert!(compute_host_notifications("compute-3").is_empty());
+}
+
 /// A fence_masakari device without pcmk_host_list: with no list action, the fencer asks its
 /// status for each target, and status answers only where the topology lets it act.
 #[test]
