@@ -38,6 +38,7 @@ help:
 	@echo "make man         regenerate man/ from the agents' metadata"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 	@echo "make bench       benchmarks against the agents oxha replaces (bench/)"
+	@echo "make soak        the chaos soak: SOAK_MINUTES=$(SOAK_MINUTES) of seeded faults (SOAK_SEED=) on the real stack"
 
 build:
 	RUSTFLAGS="$(STATIC_FLAGS)" cargo build --release --locked --target $(TARGET) --workspace --bins
@@ -89,6 +90,14 @@ demo-clean:
 
 bench: stage
 	bash bench/run
+
+# The chaos soak (tests/soak): SOAK_MINUTES of random faults from SOAK_SEED (random if unset) on
+# the real cluster and OpenStack; its report goes to bench/soak/. `make test` runs a short one.
+SOAK_MINUTES ?= 60
+soak: deps stage
+	mkdir -p bench/soak
+	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_REPORT=$(CURDIR)/bench/soak/report-$$(date +%Y%m%d-%H%M).txt \
+		cargo test --locked -p oxha-soak --test soak -- --nocapture
 
 clean:
 	cargo clean

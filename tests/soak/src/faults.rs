@@ -127,7 +127,7 @@ impl<'a> Soak<'a> {
         Soak {
             os,
             plan,
-            watcher: Watcher::default(),
+            watcher: Watcher::new(format!("{}/openstack/instances/", os.state_dir().display())),
             servers,
             hosts: Mutex::new(hosts),
             host_uuids,
@@ -184,18 +184,36 @@ impl<'a> Soak<'a> {
             .collect()
     }
 
-    /// (status, host) of every soak server, from one `server list`.
+    /// (status, host) of every soak server, from one `server list`; asked again while a
+    /// server is missing from it (a client that failed, an API restarting) for up to a minute:
+    /// past that a server is lost (invariant 4 judges it).
     pub fn server_states(&self) -> BTreeMap<String, (String, String)> {
+        let start = Instant::now();
+        loop {
+            let states = self.server_list();
+            if self.servers.iter().all(|s| states.contains_key(s.name))
+                || start.elapsed() > Duration::from_secs(60)
+            {
+                return states;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    fn server_list(&self) -> BTreeMap<String, (String, String)> {
         let r = self.os.openstack(&[
             "server", "list", "--long", "-f", "value", "-c", "Name", "-c", "Status", "-c", "Host",
         ]);
-        // -f value keeps the listing's column order: Name, Status, ..., Host.
+        // -f value keeps the listing's column order: Name, Status, then the host (named by
+        // two columns of --long, so it may come twice; empty while nova has none).
         r.stdout
             .lines()
             .filter_map(|l| {
                 let w: Vec<&str> = l.split_whitespace().collect();
                 match w[..] {
-                    [name, status, host] => Some((name.to_string(), (status.into(), host.into()))),
+                    [name, status, host, ..] => {
+                        Some((name.to_string(), (status.into(), host.into())))
+                    }
                     [name, status] => Some((name.to_string(), (status.into(), String::new()))),
                     _ => None,
                 }
@@ -340,7 +358,7 @@ impl<'a> Soak<'a> {
         let mut ep = Episode::new(kind, server.name.to_string());
         let mut since = now();
         for round in 0..crashes {
-            let pids = crate::watch::qemu_by_instance()
+            let pids = crate::watch::qemu_by_instance(&self.watcher.scope)
                 .remove(&server.instance)
                 .unwrap_or_default();
             let [pid] = pids[..] else {
@@ -824,7 +842,7 @@ impl<'a> Soak<'a> {
                 None => self.violation(4, format!("{} is gone at the end", s.name)),
             }
         }
-        let qemus = crate::watch::qemu_by_instance();
+        let qemus = crate::watch::qemu_by_instance(&self.watcher.scope);
         for s in &self.servers {
             let n = qemus.get(&s.instance).map_or(0, Vec::len);
             if n != 1 {

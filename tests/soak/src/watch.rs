@@ -1,7 +1,9 @@
 //! Invariant 1, sampled every 250 ms while the soak runs: no instance has more than one live
 //! qemu process, on any set of hosts. Every node of the cluster is a set of namespaces of this
 //! machine, so this machine's /proc sees every qemu of every compute host at once, partitioned
-//! or not: one scan is one instant.
+//! or not: one scan is one instant. A qemu belongs to this soak's cloud when its disk lies in
+//! the cloud's shared `instances_path` (another cloud on the same machine, a demo say, numbers
+//! its instances from 1 too).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +13,9 @@ use std::time::{Duration, Instant};
 /// How often the watcher samples.
 pub const PERIOD: Duration = Duration::from_millis(250);
 
-/// Live qemu processes by instance name (`instance-0000000a`): pid list.
-pub fn qemu_by_instance() -> BTreeMap<String, Vec<u32>> {
+/// Live qemu processes by instance name (`instance-0000000a`): pid list; only those whose
+/// command line names `scope` (the cloud's instances directory).
+pub fn qemu_by_instance(scope: &str) -> BTreeMap<String, Vec<u32>> {
     let mut out: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
@@ -31,6 +34,9 @@ pub fn qemu_by_instance() -> BTreeMap<String, Vec<u32>> {
         let mut args = cmdline.split(|&b| b == 0);
         let Some(argv0) = args.next() else { continue };
         if !argv0.ends_with(b"qemu-system-x86_64") {
+            continue;
+        }
+        if !cmdline.windows(scope.len()).any(|w| w == scope.as_bytes()) {
             continue;
         }
         let Some(instance) = args.find_map(|a| {
@@ -76,18 +82,19 @@ pub struct Seen {
 pub struct Watcher {
     pub seen: Mutex<Seen>,
     stop: AtomicBool,
-}
-
-impl Default for Watcher {
-    fn default() -> Self {
-        Watcher {
-            seen: Mutex::new(Seen::default()),
-            stop: AtomicBool::new(false),
-        }
-    }
+    /// The cloud's instances directory (see [`qemu_by_instance`]).
+    pub scope: String,
 }
 
 impl Watcher {
+    pub fn new(scope: String) -> Watcher {
+        Watcher {
+            seen: Mutex::new(Seen::default()),
+            stop: AtomicBool::new(false),
+            scope,
+        }
+    }
+
     pub fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -101,7 +108,7 @@ impl Watcher {
         let mut last = Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
             let at = oxha_multinode::now();
-            let qemus = qemu_by_instance();
+            let qemus = qemu_by_instance(&self.scope);
             let mut seen = self.seen();
             seen.samples += 1;
             let gap = last.elapsed();
