@@ -203,3 +203,73 @@ fn proxies_in_the_environment_are_ignored() {
     );
     assert_eq!(node.pending(), 1);
 }
+
+/// `password_script` instead of a password in the CIB (cibsecret's files do not reach a
+/// pacemaker-remote node by themselves): checked once by start, run again only when a
+/// notification is to be sent, never shown; a script that fails keeps the incident.
+#[test]
+fn the_password_comes_from_password_script_when_there_is_something_to_send() {
+    let node = Node::new("pwscript");
+    let keystone_fake = Recorder::start();
+    let runs = node.dir.join("script-runs");
+    let secret_file = node.dir.join("ks");
+    std::fs::write(&secret_file, format!("{PASSWORD}\n")).expect("password file");
+    let script = format!(
+        "echo run >> {}; cat {}",
+        runs.display(),
+        secret_file.display()
+    );
+    let runs_so_far = || {
+        std::fs::read_to_string(&runs)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let mut env = keystone(&format!("{}/v3", keystone_fake.url()));
+    env.retain(|(k, _)| *k != "OCF_RESKEY_password");
+    env.push(("OCF_RESKEY_password_script", script));
+    node.run("start", &refs(&env)).expect_ok();
+    assert_eq!(runs_so_far(), 1, "start checks the script");
+    node.run("monitor", &refs(&env)).expect_ok();
+    assert_eq!(runs_so_far(), 1, "nothing to send: nothing run");
+    assert!(keystone_fake.seen().is_empty());
+    node.guest("5 3");
+    let r = node.run("monitor", &refs(&env));
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(runs_so_far(), 2, "a notification to send: one run");
+    assert!(
+        keystone_fake
+            .seen()
+            .iter()
+            .any(|l| l.starts_with("POST /v3/auth/tokens")),
+        "{:?}",
+        keystone_fake.seen()
+    );
+    assert_eq!(node.pending(), 1, "keystone answered 502: kept");
+    assert!(!r.stderr.contains(PASSWORD), "{r}");
+
+    // A script that fails: start fails with the reason, and never shows what it printed.
+    let mut failing = env.clone();
+    failing.retain(|(k, _)| *k != "OCF_RESKEY_password_script");
+    failing.push((
+        "OCF_RESKEY_password_script",
+        format!("cat {}; exit 3", secret_file.display()),
+    ));
+    let r = node.run("start", &refs(&failing));
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.stderr.contains("ocf-exit-reason:password_script failed"),
+        "{r}"
+    );
+    assert!(
+        !r.stderr.contains(PASSWORD) && !r.stdout.contains(PASSWORD),
+        "{r}"
+    );
+    // Both a password and a script: which one is meant? A configuration error.
+    let mut both = env.clone();
+    both.push(("OCF_RESKEY_password", PASSWORD.into()));
+    let r = node.run("validate-all", &refs(&both));
+    assert_eq!(r.code, 6, "{r}");
+    assert!(r.stderr.contains("not both"), "{r}");
+    assert!(!r.stderr.contains(PASSWORD), "{r}");
+    node.run("stop", &refs(&env)).expect_ok();
+}
