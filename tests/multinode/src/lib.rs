@@ -611,6 +611,36 @@ impl MultiCluster {
         (count("failed"), count("successful"))
     }
 
+    /// Replaces the whole fencing topology with one level per entry of `levels` (index from 1)
+    /// for `target`, in one CIB change: clearing the levels then adding them (two changes)
+    /// leaves a moment with no level, when the fencer may fence the target with any device.
+    pub fn set_fencing_levels(&self, node: &str, target: &str, levels: &[&[&str]]) {
+        let entries: String = levels
+            .iter()
+            .enumerate()
+            .map(|(i, devices)| {
+                format!(
+                    r#"<fencing-level id="fl-{target}-{index}" index="{index}" target="{target}" devices="{}"/>"#,
+                    devices.join(","),
+                    index = i + 1
+                )
+            })
+            .collect();
+        let xml = format!("<fencing-topology>{entries}</fencing-topology>");
+        self.run(
+            node,
+            &[
+                "cibadmin",
+                "--replace",
+                "--scope",
+                "fencing-topology",
+                "--xml-text",
+                &xml,
+            ],
+        )
+        .expect_ok();
+    }
+
     /// The fence devices the fencer on `node` has registered (`stonith_admin --list-registered`).
     pub fn registered_devices(&self, node: &str) -> String {
         self.run(node, &["stonith_admin", "--list-registered"])

@@ -38,25 +38,9 @@ fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() 
         "the notifier started (its monitor passed) while the topology was right"
     );
 
-    // The mistake: the notifier first in the level.
-    cluster
-        .pcs("node1", &["stonith", "level", "clear", REMOTE_NODE])
-        .expect_ok();
-    cluster
-        .pcs(
-            "node1",
-            &[
-                "stonith",
-                "level",
-                "add",
-                "1",
-                REMOTE_NODE,
-                MASAKARI_DEV,
-                POWER_DEV,
-                "--force",
-            ],
-        )
-        .expect_ok();
+    // The mistake: the notifier first in the level (one CIB change: no moment without a
+    // level, when the fencer could use the power device alone).
+    cluster.set_fencing_levels("node1", REMOTE_NODE, &[&[MASAKARI_DEV, POWER_DEV]]);
     cluster.kill(REMOTE_NODE);
 
     oxha_harness::wait_for(
