@@ -242,11 +242,10 @@ pub struct FenceEvent {
     pub completed: f64,
 }
 
-/// Every fencing operation in the history, as node1's fencer knows it
-/// (`stonith_admin --history '*' --output-as=xml --verbose`: without `--verbose` the XML
-/// lists nothing). `completed` has whole seconds.
-pub fn fence_history(cluster: &MultiCluster) -> Vec<FenceEvent> {
-    let xml = cluster
+/// The fencers' history as node1's fencer knows it (`stonith_admin --history '*'
+/// --output-as=xml --verbose`: without `--verbose` the XML lists nothing).
+fn history_xml(cluster: &MultiCluster) -> String {
+    cluster
         .run(
             "node1",
             &[
@@ -257,7 +256,32 @@ pub fn fence_history(cluster: &MultiCluster) -> Vec<FenceEvent> {
                 "--verbose",
             ],
         )
-        .stdout;
+        .stdout
+}
+
+/// Nothing more can fence or notify: the DC's controller is idle (no transition, so no fence
+/// action left to schedule), no fence action is pending in the history, and no fencer has a
+/// child (an agent, or a fork of its own) running.
+pub fn fencing_idle(cluster: &MultiCluster) -> bool {
+    let dc = cluster.run("node1", &["crmadmin", "--dc_lookup", "--quiet"]);
+    let dc = dc.stdout.trim();
+    if dc.is_empty() {
+        return false;
+    }
+    let state = cluster.run("node1", &["crmadmin", "--status", dc, "--quiet"]);
+    if state.stdout.trim() != "S_IDLE" {
+        return false;
+    }
+    if history_xml(cluster).contains(r#"status="pending""#) {
+        return false;
+    }
+    fencers(cluster).iter().all(|f| children(*f).is_empty())
+}
+
+/// Every completed fencing operation in the history, as node1's fencer knows it.
+/// `completed` has whole seconds.
+pub fn fence_history(cluster: &MultiCluster) -> Vec<FenceEvent> {
+    let xml = history_xml(cluster);
     let mut events = Vec::new();
     let mut reader = quick_xml::Reader::from_str(&xml);
     loop {
@@ -355,8 +379,15 @@ pub fn storm(
     while started.elapsed() < timeout {
         let s = collect(cluster, masakari, hosts, computes, since);
         if s.complete(dead) {
-            // Let late duplicates (a second notification, a second power-off) show up.
-            std::thread::sleep(Duration::from_secs(2));
+            // A late duplicate (a second notification, a second power-off) can only come from
+            // a fence action still under way or still to be scheduled: count once nothing is.
+            let complete = now();
+            wait_for(
+                "the cluster idle after the storm (DC in S_IDLE, no fence action pending, no agent running)",
+                Duration::from_secs(120),
+                || fencing_idle(cluster).then_some(()),
+            );
+            eprintln!("storm: complete, then idle after {:.1} s", now() - complete);
             return collect(cluster, masakari, hosts, computes, since);
         }
         last = Some(s);
