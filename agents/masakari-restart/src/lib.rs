@@ -18,7 +18,7 @@ use oxha_masakari_api::{
     Auth, Connection, Failure, MasakariClient, Notification, Password, PostOutcome, Session,
     CONNECTION_PARAMS,
 };
-use state::{Incident, Seen, State, StateFile};
+use state::{Followed, Incident, Seen, State, StateFile, RESEND_MAX};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -119,6 +119,8 @@ Against a Masakari running auth_strategy=noauth2 (same location rule):
         body: "start records every domain's state (virsh domstats --state), as read-only libvirt client. Each monitor lists the domains again; a domain whose state became 'shut off (crashed)' (libvirt's Stopped Failed) is an incident, as is, with report=ioerror, one that became 'paused (ioerror)'. Incidents are written to state_dir before they are sent, with the time they were seen as generated_time.
 
 An incident is done when Masakari answers 202, or 409 duplicate (the same guest crashed again within Masakari's 180 s duplicate window, or the notification was already delivered). 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
+
+A crash Masakari accepted is followed until its guest is seen in another state. If the guest is still, or again, 'shut off (crashed)' once Masakari has ended the recovery (its notification finished, error or failed), it crashed again before a poll saw it run (a restart killed at once), or the recovery failed because of that second crash (its confirmation timed out): it is reported again, up to 3 times in a row, each after the previous recovery ended. Masakari answers 409 duplicate to a report inside its duplicate window (duplicate_notification_detection_interval, 180 s by default: the payload is the same); the guest stays followed and is reported again once the window has passed. Without this a guest that crashes right after its restart stays shut off: Masakari retries an errored notification once, after process_unfinished_notifications_interval, and never a finished one.
 
 An operator stop (virsh destroy, shutdown) is not a crash and is never reported. stop removes the running marker and keeps undelivered incidents for the next start.
 
@@ -264,6 +266,110 @@ impl MasakariRestart {
                 payload,
             },
             attempts: 0,
+            report: 1,
+            follows: None,
+        }
+    }
+
+    /// Follows the delivered crashes whose guests are still crashed: once Masakari has ended
+    /// the recovery (finished, error, failed) and the guest is crashed all the same, it crashed
+    /// again before a poll saw it run (a restart killed at once), or the recovery failed (its
+    /// confirmation timed out because of that second crash): the guest is reported again, so
+    /// Masakari runs the recovery again instead of leaving it shut off until an operator
+    /// looks. Masakari's own retry of an errored notification waits
+    /// process_unfinished_notifications_interval (120 s by default) and gives up after one.
+    fn follow(
+        &self,
+        ctx: &Context,
+        state: &mut State,
+        hostname: &str,
+        domains: &BTreeMap<String, DomainState>,
+    ) {
+        let crashed: Vec<String> = state
+            .followed
+            .keys()
+            .filter(|uuid| domains.get(*uuid).is_some_and(|d| d.is_crashed()))
+            .filter(|uuid| {
+                !state.pending.iter().any(|i| {
+                    i.notification
+                        .payload
+                        .get("instance_uuid")
+                        .and_then(|v| v.as_str())
+                        == Some(uuid.as_str())
+                })
+            })
+            .cloned()
+            .collect();
+        if crashed.is_empty() {
+            return;
+        }
+        let mut client =
+            match Session::new(self.connection.clone(), ctx.deadline).map(MasakariClient::new) {
+                Ok(c) => c,
+                Err(e) => {
+                    ocf_lib::warn!(
+                        "cannot build the Masakari client to follow {} recovery(ies): {e}",
+                        crashed.len()
+                    );
+                    return;
+                }
+            };
+        for uuid in crashed {
+            let Some(followed) = state.followed.get(&uuid).cloned() else {
+                continue;
+            };
+            if ctx
+                .deadline
+                .remaining()
+                .is_some_and(|r| r <= self.connection.request_timeout)
+            {
+                break;
+            }
+            let status = match client.notification_status(&followed.notification_uuid) {
+                Ok(s) => s,
+                Err(e) => {
+                    ocf_lib::warn!("cannot read notification {} of {uuid}: {e}; asking again at the next monitor", followed.notification_uuid);
+                    continue;
+                }
+            };
+            let Some(now) = domains.get(&uuid) else {
+                continue;
+            };
+            match status.as_str() {
+                "new" | "running" => {}
+                "finished" | "error" | "failed" if followed.reports < RESEND_MAX => {
+                    ocf_lib::warn!(
+                        "guest {} ({uuid}) is still crashed and Masakari's recovery {} ended {status}: reporting it again ({} of {RESEND_MAX})",
+                        now.name,
+                        followed.notification_uuid,
+                        followed.reports + 1
+                    );
+                    let mut incident =
+                        self.new_incident(hostname, &uuid, now, "LIFECYCLE", "STOPPED_FAILED");
+                    incident.report = followed.reports + 1;
+                    incident.follows = Some(followed.notification_uuid.clone());
+                    state.pending.push(incident);
+                    state.followed.remove(&uuid);
+                }
+                "finished" | "error" | "failed" => {
+                    ocf_lib::error!(
+                        "guest {} ({uuid}) is still crashed after {} reports (the last one {status}): left to the operator",
+                        now.name,
+                        followed.reports
+                    );
+                    state.followed.remove(&uuid);
+                }
+                other => {
+                    // ignored (the guest is not HA_Enabled, the host on maintenance...): Masakari
+                    // decided; nothing to follow.
+                    ocf_lib::info!(
+                        "Masakari's notification {} for {} is {other}: not followed",
+                        followed.notification_uuid,
+                        now.name
+                    );
+                    state.followed.remove(&uuid);
+                }
+            }
         }
     }
 
@@ -305,6 +411,21 @@ impl MasakariRestart {
                             incident.domain,
                             n.generated_time
                         );
+                        if let Some(domain) =
+                            n.payload.get("instance_uuid").and_then(|v| v.as_str())
+                        {
+                            if n.payload.get("vir_domain_event").and_then(|v| v.as_str())
+                                == Some("STOPPED_FAILED")
+                            {
+                                state.followed.insert(
+                                    domain.to_string(),
+                                    Followed {
+                                        notification_uuid: uuid.clone(),
+                                        reports: incident.report,
+                                    },
+                                );
+                            }
+                        }
                         done = true;
                     }
                     PostOutcome::Duplicate(m) => {
@@ -312,6 +433,21 @@ impl MasakariRestart {
                             "Masakari already has this incident of {}: {m}",
                             incident.domain
                         );
+                        // A report again inside Masakari's duplicate window (the same payload
+                        // within duplicate_notification_detection_interval): still followed,
+                        // so it is sent again once the window has passed.
+                        if let (Some(previous), Some(domain)) = (
+                            &incident.follows,
+                            n.payload.get("instance_uuid").and_then(|v| v.as_str()),
+                        ) {
+                            state.followed.insert(
+                                domain.to_string(),
+                                Followed {
+                                    notification_uuid: previous.clone(),
+                                    reports: incident.report.saturating_sub(1),
+                                },
+                            );
+                        }
                         done = true;
                     }
                     PostOutcome::Maintenance(m) => {
@@ -422,6 +558,10 @@ impl MasakariRestart {
                         let incident = self.new_incident(&hostname, uuid, now, event, detail);
                         state.pending.push(incident);
                     }
+                    if !now.is_crashed() {
+                        // Seen out of its crash: a later crash is a new one.
+                        state.followed.remove(uuid);
+                    }
                     next.insert(
                         uuid.clone(),
                         Seen {
@@ -432,6 +572,8 @@ impl MasakariRestart {
                     );
                 }
                 state.domains = next;
+                state.followed.retain(|uuid, _| domains.contains_key(uuid));
+                self.follow(ctx, &mut state, &hostname, &domains);
             }
             Err(e) => {
                 state.libvirt_failures += 1;

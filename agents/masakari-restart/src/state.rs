@@ -25,6 +25,17 @@ pub struct Incident {
     pub domain: String,
     pub notification: Notification,
     pub attempts: u32,
+    /// Which report of its guest's crash this is: 1 for a crash seen happen, more for a guest
+    /// reported again while crashed (see [`Followed`]).
+    #[serde(default = "first_report")]
+    pub report: u32,
+    /// For a report again: the notification of the recovery that ended without the guest.
+    #[serde(default)]
+    pub follows: Option<String>,
+}
+
+fn first_report() -> u32 {
+    1
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +43,25 @@ pub struct State {
     pub domains: BTreeMap<String, Seen>,
     pub pending: Vec<Incident>,
     pub libvirt_failures: u32,
+    /// Crashed guests whose notification Masakari accepted, by domain uuid: followed until the
+    /// guest is seen in another state (older state files have none).
+    #[serde(default)]
+    pub followed: BTreeMap<String, Followed>,
 }
+
+/// A delivered crash, followed until its guest is seen running (or in any state but crashed)
+/// again. A guest that is still, or again, crashed once Masakari has ended the recovery
+/// (finished, error, failed) crashed again before a poll saw it run, or the recovery did not
+/// bring it back: it is reported again, up to [`RESEND_MAX`] times in a row.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Followed {
+    pub notification_uuid: String,
+    /// Reports of this guest since it was last seen in a state other than crashed.
+    pub reports: u32,
+}
+
+/// Reports of one guest, crashed all along, before the agent leaves it to the operator.
+pub const RESEND_MAX: u32 = 3;
 
 /// `state.json` in a state directory.
 #[derive(Clone, Debug)]
@@ -108,7 +137,21 @@ mod tests {
                 payload,
             },
             attempts: 2,
+            report: 1,
+            follows: None,
         }
+    }
+
+    #[test]
+    fn a_state_file_from_before_following_still_loads() {
+        let d = dir("old");
+        let f = StateFile::in_dir(&d);
+        let old = r#"{"domains":{},"pending":[{"domain":"guest1","notification":{"type":"VM","hostname":"compute-1","generated_time":"2026-01-01T00:00:00.000000Z","payload":{"event":"LIFECYCLE"}},"attempts":2}],"libvirt_failures":0}"#;
+        std::fs::write(&f.path, old).expect("write");
+        let s = f.load().expect("an older state file loads");
+        assert_eq!(s.pending, vec![incident()]);
+        assert!(s.followed.is_empty());
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
@@ -119,6 +162,13 @@ mod tests {
         let mut s = State::default();
         s.pending.push(incident());
         s.libvirt_failures = 1;
+        s.followed.insert(
+            "6a1f0d3c-0000-4000-8000-000000000001".into(),
+            Followed {
+                notification_uuid: "n-1".into(),
+                reports: 2,
+            },
+        );
         f.save(&s).expect("saved");
         assert_eq!(f.load().expect("loads"), s);
         let names: Vec<String> = std::fs::read_dir(&d)

@@ -444,3 +444,86 @@ fn ocf_tester_passes() {
 fn metadata_validates_against_ocf_1_1() {
     oxha_harness::valid_metadata("masakari-restart");
 }
+
+/// The state file's `followed` entry for `uuid`: (notification uuid, reports), if followed.
+fn followed(state_dir: &str, uuid: &str) -> Option<(String, u64)> {
+    let state = env()
+        .cluster
+        .run(&["cat", &format!("{state_dir}/state.json")])
+        .expect_ok();
+    let doc: Value = serde_json::from_str(&state.stdout).expect("state.json is JSON");
+    let f = doc["followed"].get(uuid)?;
+    Some((
+        f["notification_uuid"].as_str()?.to_string(),
+        f["reports"].as_u64()?,
+    ))
+}
+
+/// A guest crashed again right after its restart, or one Masakari's recovery did not bring
+/// back: still crashed once the recovery ended, it is reported again. There is no nova here, so
+/// every recovery ends in error with the guest still crashed; Masakari's 180 s duplicate window
+/// answers the report again with 409, and the guest stays followed until it runs again.
+#[test]
+fn a_guest_still_crashed_when_masakari_is_done_is_reported_again() {
+    let _s = Cluster::serial();
+    let env = env();
+    let dir = "/run/mr-follow";
+    let host = [("OCF_RESKEY_hostname", "node1")];
+    agent("start", dir, &host).expect_ok();
+    // A guest whose crash Masakari accepts: one other tests crashed within its 180 s duplicate
+    // window gets a 409 instead, and the next one is tried.
+    let mut chosen = None;
+    for guest in ["guest1", "guest2", "guest3", "guest4"] {
+        env.ensure_running(guest);
+        agent("monitor", dir, &host).expect_ok();
+        let before = env.notifications_for(uuid_of(guest)).len();
+        env.crash(guest);
+        let r = agent("monitor", dir, &host).expect_ok();
+        if r.stderr.contains("accepted") {
+            chosen = Some((guest, before));
+            break;
+        }
+        restart(guest);
+    }
+    let (guest, before) = chosen.expect("a guest whose crash Masakari accepts");
+    let uuid = uuid_of(guest);
+    let (first, reports) = followed(dir, uuid).expect("the accepted crash is followed");
+    assert_eq!(reports, 1);
+    // While Masakari works on it, nothing more is sent.
+    let done = wait_for(
+        "Masakari's recovery to end",
+        Duration::from_secs(120),
+        || {
+            let statuses = env.statuses_for(uuid);
+            let last = statuses.first().cloned().unwrap_or_default();
+            (env.notifications_for(uuid).len() == before + 1
+                && !matches!(last.as_str(), "new" | "running"))
+            .then_some(last)
+        },
+    );
+    assert_ne!(
+        done, "ignored",
+        "Masakari ignored the guest: the test proves nothing"
+    );
+
+    let r = agent("monitor", dir, &host).expect_ok();
+    assert!(
+        r.stderr.contains("is still crashed") && r.stderr.contains("reporting it again (2 of 3)"),
+        "{r}"
+    );
+    assert!(r.stderr.contains("already has this incident"), "{r}");
+    assert_eq!(
+        followed(dir, uuid),
+        Some((first.clone(), 1)),
+        "a report refused as a duplicate keeps the guest followed"
+    );
+    assert!(pending(dir).is_empty(), "{:?}", pending(dir));
+    assert_eq!(env.notifications_for(uuid).len(), before + 1);
+
+    // Running again: no longer followed; a later crash is a new one.
+    restart(guest);
+    let r = agent("monitor", dir, &host).expect_ok();
+    assert!(!r.stderr.contains("reporting"), "{r}");
+    assert_eq!(followed(dir, uuid), None);
+    agent("stop", dir, &[]).expect_ok();
+}

@@ -32,6 +32,23 @@ pub struct StoredNotification {
     pub notification_uuid: String,
 }
 
+/// `GET /notifications/{uuid}` at API 1.0: the stored notification without its recovery
+/// workflow (1.1 and later ask the engine for it, which needs taskflow persistence).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct NotificationShow {
+    #[serde(default)]
+    pub notification: NotificationState,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct NotificationState {
+    #[serde(default)]
+    pub notification_uuid: String,
+    /// new, running, finished, error, failed or ignored.
+    #[serde(default)]
+    pub status: String,
+}
+
 /// The answer to `POST /notifications`, classified as the engine's rules make it mean.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PostOutcome {
@@ -145,6 +162,16 @@ impl MasakariClient {
             Ok((code, text)) => post_outcome(code, &text),
             Err(f) => PostOutcome::Failed(f),
         }
+    }
+
+    /// A stored notification's status (new, running, finished, error, failed, ignored).
+    pub fn notification_status(&mut self, uuid: &str) -> Result<String, Failure> {
+        let url = self.url(&format!("notifications/{uuid}"))?;
+        Ok(self
+            .session
+            .get_json::<NotificationShow>(&url, &[])?
+            .notification
+            .status)
     }
 
     pub fn segments(&mut self) -> Result<Vec<Segment>, Failure> {

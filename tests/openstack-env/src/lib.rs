@@ -812,6 +812,18 @@ impl OpenStack {
         }
     }
 
+    /// Sets masakari.conf `[DEFAULT]` options (`key=value`, each a line the file already has)
+    /// and restarts masakari-engine; returns once it runs again.
+    #[track_caller]
+    pub fn set_masakari_conf(&self, settings: &[&str]) {
+        self.env_step(
+            CONTROL,
+            "masakari-conf",
+            settings,
+            "masakari.conf could not be changed",
+        );
+    }
+
     /// Stops and starts one control-plane service (`keystone`, `rabbitmq`, `masakari-api`,
     /// `masakari-engine`, ...) as an operator would; returns once it answers again.
     #[track_caller]

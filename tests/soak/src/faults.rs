@@ -246,7 +246,7 @@ impl<'a> Soak<'a> {
         std::thread::scope(|s| {
             s.spawn(|| self.watcher.run());
             let mut reinserts = Vec::new();
-            while (Instant::now() < deadline || !schedule.owed().is_empty())
+            while (Instant::now() < deadline || !schedule.first_round_done())
                 && Instant::now() < hard_stop
             {
                 let up = self.hosts_in(HostState::Up);
@@ -277,6 +277,19 @@ impl<'a> Soak<'a> {
         self.progress(faults);
     }
 
+    /// A host for a host fault, among `from`: one that runs soak instances when there is one
+    /// (nova's scheduler may pack them onto few hosts; a fault on an empty host proves little).
+    fn victim(&self, schedule: &mut Schedule, from: &[&'static str]) -> Option<&'static str> {
+        let states = self.server_states();
+        let loaded: Vec<&'static str> = from
+            .iter()
+            .copied()
+            .filter(|h| states.values().any(|(_, on)| on == h))
+            .collect();
+        let pool = if loaded.is_empty() { from } else { &loaded[..] };
+        schedule.pick(pool).copied()
+    }
+
     /// Injects one fault and follows its recovery; returns the hosts to reinsert.
     fn inject(&self, kind: FaultKind, schedule: &mut Schedule) -> Vec<&'static str> {
         let up = self.hosts_in(HostState::Up);
@@ -286,20 +299,20 @@ impl<'a> Soak<'a> {
                 Vec::new()
             }
             FaultKind::TwoHosts => {
-                let a = *schedule.pick(&up).unwrap_or(&up[0]);
+                let a = self.victim(schedule, &up).unwrap_or(up[0]);
                 let others: Vec<&str> = up
                     .iter()
                     .copied()
                     .filter(|h| segment_of(h) != segment_of(a))
                     .collect();
-                let Some(&b) = schedule.pick(&others) else {
+                let Some(b) = self.victim(schedule, &others) else {
                     return self.host_fault(kind, &[a], schedule);
                 };
                 self.host_fault(kind, &[a, b], schedule)
             }
             FaultKind::DuringReinsert => {
                 // A host fails, and the next one while the first is reinserted.
-                let a = *schedule.pick(&up).unwrap_or(&up[0]);
+                let a = self.victim(schedule, &up).unwrap_or(up[0]);
                 let mut failed = self.host_fault(FaultKind::PowerLoss, &[a], schedule);
                 for &h in &failed {
                     self.set_host(h, HostState::Reinserting);
@@ -318,7 +331,7 @@ impl<'a> Soak<'a> {
                     });
                     // The reinsert is under way (booting the node takes seconds).
                     std::thread::sleep(Duration::from_secs(2));
-                    if let Some(&b) = schedule.pick(&again) {
+                    if let Some(b) = self.victim(schedule, &again) {
                         failed = self.host_fault(kind, &[b], schedule);
                     } else {
                         failed = Vec::new();
@@ -328,7 +341,7 @@ impl<'a> Soak<'a> {
                 failed
             }
             _ => {
-                let victim = *schedule.pick(&up).unwrap_or(&up[0]);
+                let victim = self.victim(schedule, &up).unwrap_or(up[0]);
                 self.host_fault(kind, &[victim], schedule)
             }
         }
@@ -567,19 +580,22 @@ impl<'a> Soak<'a> {
                     )
                     .expect_ok();
                 os.kill_compute(node);
-                let machine = oxha_multinode::maas_hostname(node).to_string();
+                // In flight: fence_maas's first request answered (the simulator logs a request
+                // once answered, 5 s late here; a fencing makes several).
                 let asked = wait_for_opt(Duration::from_secs(60), || {
                     let r = os.cluster.maas_ctl("GET", "/_sim/requests?time=1", None);
                     r.stdout
                         .lines()
                         .filter_map(|l| l.split_once(' '))
-                        .filter(|(at, rest)| {
-                            at.parse::<f64>().is_ok_and(|at| at >= t0) && rest.contains(&machine)
+                        .any(|(at, rest)| {
+                            at.parse::<f64>().is_ok_and(|at| at >= t0)
+                                && rest.contains("/machines/")
                         })
-                        .count()
-                        .gt(&0)
                         .then_some(())
                 });
+                if asked.is_none() {
+                    eprintln!("soak: no MAAS request for {node} within 60 s of its power loss");
+                }
                 if asked.is_some() {
                     if let Some(dc) = self.dc() {
                         eprintln!("soak: fencing of {node} in flight: killing the DC {dc}");
@@ -772,8 +788,62 @@ impl<'a> Soak<'a> {
     /// reserved in Masakari, disabled in nova) and Masakari takes it out of maintenance.
     fn reinsert(&self, c: Compute) {
         self.set_host(c.host, HostState::Reinserting);
+        let done =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.reinsert_steps(c)));
+        match done {
+            Ok(()) => {
+                self.set_host(c.host, HostState::Up);
+                eprintln!("soak: {} reinserted", c.host);
+            }
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("?");
+                // The cloud is a host short from now on; the soak goes on without it.
+                self.set_host(c.host, HostState::Down);
+                self.violation(4, format!("the reinsert of {} failed: {why}", c.host));
+            }
+        }
+    }
+
+    /// Masakari refuses to update a host while a notification for it is processed (409 "in-use
+    /// to process notifications"), as the walkthrough's operator waits for the recovery to end:
+    /// wait until none of its notifications is new or running.
+    fn wait_notifications_done(&self, host: &str) {
+        let uuids: Vec<&String> = self
+            .host_uuids
+            .iter()
+            .filter(|(_, h)| *h == host)
+            .map(|(u, _)| u)
+            .collect();
+        let busy = || {
+            self.os.notifications().into_iter().any(|n| {
+                uuids.contains(&&n.source_host_uuid)
+                    && matches!(n.status.as_str(), "new" | "running")
+            })
+        };
+        let start = Instant::now();
+        while busy() {
+            if start.elapsed() > RECOVERY_BOUND {
+                self.violation(
+                    4,
+                    format!(
+                        "a notification for {host} still new or running after {}s",
+                        RECOVERY_BOUND.as_secs()
+                    ),
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    fn reinsert_steps(&self, c: Compute) {
         let os = self.os;
         os.boot_compute(c);
+        self.wait_notifications_done(c.host);
         let segment = segment_of(c.host);
         let table = os.table(&[
             "segment", "host", "list", "-c", "name", "-c", "reserved", segment,
@@ -827,8 +897,6 @@ impl<'a> Soak<'a> {
             c.host,
         ])
         .expect_ok();
-        self.set_host(c.host, HostState::Up);
-        eprintln!("soak: {} reinserted", c.host);
     }
 
     /// The end: every instance ACTIVE, none ERROR or lost, one qemu each; no node UNCLEAN; no

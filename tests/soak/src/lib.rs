@@ -29,6 +29,16 @@ use std::time::Duration;
 /// 20-60 s), with room for one fencing retry after a control-plane restart.
 pub const RECOVERY_BOUND: Duration = Duration::from_secs(180);
 
+/// Masakari's retries of notifications left `new` (a cast lost with a masakari-engine
+/// restart) or `error`: how often its periodic task looks (`process_unfinished_...`) and how
+/// old a `new` one must be (`retry_notification_new_status_...`). Masakari's defaults (120 s and
+/// 60 s) leave a lost notification up to three minutes unprocessed; 30 s and 30 s bring it under
+/// one, for a periodic query of the notifications table. What oxha documents for instance HA.
+pub const MASAKARI_RETRIES: [&str; 2] = [
+    "process_unfinished_notifications_interval=30",
+    "retry_notification_new_status_interval=30",
+];
+
 /// The soak's instances: six, two on each of the three enabled hosts.
 pub const SERVERS: [(&str, usize); 6] = [
     ("soak-1", 0),

@@ -101,23 +101,38 @@ pub const SERVICES: [&str; 4] = ["keystone", "rabbitmq", "masakari-api", "masaka
 /// The random choices of one soak, from its seed.
 pub struct Schedule {
     rng: ChaCha8Rng,
-    /// The kinds still owed before the schedule turns fully random: every kind comes once
-    /// first, in a seeded order, so even a short soak meets each.
+    /// What is left of the current round: faults come in rounds, each every kind once in a
+    /// seeded order, so a short soak meets each kind and a long one meets each as often.
     owed: Vec<FaultKind>,
+    rounds: u32,
 }
 
 impl Schedule {
     pub fn new(seed: u64) -> Schedule {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut s = Schedule {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            owed: Vec::new(),
+            rounds: 0,
+        };
+        s.new_round();
+        s
+    }
+
+    fn new_round(&mut self) {
         let mut owed = ALL_KINDS.to_vec();
-        owed.shuffle(&mut rng);
+        owed.shuffle(&mut self.rng);
         owed.reverse();
-        Schedule { rng, owed }
+        self.owed = owed;
+        self.rounds += 1;
     }
 
     /// The next kind; `host_faults_possible` is false while too few hosts are up for a host
-    /// fault (guest faults are chosen instead, and the owed host kinds wait).
+    /// fault: a guest fault of the round comes first then, or, with none left in it, a guest
+    /// fault outside the rounds.
     pub fn next_kind(&mut self, host_faults_possible: bool) -> FaultKind {
+        if self.owed.is_empty() {
+            self.new_round();
+        }
         if let Some(pos) = self
             .owed
             .iter()
@@ -125,17 +140,21 @@ impl Schedule {
         {
             return self.owed.remove(pos);
         }
-        loop {
-            let kind = ALL_KINDS[self.rng.gen_range(0..ALL_KINDS.len())];
-            if host_faults_possible || !kind.fails_hosts() {
-                return kind;
-            }
+        if self.rng.gen_bool(0.5) {
+            FaultKind::GuestCrash
+        } else {
+            FaultKind::GuestCrashTwice
         }
     }
 
-    /// Kinds not yet injected once.
+    /// Kinds the current round still owes.
     pub fn owed(&self) -> &[FaultKind] {
         &self.owed
+    }
+
+    /// Whether the first round (every kind once) is done.
+    pub fn first_round_done(&self) -> bool {
+        self.rounds > 1 || self.owed.is_empty()
     }
 
     pub fn pick<'a, T>(&mut self, from: &'a [T]) -> Option<&'a T> {
@@ -184,7 +203,11 @@ mod tests {
         let mut all = ALL_KINDS.to_vec();
         all.sort();
         assert_eq!(sorted, all);
-        assert!(a.owed().is_empty());
+        assert!(a.owed().is_empty() && a.first_round_done());
+        // The next round: every kind once more.
+        let mut second: Vec<FaultKind> = (0..ALL_KINDS.len()).map(|_| a.next_kind(true)).collect();
+        second.sort();
+        assert_eq!(second, all);
         let other: Vec<FaultKind> = {
             let mut c = Schedule::new(8);
             (0..ALL_KINDS.len()).map(|_| c.next_kind(true)).collect()

@@ -31,6 +31,7 @@ fn soak_keeps_every_instance_running_once() {
     let os = OpenStack::start_with(&ALL_COMPUTES);
     // Masakari's wait and fence_masakari as the README documents for the default path.
     os.fresh();
+    os.set_masakari_conf(&oxha_soak::MASAKARI_RETRIES);
     let soak = Soak::prepare(&os, plan);
     eprintln!(
         "soak: {} HA instances up: {}",
