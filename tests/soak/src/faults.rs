@@ -251,9 +251,11 @@ impl<'a> Soak<'a> {
             {
                 let up = self.hosts_in(HostState::Up);
                 let kind = schedule.next_kind(up.len() >= 3);
-                let needs_all = matches!(kind, FaultKind::TwoHosts);
+                // Two hosts: both victims from different segments, with every other host up.
+                // The DC: the harness's cluster commands (a reinsert's among them) go through
+                // node1, which may be the DC that dies.
+                let needs_all = matches!(kind, FaultKind::TwoHosts | FaultKind::DcKill);
                 if needs_all {
-                    // Both victims from different segments, with every other host up.
                     for r in reinserts.drain(..) {
                         join(r);
                     }
