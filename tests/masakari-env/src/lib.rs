@@ -1,6 +1,6 @@
 //! The Masakari test environment inside a test cluster node: the real Masakari API and engine
 //! (Debian's python3-masakari: noauth2, SQLite, fake:// transport, both in one process),
-//! libvirtd with four diskless TCG guests and, for the tests of keystone authentication, a real
+//! libvirtd with five diskless TCG guests and, for the tests of keystone authentication, a real
 //! keystone (Debian's python3-keystone under uwsgi, SQLite) whose catalog's `instance-ha`
 //! endpoint is this Masakari (see `scripts/masakari-env` and `scripts/masakari_env.py`).
 //!
@@ -38,11 +38,12 @@ pub const KEYSTONE_URL: &str = "http://127.0.0.1:15869/v3";
 pub const KEYSTONE_USER: &str = "oxha";
 pub const KEYSTONE_PASSWORD: &str = "k3ystone-S3cret";
 pub const KEYSTONE_PROJECT: &str = "services";
-pub const GUESTS: [(&str, &str); 4] = [
+pub const GUESTS: [(&str, &str); 5] = [
     ("guest1", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c01"),
     ("guest2", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c02"),
     ("guest3", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c03"),
     ("guest4", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c04"),
+    ("guest5", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c05"),
 ];
 
 pub fn script() -> PathBuf {

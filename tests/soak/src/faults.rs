@@ -846,6 +846,10 @@ impl<'a> Soak<'a> {
         let os = self.os;
         os.boot_compute(c);
         self.wait_notifications_done(c.host);
+        if os.forced_down(c.host) == Some(true) {
+            // fence_masakari forced it down (the fast path): the walkthrough's `set --up`.
+            os.clear_forced_down(c.host);
+        }
         let segment = segment_of(c.host);
         let table = os.table(&[
             "segment", "host", "list", "-c", "name", "-c", "reserved", segment,

@@ -55,12 +55,15 @@ pub const SEGMENTS: [(&str, &str, [usize; 2], Option<usize>); 2] = [
     ("soak-rh", "rh_priority", [2, 3], Some(3)),
 ];
 
-/// The seed and length of a soak, from `SOAK_SEED` and `SOAK_MINUTES`.
+/// The seed, length and path of a soak, from `SOAK_SEED`, `SOAK_MINUTES` and `SOAK_FAST`.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
     pub seed: u64,
     /// Faults go on until this much time has passed and every kind has come once.
     pub minutes: f64,
+    /// The fast path: fence_masakari `nova_force_down=true` and Masakari's wait at 0
+    /// (`SOAK_FAST=1`); otherwise the default path (the wait at 12 s, no forced_down).
+    pub fast: bool,
 }
 
 impl Plan {
@@ -85,6 +88,15 @@ impl Plan {
                 .ok_or_else(|| format!("SOAK_MINUTES must be a number of minutes, not '{s}'"))?,
             Err(_) => default_minutes,
         };
-        Ok(Plan { seed, minutes })
+        let fast = match std::env::var("SOAK_FAST").as_deref() {
+            Ok("1") | Ok("true") => true,
+            Ok("0") | Ok("false") | Ok("") | Err(_) => false,
+            Ok(other) => return Err(format!("SOAK_FAST must be 1 or 0, not '{other}'")),
+        };
+        Ok(Plan {
+            seed,
+            minutes,
+            fast,
+        })
     }
 }

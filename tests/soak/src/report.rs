@@ -64,8 +64,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 
 /// The final report.
 pub fn render(
-    seed: u64,
-    minutes: f64,
+    plan: &crate::Plan,
     elapsed: f64,
     episodes: &[Episode],
     violations: &[Violation],
@@ -73,14 +72,21 @@ pub fn render(
     longest_gap_ms: u128,
 ) -> String {
     let mut out = String::new();
+    let (seed, minutes) = (plan.seed, plan.minutes);
+    let path = if plan.fast {
+        "fast path: nova_force_down, Masakari's wait 0 s"
+    } else {
+        "default path: Masakari's wait 12 s"
+    };
     let _ = writeln!(
         out,
-        "soak report: seed {seed}, {minutes} min asked, {elapsed:.0} s run, {} faults, {samples} samples of invariant 1 (longest gap {longest_gap_ms} ms)",
+        "soak report: seed {seed}, {minutes} min asked, {path}, {elapsed:.0} s run, {} faults, {samples} samples of invariant 1 (longest gap {longest_gap_ms} ms)",
         episodes.len()
     );
     let _ = writeln!(
         out,
-        "replay: SOAK_SEED={seed} SOAK_MINUTES={minutes} make soak"
+        "replay: SOAK_SEED={seed} SOAK_MINUTES={minutes} SOAK_FAST={} make soak",
+        u8::from(plan.fast)
     );
     let _ = writeln!(
         out,
@@ -154,7 +160,12 @@ mod tests {
             invariant: 2,
             what: "soak-1 evacuated early".into(),
         };
-        let text = render(42, 8.0, 480.0, &[e], &[v], 100, 260);
+        let plan = crate::Plan {
+            seed: 42,
+            minutes: 8.0,
+            fast: false,
+        };
+        let text = render(&plan, 480.0, &[e], &[v], 100, 260);
         assert!(text.contains("SOAK_SEED=42"));
         assert!(text.contains("2. no evacuation before MAAS off"));
         assert!(text
