@@ -93,26 +93,29 @@ static MAN: &[ManSection] = &[
   location masakari-restart-on-computes cl-masakari-restart \\
       rule -inf: #kind ne remote
 
-The same with pcs:
+The same with pcs, created disabled so that no instance starts on a full node before the rule
+exists:
 
   pcs resource create masakari-restart ocf:oxha:masakari-restart \\
       auth_url=http://keystone:5000/v3 username=masakari \\
       project_name=services password_script='cat /etc/oxha/ks' \\
-      op monitor interval=10s timeout=40s clone interleave=true
+      op monitor interval=10s timeout=40s clone interleave=true --disabled
   pcs constraint location masakari-restart-clone rule \\
       score=-INFINITY '#kind' ne remote
+  pcs resource enable masakari-restart-clone
 
-Low latency: every monitor listens for libvirt events for 25 s after its poll (same location rule):
+Low latency: every monitor listens for libvirt events for 25 s after its poll (created disabled
+the same way, same location rule, then enabled):
 
   pcs resource create masakari-restart ocf:oxha:masakari-restart \\
       auth_url=http://keystone:5000/v3 username=masakari \\
       project_name=services password_script='cat /etc/oxha/ks' event_wait=25s \\
-      op monitor interval=2s timeout=45s clone interleave=true
+      op monitor interval=2s timeout=45s clone interleave=true --disabled
 
-Against a Masakari running auth_strategy=noauth2 (same location rule):
+Against a Masakari running auth_strategy=noauth2 (likewise):
 
   pcs resource create masakari-restart ocf:oxha:masakari-restart \\
-      auth_mode=noauth masakari_url=http://127.0.0.1:15868/v1 clone",
+      auth_mode=noauth masakari_url=http://127.0.0.1:15868/v1 clone --disabled",
     },
     ManSection {
         title: "HOW IT WORKS",
