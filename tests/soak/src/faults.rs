@@ -249,8 +249,12 @@ impl<'a> Soak<'a> {
             while (Instant::now() < deadline || !schedule.first_round_done())
                 && Instant::now() < hard_stop
             {
+                // A host fault only with every host up: one host down and another reinserting
+                // (its nova-compute not yet counted, or the reserved one disabled) can leave a
+                // segment's instances nowhere to go (NoValidHost: ERROR), a capacity question
+                // the soak does not ask. during-reinsert overlaps on purpose, once.
                 let up = self.hosts_in(HostState::Up);
-                let kind = schedule.next_kind(up.len() >= 3);
+                let kind = schedule.next_kind(up.len() == self.os.computes().len());
                 // Two hosts: both victims from different segments, with every other host up.
                 // The DC: the harness's cluster commands (a reinsert's among them) go through
                 // node1, which may be the DC that dies.
@@ -259,6 +263,12 @@ impl<'a> Soak<'a> {
                     for r in reinserts.drain(..) {
                         join(r);
                     }
+                }
+                if !kind.fails_hosts() && self.crash_candidates().is_empty() {
+                    // Every guest on a host that is down or being reinserted: later.
+                    schedule.give_back(kind);
+                    std::thread::sleep(Duration::from_secs(3));
+                    continue;
                 }
                 faults += 1;
                 eprintln!("soak: fault {faults}: {kind}");
@@ -349,18 +359,22 @@ impl<'a> Soak<'a> {
         }
     }
 
-    fn guest_crash(&self, kind: FaultKind, schedule: &mut Schedule) {
+    /// The guests a guest fault may crash: ACTIVE on a host that is up.
+    fn crash_candidates(&self) -> Vec<&Server> {
         let states = self.server_states();
         let up = self.hosts_in(HostState::Up);
-        let candidates: Vec<&Server> = self
-            .servers
+        self.servers
             .iter()
             .filter(|s| {
                 states
                     .get(s.name)
                     .is_some_and(|(st, h)| st == "ACTIVE" && up.contains(&h.as_str()))
             })
-            .collect();
+            .collect()
+    }
+
+    fn guest_crash(&self, kind: FaultKind, schedule: &mut Schedule) {
+        let candidates = self.crash_candidates();
         let Some(server) = schedule.pick(&candidates).copied() else {
             eprintln!("soak: no ACTIVE guest on an up host to crash; skipped");
             return;

@@ -147,6 +147,11 @@ impl Schedule {
         }
     }
 
+    /// Puts back a kind that could not be injected (no guest to crash): it comes next.
+    pub fn give_back(&mut self, kind: FaultKind) {
+        self.owed.push(kind);
+    }
+
     /// Kinds the current round still owes.
     pub fn owed(&self) -> &[FaultKind] {
         &self.owed
