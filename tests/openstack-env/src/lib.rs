@@ -757,27 +757,12 @@ impl OpenStack {
     /// hosts (`virt-node-10.maas`, `virt-node-02.maas`, then `virt-node-01.maas`, `--reserved
     /// True` when it is `reserved`), and the reserved host disabled in nova.
     pub fn create_segment(&self, name: &str, method: &str, reserved: Option<&str>) {
-        self.openstack(&["segment", "create", name, method, "COMPUTE"])
-            .expect_ok();
-        for host in [COMPUTES[2].host, COMPUTES[1].host, COMPUTES[0].host] {
-            let mut argv = vec!["segment", "host", "create"];
-            if reserved == Some(host) {
-                argv.extend(["--reserved", "True"]);
-            }
-            argv.extend([host, "COMPUTE", "SSH", name]);
-            self.openstack(&argv).expect_ok();
-        }
-        if let Some(host) = reserved {
-            self.openstack(&[
-                "compute",
-                "service",
-                "set",
-                "--disable",
-                host,
-                "nova-compute",
-            ])
-            .expect_ok();
-        }
+        self.create_segment_of(
+            name,
+            method,
+            &[COMPUTES[2].host, COMPUTES[1].host, COMPUTES[0].host],
+            reserved,
+        );
     }
 
     /// A segment of `hosts` with recovery `method`; `reserved` is one of them, marked reserved

@@ -55,26 +55,21 @@ fn segment_of(host: &str) -> &'static str {
         .unwrap_or("none")
 }
 
-/// The MAAS simulator's power events, timed: (epoch, machine hostname, event).
-fn maas_events_timed(os: &OpenStack) -> Vec<(f64, String, String)> {
-    let r = os.cluster.maas_ctl("GET", "/_sim/events?time=1", None);
-    r.stdout
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.splitn(3, ' ');
-            Some((
-                w.next()?.parse().ok()?,
-                w.next()?.to_string(),
-                w.next()?.to_string(),
-            ))
-        })
-        .collect()
+/// A fault of the MAAS simulator's machine for `node` (`""`: none), 5 s an answer when slow.
+fn set_maas_fault(os: &OpenStack, node: &str, fault: &str) {
+    os.cluster
+        .maas_ctl(
+            "POST",
+            &format!("/_sim/machines/{node}"),
+            Some(&format!("{{\"fault\":\"{fault}\",\"slow_ms\":5000}}")),
+        )
+        .expect_ok();
 }
 
 /// When MAAS recorded `node` powered off, after `since`.
 fn maas_off_at(os: &OpenStack, node: &str, since: f64) -> Option<f64> {
     let machine = oxha_multinode::maas_hostname(node);
-    maas_events_timed(os)
+    oxha_multinode::storm::maas_timed_events(&os.cluster)
         .into_iter()
         .find(|(at, m, what)| *at >= since && m == machine && what == "off")
         .map(|(at, ..)| at)
@@ -570,16 +565,7 @@ impl<'a> Soak<'a> {
             FaultKind::MaasTrouble => {
                 let (trouble, secs) = schedule.maas_trouble();
                 let node = compute_of(victims[0]).node;
-                os.cluster
-                    .maas_ctl(
-                        "POST",
-                        &format!("/_sim/machines/{node}"),
-                        Some(&format!(
-                            "{{\"fault\":\"{}\",\"slow_ms\":5000}}",
-                            trouble.sim_fault()
-                        )),
-                    )
-                    .expect_ok();
+                set_maas_fault(os, node, trouble.sim_fault());
                 ep.note = format!("MAAS {} for {secs}s", trouble.sim_fault());
                 os.kill_compute(node);
                 maas_clear = Some((t0 + secs as f64, node));
@@ -588,13 +574,7 @@ impl<'a> Soak<'a> {
             FaultKind::DcKill => {
                 let node = compute_of(victims[0]).node;
                 // MAAS slow (5 s an answer) so the fencing is still in flight when the DC dies.
-                os.cluster
-                    .maas_ctl(
-                        "POST",
-                        &format!("/_sim/machines/{node}"),
-                        Some("{\"fault\":\"slow\",\"slow_ms\":5000}"),
-                    )
-                    .expect_ok();
+                set_maas_fault(os, node, "slow");
                 os.kill_compute(node);
                 // In flight: fence_maas's first request answered (the simulator logs a request
                 // once answered, 5 s late here; a fencing makes several).
@@ -635,13 +615,7 @@ impl<'a> Soak<'a> {
         loop {
             if let Some((at, node)) = maas_clear {
                 if now() >= at {
-                    os.cluster
-                        .maas_ctl(
-                            "POST",
-                            &format!("/_sim/machines/{node}"),
-                            Some("{\"fault\":\"\"}"),
-                        )
-                        .expect_ok();
+                    set_maas_fault(os, node, "");
                     maas_clear = None;
                 }
             }
@@ -681,13 +655,7 @@ impl<'a> Soak<'a> {
             std::thread::sleep(Duration::from_millis(250));
         }
         if let Some((_, node)) = maas_clear {
-            os.cluster
-                .maas_ctl(
-                    "POST",
-                    &format!("/_sim/machines/{node}"),
-                    Some("{\"fault\":\"\"}"),
-                )
-                .expect_ok();
+            set_maas_fault(os, node, "");
         }
         ep.fenced = off.values().copied().reduce(f64::max).map(|at| at - t0);
 
