@@ -166,9 +166,9 @@ impl Schedule {
         from.choose(&mut self.rng)
     }
 
-    /// Seconds between the end of one fault's injection and the next.
+    /// Seconds between the end of one fault's recovery and the next fault.
     pub fn gap_secs(&mut self) -> u64 {
-        self.rng.gen_range(3..=12)
+        self.rng.gen_range(1..=4)
     }
 
     pub fn maas_trouble(&mut self) -> (MaasTrouble, u64) {
