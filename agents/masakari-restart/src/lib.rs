@@ -123,7 +123,7 @@ Against a Masakari running auth_strategy=noauth2 (likewise):
 
 An incident is done when Masakari answers 202, or 409 duplicate (the same guest crashed again within Masakari's 180 s duplicate window, or the notification was already delivered). 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
 
-A crash Masakari accepted is followed until its guest is seen in another state. If the guest is still, or again, 'shut off (crashed)' once Masakari has ended the recovery (its notification finished, error or failed), it crashed again before a poll saw it run (a restart killed at once), or the recovery failed because of that second crash (its confirmation timed out): it is reported again, up to 3 times in a row, each after the previous recovery ended. Masakari answers 409 duplicate to a report inside its duplicate window (duplicate_notification_detection_interval, 180 s by default: the payload is the same); the guest stays followed and is reported again once the window has passed. Without this a guest that crashes right after its restart stays shut off: Masakari retries an errored notification once, after process_unfinished_notifications_interval, and never a finished one.
+A crash Masakari accepted is followed until Masakari has ended its recovery, whatever states the guest passes through meanwhile. If the guest is still, or again, 'shut off (crashed)' once Masakari has ended the recovery (its notification finished, error or failed), it crashed again before a poll saw it run (a restart killed at once), or the recovery failed because of that second crash (its confirmation timed out): it is reported again, up to 3 times in a row, each after the previous recovery ended. Masakari answers 409 duplicate to a report inside its duplicate window (duplicate_notification_detection_interval, 180 s by default: the payload is the same); the guest stays followed and is reported again once the window has passed. Without this a guest that crashes right after its restart stays shut off: Masakari retries an errored notification once, after process_unfinished_notifications_interval, and never a finished one.
 
 An operator stop (virsh destroy, shutdown) is not a crash and is never reported. stop removes the running marker and keeps undelivered incidents for the next start.
 
@@ -288,10 +288,13 @@ impl MasakariRestart {
         hostname: &str,
         domains: &BTreeMap<String, DomainState>,
     ) {
+        // Every followed guest until its recovery has ended, whatever states it passes through
+        // meanwhile: Masakari's own stop and start come first, and a crash right after them is
+        // a duplicate of the one it is recovering.
         let crashed: Vec<String> = state
             .followed
             .keys()
-            .filter(|uuid| domains.get(*uuid).is_some_and(|d| d.is_crashed()))
+            .filter(|uuid| domains.contains_key(*uuid))
             .filter(|uuid| {
                 !state.pending.iter().any(|i| {
                     i.notification
@@ -340,6 +343,10 @@ impl MasakariRestart {
             };
             match status.as_str() {
                 "new" | "running" => {}
+                "finished" | "error" | "failed" if !now.is_crashed() => {
+                    // Recovered, or stopped by someone: a later crash is a new one.
+                    state.followed.remove(&uuid);
+                }
                 "finished" | "error" | "failed" if followed.reports < RESEND_MAX => {
                     ocf_lib::warn!(
                         "guest {} ({uuid}) is still crashed and Masakari's recovery {} ended {status}: reporting it again ({} of {RESEND_MAX})",
@@ -560,10 +567,6 @@ impl MasakariRestart {
                     {
                         let incident = self.new_incident(&hostname, uuid, now, event, detail);
                         state.pending.push(incident);
-                    }
-                    if !now.is_crashed() {
-                        // Seen out of its crash: a later crash is a new one.
-                        state.followed.remove(uuid);
                     }
                     next.insert(
                         uuid.clone(),

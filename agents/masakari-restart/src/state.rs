@@ -43,14 +43,13 @@ pub struct State {
     pub domains: BTreeMap<String, Seen>,
     pub pending: Vec<Incident>,
     pub libvirt_failures: u32,
-    /// Crashed guests whose notification Masakari accepted, by domain uuid: followed until the
-    /// guest is seen in another state (older state files have none).
+    /// Crashed guests whose notification Masakari accepted, by domain uuid: followed until
+    /// Masakari has ended the recovery (older state files have none).
     #[serde(default)]
     pub followed: BTreeMap<String, Followed>,
 }
 
-/// A delivered crash, followed until its guest is seen running (or in any state but crashed)
-/// again. A guest that is still, or again, crashed once Masakari has ended the recovery
+/// A delivered crash, followed until Masakari has ended its recovery. A guest that is still, or again, crashed once Masakari has ended the recovery
 /// (finished, error, failed) crashed again before a poll saw it run, or the recovery did not
 /// bring it back: it is reported again, up to [`RESEND_MAX`] times in a row.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
