@@ -231,7 +231,11 @@ impl<'a> Soak<'a> {
 
     /// Runs the schedule, then waits for every reinsert and checks the end state.
     pub fn run(&self) {
-        let mut schedule = Schedule::new(self.plan.seed);
+        let kinds: Vec<FaultKind> = crate::schedule::ALL_KINDS
+            .into_iter()
+            .filter(|k| !self.plan.leave_out.contains(k))
+            .collect();
+        let mut schedule = Schedule::of(self.plan.seed, &kinds);
         let deadline = Instant::now() + Duration::from_secs_f64(self.plan.minutes * 60.0);
         // Past this the soak stops even with kinds owed (a broken host would otherwise keep it
         // waiting for ever).

@@ -164,6 +164,7 @@ mod tests {
             seed: 42,
             minutes: 8.0,
             fast: false,
+            leave_out: Vec::new(),
         };
         let text = render(&plan, 480.0, &[e], &[v], 100, 260);
         assert!(text.contains("SOAK_SEED=42"));

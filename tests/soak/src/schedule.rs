@@ -101,6 +101,8 @@ pub const SERVICES: [&str; 4] = ["keystone", "rabbitmq", "masakari-api", "masaka
 /// The random choices of one soak, from its seed.
 pub struct Schedule {
     rng: ChaCha8Rng,
+    /// The kinds this soak injects.
+    kinds: Vec<FaultKind>,
     /// What is left of the current round: faults come in rounds, each every kind once in a
     /// seeded order, so a short soak meets each kind and a long one meets each as often.
     owed: Vec<FaultKind>,
@@ -109,8 +111,14 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn new(seed: u64) -> Schedule {
+        Schedule::of(seed, &ALL_KINDS)
+    }
+
+    /// A schedule of only these kinds.
+    pub fn of(seed: u64, kinds: &[FaultKind]) -> Schedule {
         let mut s = Schedule {
             rng: ChaCha8Rng::seed_from_u64(seed),
+            kinds: kinds.to_vec(),
             owed: Vec::new(),
             rounds: 0,
         };
@@ -119,7 +127,7 @@ impl Schedule {
     }
 
     fn new_round(&mut self) {
-        let mut owed = ALL_KINDS.to_vec();
+        let mut owed = self.kinds.clone();
         owed.shuffle(&mut self.rng);
         owed.reverse();
         self.owed = owed;
@@ -140,10 +148,10 @@ impl Schedule {
         {
             return self.owed.remove(pos);
         }
-        if self.rng.gen_bool(0.5) {
-            FaultKind::GuestCrash
-        } else {
+        if self.rng.gen_bool(0.5) && self.kinds.contains(&FaultKind::GuestCrashTwice) {
             FaultKind::GuestCrashTwice
+        } else {
+            FaultKind::GuestCrash
         }
     }
 
