@@ -121,9 +121,9 @@ Against a Masakari running auth_strategy=noauth2 (likewise):
         title: "HOW IT WORKS",
         body: "start records every domain's state (virsh domstats --state), as read-only libvirt client. Each monitor lists the domains again; a domain whose state became 'shut off (crashed)' (libvirt's Stopped Failed) is an incident, as is, with report=ioerror, one that became 'paused (ioerror)'. Incidents are written to state_dir before they are sent, with the time they were seen as generated_time.
 
-An incident is done when Masakari answers 202, or 409 duplicate (a re-send of a notification Masakari accepted while its answer was lost). Each incident's payload carries, beside the event, the instance and the libvirt event, the time the agent saw it (detected_at): Masakari takes a notification whose payload equals one of the last 180 s (duplicate_notification_detection_interval) for a duplicate, so without it a guest crashing twice within 3 minutes would be recovered once. 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
+An incident is done when Masakari answers 202, or 409 duplicate (the same guest crashed again within Masakari's 180 s duplicate window, or the notification was already delivered). 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
 
-A crash Masakari accepted is followed until Masakari has ended its recovery, whatever states the guest passes through meanwhile. If the guest is still, or again, 'shut off (crashed)' once Masakari has ended the recovery (its notification finished, error or failed), it crashed again before a poll saw it run (a restart killed at once), or the recovery failed because of that second crash (its confirmation timed out): it is reported again, up to 3 times in a row, each after the previous recovery ended. Without this a guest that crashes right after its restart stays shut off: Masakari retries an errored notification once, after process_unfinished_notifications_interval, and never a finished one.
+A crash Masakari accepted is followed until Masakari has ended its recovery, whatever states the guest passes through meanwhile. If the guest is still, or again, 'shut off (crashed)' once Masakari has ended the recovery (its notification finished, error or failed), it crashed again before a poll saw it run (a restart killed at once), or the recovery failed because of that second crash (its confirmation timed out): it is reported again, up to 3 times in a row, each after the previous recovery ended. Masakari answers 409 duplicate to a report inside its duplicate window (duplicate_notification_detection_interval, 180 s by default: the payload is the same); the guest stays followed and is reported again once the window has passed. Without this a guest that crashes right after its restart stays shut off: Masakari retries an errored notification once, after process_unfinished_notifications_interval, and never a finished one.
 
 An operator stop (virsh destroy, shutdown) is not a crash and is never reported. stop removes the running marker and keeps undelivered incidents for the next start.
 
@@ -251,19 +251,10 @@ impl MasakariRestart {
         event: &str,
         detail: &str,
     ) -> Incident {
-        let generated_time = ocf_lib::clock::utc_rfc3339(SystemTime::now());
         let mut payload = serde_json::Map::new();
         payload.insert("event".into(), event.into());
         payload.insert("instance_uuid".into(), uuid.into());
         payload.insert("vir_domain_event".into(), detail.into());
-        // Masakari takes a notification for a duplicate when its payload equals that of any
-        // notification of the host generated within duplicate_notification_detection_interval
-        // (180 s), whatever that one's status: with the three keys alone, a guest that crashes
-        // again within 3 minutes of a crash (a restart killed at once, a recovery that did not
-        // hold) would be answered 409 and left shut off. The time the agent saw this incident
-        // makes each incident its own payload; a re-send of the same incident carries the same
-        // time, so Masakari still recognises re-sends. The engine reads only the three keys.
-        payload.insert("detected_at".into(), generated_time.clone().into());
         ocf_lib::warn!(
             "guest {} ({uuid}) is {}: reporting {event}/{detail} to Masakari",
             seen.name,
@@ -274,7 +265,7 @@ impl MasakariRestart {
             notification: Notification {
                 kind: "VM".into(),
                 hostname: hostname.to_string(),
-                generated_time,
+                generated_time: ocf_lib::clock::utc_rfc3339(SystemTime::now()),
                 payload,
             },
             attempts: 0,
@@ -298,9 +289,8 @@ impl MasakariRestart {
         domains: &BTreeMap<String, DomainState>,
     ) {
         // Every followed guest until its recovery has ended, whatever states it passes through
-        // meanwhile: Masakari's own stop and start come first, and a crash right after them
-        // falls in the recovery under way (its confirmation fails), which this follow answers
-        // once the recovery has ended.
+        // meanwhile: Masakari's own stop and start come first, and a crash right after them is
+        // a duplicate of the one it is recovering.
         let crashed: Vec<String> = state
             .followed
             .keys()
@@ -453,9 +443,21 @@ impl MasakariRestart {
                             "Masakari already has this incident of {}: {m}",
                             incident.domain
                         );
-                        // Every incident has a payload of its own (detected_at), so this is a
-                        // re-send of one Masakari accepted while its answer was lost: not
-                        // followed, since its notification's uuid is unknown here.
+                        // A report again inside Masakari's duplicate window (the same payload
+                        // within duplicate_notification_detection_interval): still followed,
+                        // so it is sent again once the window has passed.
+                        if let (Some(previous), Some(domain)) = (
+                            &incident.follows,
+                            n.payload.get("instance_uuid").and_then(|v| v.as_str()),
+                        ) {
+                            state.followed.insert(
+                                domain.to_string(),
+                                Followed {
+                                    notification_uuid: previous.clone(),
+                                    reports: incident.report.saturating_sub(1),
+                                },
+                            );
+                        }
                         done = true;
                     }
                     PostOutcome::Maintenance(m) => {

@@ -63,25 +63,6 @@ fn wait_notified(uuid: &str, count: usize) -> Vec<Value> {
     )
 }
 
-/// Waits until Masakari holds `count` notifications for `uuid` and has ended every recovery
-/// (none `new` or `running`); fails if it ignored the guest (the test would prove nothing).
-fn wait_recovery_ended(env: &MasakariEnv, uuid: &str, count: usize) {
-    let statuses = wait_for(
-        &format!("Masakari's recoveries of {uuid} to end"),
-        Duration::from_secs(120),
-        || {
-            let statuses = env.statuses_for(uuid);
-            (statuses.len() == count
-                && statuses.iter().all(|s| !matches!(s.as_str(), "new" | "running")))
-            .then_some(statuses)
-        },
-    );
-    assert!(
-        !statuses.iter().any(|s| s == "ignored"),
-        "Masakari ignored the guest: the test proves nothing ({statuses:?})"
-    );
-}
-
 /// The guest running again, started by the test (nova's part: there is no nova here).
 fn restart(guest: &str) {
     env().ensure_running(guest);
@@ -136,7 +117,7 @@ fn crash_under_pacemaker_is_reported_to_masakari() {
 }
 
 #[test]
-fn operator_stop_is_not_reported_and_a_second_crash_is_a_new_incident() {
+fn operator_stop_is_not_reported_and_a_second_crash_is_a_duplicate() {
     let _s = Cluster::serial();
     let env = env();
     let dir = "/run/mr-guest2";
@@ -162,23 +143,18 @@ fn operator_stop_is_not_reported_and_a_second_crash_is_a_new_incident() {
     let r = agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
     assert!(r.stderr.contains("accepted"), "{r}");
     wait_notified(uuid, 1);
-    wait_recovery_ended(env, uuid, 1);
     restart("guest2");
     agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
 
-    // The same guest crashes again within Masakari's 180 s duplicate window: a new incident,
-    // accepted. (Masakari compares payloads; without detected_at this one would be a 409
-    // duplicate and the guest would stay shut off.)
+    // The same guest crashes again within Masakari's 180 s window: 409 duplicate, done.
     env.crash("guest2");
     let r = agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
-    assert!(r.stderr.contains("accepted"), "{r}");
+    assert!(r.stderr.contains("already has this incident"), "{r}");
     assert!(pending(dir).is_empty(), "{:?}", pending(dir));
-    let notes = env.notifications_for(uuid);
-    assert_eq!(notes.len(), 2, "{notes:?}");
-    assert_ne!(
-        notes[0]["payload"]["detected_at"], notes[1]["payload"]["detected_at"],
-        "{notes:?}"
-    );
+    assert_eq!(env.notifications_for(uuid).len(), 1);
+    // Still crashed at the next poll: not a new incident.
+    let r = agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+    assert!(!r.stderr.contains("reporting"), "{r}");
 
     agent("stop", dir, &[]).expect_ok();
     agent("stop", dir, &[]).expect_ok();
@@ -523,20 +499,19 @@ fn a_guest_still_crashed_when_masakari_is_done_is_reported_again() {
         "Masakari ignored the guest: the test proves nothing"
     );
 
-    // Reported again at once, inside Masakari's 180 s duplicate window: the report is an
-    // incident of its own (detected_at), accepted, and followed in turn.
     let r = agent("monitor", dir, &host).expect_ok();
     assert!(
         r.stderr.contains("is still crashed") && r.stderr.contains("reporting it again (2 of 3)"),
         "{r}"
     );
-    assert!(r.stderr.contains("accepted"), "{r}");
-    let (second, reports) = followed(dir, uuid).expect("the report again is followed");
-    assert_ne!(second, first);
-    assert_eq!(reports, 2);
+    assert!(r.stderr.contains("already has this incident"), "{r}");
+    assert_eq!(
+        followed(dir, uuid),
+        Some((first.clone(), 1)),
+        "a report refused as a duplicate keeps the guest followed"
+    );
     assert!(pending(dir).is_empty(), "{:?}", pending(dir));
-    assert_eq!(env.notifications_for(uuid).len(), before + 2);
-    wait_recovery_ended(env, uuid, before + 2);
+    assert_eq!(env.notifications_for(uuid).len(), before + 1);
 
     // Running again: no longer followed; a later crash is a new one.
     restart(guest);
