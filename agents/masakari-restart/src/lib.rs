@@ -121,9 +121,9 @@ Against a Masakari running auth_strategy=noauth2 (likewise):
         title: "HOW IT WORKS",
         body: "start records every domain's state (virsh domstats --state), as read-only libvirt client. Each monitor lists the domains again; a domain whose state became 'shut off (crashed)' (libvirt's Stopped Failed) is an incident, as is, with report=ioerror, one that became 'paused (ioerror)'. Incidents are written to state_dir before they are sent, with the time they were seen as generated_time.
 
-An incident is done when Masakari answers 202, or 409 duplicate (the same guest crashed again within Masakari's 180 s duplicate window, or the notification was already delivered). 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
+An incident is done when Masakari answers 202, or 409 duplicate to a re-send (an earlier attempt was stored and its answer lost). Masakari takes for a duplicate any notification whose payload (guest uuid and event) equals one of the last duplicate_notification_detection_interval (180 s by default): a guest that crashes again within that window of its previous crash (right after Masakari restarted it) is answered 409 at its first sending. That report is held, not dropped: at each poll, while the guest is still crashed, it is sent again with a new generated_time, until the window has passed and Masakari accepts it; set the interval to 10 s in masakari.conf so that takes seconds, not minutes (this agent re-sends an incident with its original generated_time, so Masakari recognises re-sends whatever the interval). 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
 
-A crash Masakari accepted is followed until Masakari has ended its recovery, whatever states the guest passes through meanwhile. If the guest is still, or again, 'shut off (crashed)' once Masakari has ended the recovery (its notification finished, error or failed), it crashed again before a poll saw it run (a restart killed at once), or the recovery failed because of that second crash (its confirmation timed out): it is reported again, up to 3 times in a row, each after the previous recovery ended. Masakari answers 409 duplicate to a report inside its duplicate window (duplicate_notification_detection_interval, 180 s by default: the payload is the same); the guest stays followed and is reported again once the window has passed. Without this a guest that crashes right after its restart stays shut off: Masakari retries an errored notification once, after process_unfinished_notifications_interval, and never a finished one.
+A crash Masakari accepted is followed until Masakari has ended its recovery, whatever states the guest passes through meanwhile. If the guest is still, or again, 'shut off (crashed)' once Masakari has ended the recovery (its notification finished, error or failed), it crashed again before a poll saw it run (a restart killed at once), or the recovery failed because of that second crash (its confirmation timed out): it is reported again, up to 3 times in a row, each after the previous recovery ended. A report again inside Masakari's duplicate window is held like any other. Without this a guest that crashes right after its restart stays shut off: Masakari retries an errored notification once, after process_unfinished_notifications_interval, and never a finished one.
 
 An operator stop (virsh destroy, shutdown) is not a crash and is never reported. stop removes the running marker and keeps undelivered incidents for the next start.
 
@@ -271,6 +271,7 @@ impl MasakariRestart {
             attempts: 0,
             report: 1,
             follows: None,
+            held: false,
         }
     }
 
@@ -383,6 +384,35 @@ impl MasakariRestart {
         }
     }
 
+    /// Held incidents (refused as duplicates of an earlier crash of their guest) whose guest is
+    /// still in the reported state become new reports, generated now; the others are dropped:
+    /// the guest runs again (Masakari's recovery of the earlier crash), or someone stopped it.
+    fn renew_held(&self, state: &mut State, domains: &BTreeMap<String, DomainState>) {
+        state.pending.retain_mut(|incident| {
+            if !incident.held {
+                return true;
+            }
+            let n = &mut incident.notification;
+            let uuid = n.payload.get("instance_uuid").and_then(|v| v.as_str());
+            let event = n.payload.get("vir_domain_event").and_then(|v| v.as_str());
+            let still = uuid.and_then(|u| domains.get(u)).is_some_and(|d| match event {
+                Some("STOPPED_FAILED") => d.is_crashed(),
+                Some("IO_ERROR_REPORT") => d.is_paused_ioerror(),
+                _ => false,
+            });
+            if !still {
+                ocf_lib::info!(
+                    "guest {} is no longer in the state Masakari refused to hear about again: report dropped",
+                    incident.domain
+                );
+                return false;
+            }
+            n.generated_time = ocf_lib::clock::utc_rfc3339(SystemTime::now());
+            incident.attempts = 0;
+            true
+        });
+    }
+
     /// Sends the pending incidents; keeps the ones that may succeed later.
     fn deliver(&self, ctx: &Context, state: &mut State) {
         if state.pending.is_empty() {
@@ -438,27 +468,27 @@ impl MasakariRestart {
                         }
                         done = true;
                     }
-                    PostOutcome::Duplicate(m) => {
+                    PostOutcome::Duplicate(m) if incident.attempts > 1 => {
+                        // Sent before: Masakari stored an earlier attempt whose answer was lost.
                         ocf_lib::info!(
                             "Masakari already has this incident of {}: {m}",
                             incident.domain
                         );
-                        // A report again inside Masakari's duplicate window (the same payload
-                        // within duplicate_notification_detection_interval): still followed,
-                        // so it is sent again once the window has passed.
-                        if let (Some(previous), Some(domain)) = (
-                            &incident.follows,
-                            n.payload.get("instance_uuid").and_then(|v| v.as_str()),
-                        ) {
-                            state.followed.insert(
-                                domain.to_string(),
-                                Followed {
-                                    notification_uuid: previous.clone(),
-                                    reports: incident.report.saturating_sub(1),
-                                },
+                        done = true;
+                    }
+                    PostOutcome::Duplicate(m) => {
+                        // Never sent before: the duplicate is another notification, an earlier
+                        // crash of this guest within Masakari's duplicate window (a crash
+                        // right after Masakari restarted it). Dropping it would leave the guest
+                        // down: held, and reported again once the window has passed.
+                        if !incident.held {
+                            ocf_lib::warn!(
+                                "Masakari refused the report of {} as a duplicate of an earlier crash within its duplicate_notification_detection_interval ({m}): reported again at each poll while it stays so, until Masakari accepts it",
+                                incident.domain
                             );
                         }
-                        done = true;
+                        incident.held = true;
+                        break;
                     }
                     PostOutcome::Maintenance(m) => {
                         ocf_lib::warn!(
@@ -579,6 +609,7 @@ impl MasakariRestart {
                 }
                 state.domains = next;
                 state.followed.retain(|uuid, _| domains.contains_key(uuid));
+                self.renew_held(&mut state, &domains);
                 self.follow(ctx, &mut state, &hostname, &domains);
             }
             Err(e) => {

@@ -32,6 +32,13 @@ pub struct Incident {
     /// For a report again: the notification of the recovery that ended without the guest.
     #[serde(default)]
     pub follows: Option<String>,
+    /// Masakari refused it, at its first sending, as a duplicate: the same payload (the
+    /// guest's uuid and event) as a notification of the last
+    /// duplicate_notification_detection_interval, i.e. an earlier crash of this guest. Held,
+    /// and sent again with a new generated_time at each poll while the guest is still in that
+    /// state, until Masakari's window has passed and it accepts the report.
+    #[serde(default)]
+    pub held: bool,
 }
 
 fn first_report() -> u32 {
@@ -138,6 +145,7 @@ mod tests {
             attempts: 2,
             report: 1,
             follows: None,
+            held: false,
         }
     }
 

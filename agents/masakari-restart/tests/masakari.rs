@@ -18,8 +18,28 @@ use std::time::Duration;
 
 static ENV: OnceLock<MasakariEnv> = OnceLock::new();
 
+/// Masakari's duplicate window in this suite: long enough that a guest crashing again within
+/// seconds falls in it for sure, short enough to see the held report accepted after it.
+const DUPLICATE_WINDOW: u32 = 30;
+
 fn env() -> &'static MasakariEnv {
-    ENV.get_or_init(|| MasakariEnv::up(Cluster::shared(), &["node1"]))
+    ENV.get_or_init(|| {
+        MasakariEnv::up_with_duplicate_window(Cluster::shared(), &["node1"], DUPLICATE_WINDOW)
+    })
+}
+
+/// Runs monitors until one's output contains `what` (a held report accepted once Masakari's
+/// duplicate window has passed); returns that output.
+#[track_caller]
+fn monitor_until(dir: &str, extra: &[(&str, &str)], what: &str) -> Run {
+    wait_for(
+        &format!("a monitor saying '{what}'"),
+        Duration::from_secs(u64::from(DUPLICATE_WINDOW) + 60),
+        || {
+            let r = agent("monitor", dir, extra).expect_ok();
+            r.stderr.contains(what).then_some(r)
+        },
+    )
 }
 
 /// The agent as Pacemaker would run it, with noauth against the test Masakari.
@@ -61,6 +81,27 @@ fn wait_notified(uuid: &str, count: usize) -> Vec<Value> {
             (ns.len() == count).then_some(ns)
         },
     )
+}
+
+/// Waits until Masakari holds `count` notifications for `uuid` and has ended every recovery
+/// (none `new` or `running`); fails if it ignored the guest (the test would prove nothing).
+fn wait_recovery_ended(env: &MasakariEnv, uuid: &str, count: usize) {
+    let statuses = wait_for(
+        &format!("Masakari's recoveries of {uuid} to end"),
+        Duration::from_secs(120),
+        || {
+            let statuses = env.statuses_for(uuid);
+            (statuses.len() == count
+                && statuses
+                    .iter()
+                    .all(|s| !matches!(s.as_str(), "new" | "running")))
+            .then_some(statuses)
+        },
+    );
+    assert!(
+        !statuses.iter().any(|s| s == "ignored"),
+        "Masakari ignored the guest: the test proves nothing ({statuses:?})"
+    );
 }
 
 /// The guest running again, started by the test (nova's part: there is no nova here).
@@ -117,7 +158,7 @@ fn crash_under_pacemaker_is_reported_to_masakari() {
 }
 
 #[test]
-fn operator_stop_is_not_reported_and_a_second_crash_is_a_duplicate() {
+fn operator_stop_is_not_reported_and_a_second_crash_within_the_duplicate_window_is_held() {
     let _s = Cluster::serial();
     let env = env();
     let dir = "/run/mr-guest2";
@@ -146,15 +187,30 @@ fn operator_stop_is_not_reported_and_a_second_crash_is_a_duplicate() {
     restart("guest2");
     agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
 
-    // The same guest crashes again within Masakari's 180 s window: 409 duplicate, done.
+    // The same guest crashes again within Masakari's duplicate window (seconds after the
+    // first): Masakari refuses the report as a duplicate of the first crash. Dropping it would
+    // leave the guest down: it is held, and sent again until Masakari accepts it.
     env.crash("guest2");
     let r = agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
-    assert!(r.stderr.contains("already has this incident"), "{r}");
-    assert!(pending(dir).is_empty(), "{:?}", pending(dir));
+    assert!(
+        r.stderr.contains("as a duplicate of an earlier crash"),
+        "{r}"
+    );
+    let held = pending(dir);
+    assert!(
+        held.len() == 1 && held[0]["held"] == true,
+        "the refused report is held: {held:?}"
+    );
     assert_eq!(env.notifications_for(uuid).len(), 1);
-    // Still crashed at the next poll: not a new incident.
-    let r = agent("monitor", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
-    assert!(!r.stderr.contains("reporting"), "{r}");
+    let r = monitor_until(dir, &[("OCF_RESKEY_hostname", "node1")], "accepted");
+    assert!(!r.stderr.contains("reporting"), "not a new incident: {r}");
+    assert!(pending(dir).is_empty(), "{:?}", pending(dir));
+    let notes = wait_notified(uuid, 2);
+    let times: Vec<&str> = notes
+        .iter()
+        .filter_map(|n| n["generated_time"].as_str())
+        .collect();
+    assert!(times.len() == 2 && times[0] != times[1], "{notes:?}");
 
     agent("stop", dir, &[]).expect_ok();
     agent("stop", dir, &[]).expect_ok();
@@ -461,8 +517,9 @@ fn followed(state_dir: &str, uuid: &str) -> Option<(String, u64)> {
 
 /// A guest crashed again right after its restart, or one Masakari's recovery did not bring
 /// back: still crashed once the recovery ended, it is reported again. There is no nova here, so
-/// every recovery ends in error with the guest still crashed; Masakari's 180 s duplicate window
-/// answers the report again with 409, and the guest stays followed until it runs again.
+/// every recovery ends in error with the guest still crashed; the report again comes inside
+/// Masakari's duplicate window of the first, is held until the window has passed, accepted, and
+/// followed until the guest runs again.
 #[test]
 fn a_guest_still_crashed_when_masakari_is_done_is_reported_again() {
     let _s = Cluster::serial();
@@ -470,8 +527,8 @@ fn a_guest_still_crashed_when_masakari_is_done_is_reported_again() {
     let dir = "/run/mr-follow";
     let host = [("OCF_RESKEY_hostname", "node1")];
     agent("start", dir, &host).expect_ok();
-    // guest5: no other test crashes it (each has a guest of its own: Masakari's 180 s
-    // duplicate window is per guest).
+    // guest5: no other test crashes it (each has a guest of its own: Masakari's duplicate
+    // window is per guest).
     let guest = "guest5";
     let uuid = uuid_of(guest);
     env.ensure_running(guest);
@@ -499,19 +556,26 @@ fn a_guest_still_crashed_when_masakari_is_done_is_reported_again() {
         "Masakari ignored the guest: the test proves nothing"
     );
 
+    // Reported again: inside Masakari's duplicate window of the first report, so refused and
+    // held, then accepted once the window has passed, and followed in turn.
     let r = agent("monitor", dir, &host).expect_ok();
     assert!(
         r.stderr.contains("is still crashed") && r.stderr.contains("reporting it again (2 of 3)"),
         "{r}"
     );
-    assert!(r.stderr.contains("already has this incident"), "{r}");
-    assert_eq!(
-        followed(dir, uuid),
-        Some((first.clone(), 1)),
-        "a report refused as a duplicate keeps the guest followed"
-    );
+    if !r.stderr.contains("accepted") {
+        assert!(
+            r.stderr.contains("as a duplicate of an earlier crash"),
+            "{r}"
+        );
+        monitor_until(dir, &host, "accepted");
+    }
+    let (second, reports) = followed(dir, uuid).expect("the report again is followed");
+    assert_ne!(second, first);
+    assert_eq!(reports, 2);
     assert!(pending(dir).is_empty(), "{:?}", pending(dir));
-    assert_eq!(env.notifications_for(uuid).len(), before + 1);
+    assert_eq!(env.notifications_for(uuid).len(), before + 2);
+    wait_recovery_ended(env, uuid, before + 2);
 
     // Running again: no longer followed; a later crash is a new one.
     restart(guest);
