@@ -18,6 +18,9 @@
 //!                  [--rate-per-s R [--rate-burst B]]
 //!   maas-sim ctl ADDR METHOD PATH [JSON]     e.g. ctl 127.0.0.1:5240 POST /_sim/machines/compute-1 '{"fault":"503"}'
 //!
+//! `GET /MAAS/api/2.0/describe/` (anonymous) serves MAAS's API description for the handlers and
+//! actions above, which python-libmaas (charm-hacluster's `external/maas` plugin) needs to connect.
+//!
 //! `/redfish/v1/…` answers a minimal Redfish power read of the first machine, so the benchmark
 //! can run fence-agents' fence_redfish against the same server.
 //!
@@ -35,7 +38,7 @@
 //!
 //! Source layout, by concern: `sim/machine.rs` (the machine model), `sim/faults.rs`,
 //! `sim/power.rs` (asynchronous power changes), `sim/region.rs` (region-wide delay and rate
-//! limit), `sim/api.rs` (MAAS and Redfish endpoints),
+//! limit), `sim/api.rs` (MAAS and Redfish endpoints), `sim/describe.rs` (the API description),
 //! `sim/control.rs` (`/_sim/`), `sim/server.rs` (HTTP and `serve` options); this file is the CLI.
 
 mod sim;

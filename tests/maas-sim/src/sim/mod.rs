@@ -1,11 +1,13 @@
 //! The simulator, by concern: [`machine`] (what a machine is), [`faults`] (what can go wrong,
 //! set per machine at run time), [`power`] (asynchronous power changes and their hooks),
-//! [`api`] (the MAAS 2.0 and Redfish endpoints), [`region`] (region-wide power delay and rate
+//! [`api`] (the MAAS 2.0 and Redfish endpoints), [`describe`] (the API description python-libmaas
+//! reads), [`region`] (region-wide power delay and rate
 //! limit), [`control`] (the `/_sim/` endpoints tests drive it with) and [`server`] (HTTP,
 //! options, start).
 
 pub mod api;
 pub mod control;
+pub mod describe;
 pub mod faults;
 pub mod machine;
 pub mod power;

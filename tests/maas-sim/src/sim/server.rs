@@ -38,6 +38,11 @@ fn handle(sim: Shared, mut req: tiny_http::Request) {
         api::redfish_request(&sim, path)
     } else if path == "/MAAS/api/version/" {
         text(200, "2.0")
+    } else if path == "/MAAS/api/2.0/describe/" && method == "GET" {
+        // Anonymous in MAAS (urls_api.py: "API URLs accessible to anonymous users").
+        // Every HTTP/1.1 client sends Host; Django falls back to the server name.
+        let host = header("host").unwrap_or_else(|| "localhost".to_string());
+        super::describe::describe(&host)
     } else if path == "/MAAS/api/2.0/version/" {
         json(
             200,
