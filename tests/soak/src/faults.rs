@@ -169,6 +169,22 @@ impl<'a> Soak<'a> {
         }
     }
 
+    /// The hosts of the segments whose every host is up.
+    fn hosts_of_whole_segments(&self) -> Vec<&'static str> {
+        let up = self.hosts_in(HostState::Up);
+        up.iter()
+            .copied()
+            .filter(|h| {
+                let segment = segment_of(h);
+                self.os
+                    .computes()
+                    .iter()
+                    .filter(|c| segment_of(c.host) == segment)
+                    .all(|c| up.contains(&c.host))
+            })
+            .collect()
+    }
+
     fn hosts_in(&self, state: HostState) -> Vec<&'static str> {
         self.hosts
             .lock()
@@ -248,12 +264,22 @@ impl<'a> Soak<'a> {
             while (Instant::now() < deadline || !schedule.first_round_done())
                 && Instant::now() < hard_stop
             {
-                // A host fault only with every host up: one host down and another reinserting
-                // (its nova-compute not yet counted, or the reserved one disabled) can leave a
-                // segment's instances nowhere to go (NoValidHost: ERROR), a capacity question
-                // the soak does not ask. during-reinsert overlaps on purpose, once.
-                let up = self.hosts_in(HostState::Up);
-                let kind = schedule.next_kind(up.len() == self.os.computes().len());
+                // A host fault only on a host whose segment is whole (every host of it up):
+                // one host down and another of its segment reinserting (its nova-compute not
+                // yet counted, or the reserved one disabled) can leave the segment's instances
+                // nowhere to go (NoValidHost: ERROR), a capacity question the soak does not
+                // ask. A fault on its victim alone may come while the other segment
+                // reinserts; the others wait for every host (during-reinsert overlaps on
+                // purpose, once).
+                let all_up = self.hosts_in(HostState::Up).len() == self.os.computes().len();
+                let whole = !self.hosts_of_whole_segments().is_empty();
+                let kind = schedule.next_kind(|k| {
+                    if k.overlaps_reinserts() {
+                        whole
+                    } else {
+                        all_up
+                    }
+                });
                 // Two hosts: both victims from different segments, with every other host up.
                 // The DC: the harness's cluster commands (a reinsert's among them) go through
                 // node1, which may be the DC that dies.
@@ -352,7 +378,15 @@ impl<'a> Soak<'a> {
                 failed
             }
             _ => {
-                let victim = self.victim(schedule, &up).unwrap_or(up[0]);
+                let pool = if kind.overlaps_reinserts() {
+                    self.hosts_of_whole_segments()
+                } else {
+                    up
+                };
+                let Some(victim) = self.victim(schedule, &pool) else {
+                    eprintln!("soak: no host for {kind}; skipped");
+                    return Vec::new();
+                };
                 self.host_fault(kind, &[victim], schedule)
             }
         }
@@ -822,6 +856,9 @@ impl<'a> Soak<'a> {
     fn reinsert_steps(&self, c: Compute) {
         let os = self.os;
         os.boot_compute(c);
+        if self.plan.stack == crate::Stack::Charms {
+            crate::charms::start_monitors(os, c);
+        }
         if os.forced_down(c.host) == Some(true) {
             // fence_masakari forced it down (the fast path): the walkthrough's `set --up`.
             os.clear_forced_down(c.host);

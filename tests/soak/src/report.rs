@@ -83,11 +83,8 @@ pub fn render(
         "soak report: seed {seed}, {minutes} min asked, {path}, {elapsed:.0} s run, {} faults, {samples} samples of invariant 1 (longest gap {longest_gap_ms} ms)",
         episodes.len()
     );
-    let _ = writeln!(
-        out,
-        "replay: SOAK_SEED={seed} SOAK_MINUTES={minutes} SOAK_FAST={} make soak",
-        u8::from(plan.fast)
-    );
+    let _ = writeln!(out, "stack: {}", plan.stack.describe());
+    let _ = writeln!(out, "replay: {}", plan.replay());
     let _ = writeln!(
         out,
         "{:<18} {:>6} {:>9} {:>9} {:>9} {:>9}",
@@ -138,6 +135,111 @@ pub fn render(
     out
 }
 
+/// What one report says, read back from its text: its first line, the stack, and per fault
+/// kind (count, recovered, p50, p95, max) and per invariant its violations.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub heading: String,
+    pub stack: String,
+    pub kinds: Vec<(String, [String; 5])>,
+    pub invariants: Vec<(String, u64)>,
+}
+
+/// Reads a report [`render`] wrote.
+pub fn summary(text: &str) -> Result<Summary, String> {
+    let mut s = Summary {
+        heading: text.lines().next().unwrap_or_default().to_string(),
+        ..Summary::default()
+    };
+    if !s.heading.starts_with("soak report:") {
+        return Err("not a soak report (its first line is not 'soak report: ...')".into());
+    }
+    let mut in_invariants = false;
+    for line in text.lines() {
+        if let Some(stack) = line.strip_prefix("stack: ") {
+            s.stack = stack.to_string();
+        } else if line == "invariant violations:" {
+            in_invariants = true;
+        } else if line == "timeline:" {
+            break;
+        } else if in_invariants {
+            // "  1. one live qemu per instance        0"
+            let t = line.trim();
+            if t.starts_with("VIOLATION") {
+                continue;
+            }
+            if let Some((name, count)) = t.rsplit_once(' ') {
+                if let Ok(n) = count.parse() {
+                    s.invariants.push((name.trim().to_string(), n));
+                }
+            }
+        } else {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if let [kind, rest @ ..] = &cols[..] {
+                if ALL_KINDS.iter().any(|k| k.name() == *kind) && rest.len() == 5 {
+                    let v = [rest[0], rest[1], rest[2], rest[3], rest[4]].map(str::to_string);
+                    s.kinds.push((kind.to_string(), v));
+                }
+            }
+        }
+    }
+    if s.stack.is_empty() {
+        // Reports from before the charms' stack could be soaked were all oxha's.
+        s.stack = crate::Stack::Oxha.describe().to_string();
+    }
+    if s.kinds.is_empty() || s.invariants.len() != 5 {
+        return Err("a soak report without its table of faults or of invariants".into());
+    }
+    Ok(s)
+}
+
+/// Two reports side by side, as a Markdown table: per invariant the violations, per fault kind
+/// count and recovery p50/max, one column per stack.
+pub fn side_by_side(a: &Summary, b: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "| | {} | {} |", a.stack, b.stack);
+    let _ = writeln!(out, "|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| run | {} | {} |",
+        run_of(&a.heading),
+        run_of(&b.heading)
+    );
+    for ((name, x), (_, y)) in a.invariants.iter().zip(&b.invariants) {
+        let _ = writeln!(out, "| violations: {name} | {x} | {y} |");
+    }
+    for (kind, x) in &a.kinds {
+        let y = b.kinds.iter().find(|(k, _)| k == kind).map(|(_, v)| v);
+        let cell = |v: &[String; 5]| {
+            if v[0] == "0" {
+                "-".to_string()
+            } else {
+                format!(
+                    "{} of {} recovered, p50 {} s, max {} s",
+                    v[1], v[0], v[2], v[4]
+                )
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| {kind} | {} | {} |",
+            cell(x),
+            y.map_or("-".to_string(), cell)
+        );
+    }
+    out
+}
+
+/// "seed 17, ..., 27 faults" from a report's first line, for the table.
+fn run_of(heading: &str) -> String {
+    heading
+        .trim_start_matches("soak report: ")
+        .split(", ")
+        .filter(|p| p.starts_with("seed") || p.ends_with("faults") || p.ends_with(" s run"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,9 +266,36 @@ mod tests {
             seed: 42,
             minutes: 8.0,
             fast: false,
+            stack: crate::Stack::Oxha,
             leave_out: Vec::new(),
         };
         let text = render(&plan, 480.0, &[e], &[v], 100, 260);
+        let read = summary(&text).expect("a report reads back");
+        assert_eq!(read.invariants.len(), 5);
+        assert_eq!(
+            read.invariants[1],
+            ("2. no evacuation before MAAS off".into(), 1)
+        );
+        assert!(read.stack.starts_with("oxha"));
+        let power = read
+            .kinds
+            .iter()
+            .find(|(k, _)| k == "power-loss")
+            .expect("row");
+        assert_eq!(power.1[0], "1");
+        let mut other = read.clone();
+        other.stack = "charms".into();
+        other.invariants[1].1 = 0;
+        let table = side_by_side(&read, &other);
+        assert!(
+            table.contains("| violations: 2. no evacuation before MAAS off | 1 | 0 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| power-loss | 1 of 1 recovered, p50 30.0 s, max 30.0 s |"),
+            "{table}"
+        );
+        assert!(summary("hello").is_err());
         assert!(text.contains("SOAK_SEED=42"));
         assert!(text.contains("2. no evacuation before MAAS off"));
         assert!(text

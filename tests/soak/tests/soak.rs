@@ -24,23 +24,23 @@ fn soak_keeps_every_instance_running_once() {
             seed: CI_SEED,
             minutes: 0.0,
             fast: true,
+            stack: oxha_soak::Stack::Oxha,
             leave_out: oxha_soak::SHORT_SOAK_LEAVES_OUT.to_vec(),
         }
     } else {
         Plan::from_env(60.0).unwrap_or_else(|e| panic!("{e}"))
     };
     eprintln!(
-        "soak: seed {} ({} min, {} path); replay with SOAK_SEED={} SOAK_MINUTES={} SOAK_FAST={} make soak",
+        "soak: seed {} ({} min, {} path, {}); replay with {}",
         plan.seed,
         plan.minutes,
         if plan.fast { "fast" } else { "default" },
-        plan.seed,
-        plan.minutes,
-        u8::from(plan.fast)
+        plan.stack.name(),
+        plan.replay()
     );
     if !plan.leave_out.is_empty() {
         eprintln!(
-            "soak: left out: {:?} (see SHORT_SOAK_LEAVES_OUT)",
+            "soak: left out: {:?} (SOAK_KINDS, or the short soak's SHORT_SOAK_LEAVES_OUT)",
             plan.leave_out
         );
     }
@@ -50,6 +50,9 @@ fn soak_keeps_every_instance_running_once() {
         os.fresh_with(true, 0);
     } else {
         os.fresh();
+    }
+    if plan.stack == oxha_soak::Stack::Charms {
+        oxha_soak::charms::deploy(&os);
     }
     os.set_masakari_conf(&oxha_soak::MASAKARI_RETRIES);
     let soak = Soak::prepare(&os, plan.clone());
@@ -90,10 +93,8 @@ fn soak_keeps_every_instance_running_once() {
     }
     assert!(
         violations.is_empty(),
-        "{} violation(s); replay with SOAK_SEED={} SOAK_MINUTES={} SOAK_FAST={}",
+        "{} violation(s); replay with {}",
         violations.len(),
-        plan.seed,
-        plan.minutes,
-        u8::from(plan.fast)
+        plan.replay()
     );
 }
