@@ -1332,6 +1332,232 @@ pub struct Notification {
     pub generated_at: f64,
 }
 
+/// The anchor stack's fencing (issue 17's side-by-side soak): charm-hacluster's
+/// `stonith:external/maas` plugin, unmodified, in the place of fence_maas + fence_masakari.
+impl OpenStack {
+    /// The device charm-hacluster creates for the pacemaker-remote compute hosts.
+    pub const CHARM_MAAS_DEVICE: &'static str = "st-maas";
+
+    /// `scripts/anchor-maas-plugin`, which installs the plugin from `$CHARM_HACLUSTER`.
+    pub fn anchor_maas_plugin_script() -> PathBuf {
+        script().with_file_name("anchor-maas-plugin")
+    }
+
+    /// The charm-hacluster commit the installed plugin was taken from.
+    pub fn charm_maas_plugin_commit(&self) -> Option<String> {
+        let script = Self::anchor_maas_plugin_script();
+        let r = oxha_harness::run(&[script.to_str().unwrap_or_default(), "commit"]);
+        r.ok().then(|| r.stdout.trim().to_string())
+    }
+
+    /// Fences the compute hosts as a charm-deployed cloud does: installs charm-hacluster's
+    /// plugin (`scripts/anchor-maas-plugin install`: the charm's file, unmodified, run by
+    /// /usr/bin/python3 with python-libmaas), creates `st-maas` exactly as the charm's
+    /// `configure_maas_stonith_resource` does (params `url apikey hostnames`, hostnames = every
+    /// compute host's FQDN and short name, `op monitor interval=25 start-delay=25 timeout=25`),
+    /// makes it each compute host's only fencing level, stops fence_maas and fence_masakari
+    /// (Masakari then hears of a failed host only from masakari-hostmonitor, which the caller
+    /// runs: [`OpenStack::start_masakari_monitor`] with [`Monitor::Host`]), and sets
+    /// `stonith-action=reboot`, Pacemaker's default, which the charm keeps (the plugin's
+    /// `reset`: power off, wait for off, power on). Returns once `st-maas` runs.
+    pub fn use_charm_maas_plugin(&self) -> Result<(), String> {
+        let script = Self::anchor_maas_plugin_script();
+        let r = oxha_harness::run(&[script.to_str().unwrap_or_default(), "install"]);
+        if !r.ok() {
+            return Err(format!(
+                "the charm's MAAS plugin could not be installed: {r}"
+            ));
+        }
+        let key = self.cluster.start_maas_sim();
+        let apikey = std::fs::read_to_string(&key)
+            .map_err(|e| format!("{}: {e}", key.display()))?
+            .trim()
+            .to_string();
+        // charm-pacemaker-remote publishes each host's FQDN as its stonith-hostname; the charm
+        // adds the short name of each (`_configure_stonith_resource`), sorted and deduplicated.
+        let mut hostnames: Vec<String> = self
+            .computes
+            .iter()
+            .flat_map(|c| {
+                [
+                    c.host.to_string(),
+                    oxha_multinode::maas_hostname(c.host).to_string(),
+                ]
+            })
+            .collect();
+        hostnames.sort();
+        hostnames.dedup();
+        let device = Self::CHARM_MAAS_DEVICE;
+        let text = format!(
+            "primitive {device} stonith:external/maas \\\n\
+             \tparams url='http://{INFRA_ADDR}:{MAAS_PORT}/MAAS' apikey='{apikey}' \
+             hostnames='{hostnames}' \\\n\
+             \top monitor interval=25 start-delay=25 timeout=25\n",
+            hostnames = hostnames.join(" "),
+        );
+        let r = self.cluster.crm_configure("node1", &text);
+        if !r.ok() {
+            return Err(format!("{device} could not be created: {r}"));
+        }
+        self.anchor_wait(&format!("{device} to run"), Duration::from_secs(90), || {
+            !self.cluster.active_on("node1", device).is_empty()
+        })?;
+        self.replace_fencing_levels(device)?;
+        for resource in [MASAKARI_DEVICE, POWER_DEVICE] {
+            self.anchor_target_role(resource, false)?;
+        }
+        self.anchor_property("stonith-action", "reboot")?;
+        if let Some(commit) = self.charm_maas_plugin_commit() {
+            eprintln!(
+                "openstack: compute hosts fenced by charm-hacluster's external/maas at {commit}"
+            );
+        }
+        self.anchor_settle()
+    }
+
+    /// Back to oxha's fencing as [`OpenStack::start`] configures it: fence_maas then
+    /// fence_masakari in each compute host's level, `stonith-action=off`, `st-maas` deleted and
+    /// the plugin uninstalled (`scripts/anchor-maas-plugin uninstall`). Harmless when the
+    /// charm's plugin was never used.
+    pub fn use_oxha_fencing(&self) -> Result<(), String> {
+        // fence_masakari refuses to start outside a level, and a level naming a stopped device
+        // fails: power device first, then the levels, then fence_masakari.
+        self.anchor_target_role(POWER_DEVICE, true)?;
+        self.replace_fencing_levels(&format!("{POWER_DEVICE},{MASAKARI_DEVICE}"))?;
+        self.anchor_target_role(MASAKARI_DEVICE, true)?;
+        self.anchor_property("stonith-action", "off")?;
+        let device = Self::CHARM_MAAS_DEVICE;
+        let exists = self
+            .cluster
+            .run(
+                "node1",
+                &["crm_resource", "--resource", device, "--query-xml"],
+            )
+            .ok();
+        if exists {
+            self.anchor_target_role(device, false)?;
+            let r = self.cluster.run(
+                "node1",
+                &[
+                    "cibadmin",
+                    "--delete",
+                    "--xml-text",
+                    &format!("<primitive id=\"{device}\"/>"),
+                ],
+            );
+            if !r.ok() {
+                return Err(format!("{device} could not be deleted: {r}"));
+            }
+        }
+        let script = Self::anchor_maas_plugin_script();
+        let r = oxha_harness::run(&[script.to_str().unwrap_or_default(), "uninstall"]);
+        if !r.ok() {
+            return Err(format!(
+                "the charm's MAAS plugin could not be uninstalled: {r}"
+            ));
+        }
+        self.anchor_settle()
+    }
+
+    /// Every compute host's one fencing level: `devices` (comma-separated).
+    fn replace_fencing_levels(&self, devices: &str) -> Result<(), String> {
+        let levels: String = self
+            .computes
+            .iter()
+            .map(|c| {
+                format!(
+                    "<fencing-level id=\"fl-{n}-1\" target=\"{n}\" index=\"1\" devices=\"{devices}\"/>",
+                    n = c.node
+                )
+            })
+            .collect();
+        let r = self.cluster.run(
+            "node1",
+            &[
+                "cibadmin",
+                "--replace",
+                "--scope",
+                "fencing-topology",
+                "--xml-text",
+                &format!("<fencing-topology>{levels}</fencing-topology>"),
+            ],
+        );
+        r.ok()
+            .then_some(())
+            .ok_or_else(|| format!("the fencing levels could not be set to {devices}: {r}"))
+    }
+
+    fn anchor_target_role(&self, resource: &str, on: bool) -> Result<(), String> {
+        let role = if on { "Started" } else { "Stopped" };
+        let r = self.cluster.run(
+            "node1",
+            &[
+                "crm_resource",
+                "--resource",
+                resource,
+                "--meta",
+                "--set-parameter",
+                "target-role",
+                "--parameter-value",
+                role,
+            ],
+        );
+        if !r.ok() {
+            return Err(format!("{resource} could not be set {role}: {r}"));
+        }
+        self.anchor_wait(
+            &format!("{resource} {role}"),
+            Duration::from_secs(90),
+            || self.cluster.active_on("node1", resource).is_empty() != on,
+        )
+    }
+
+    fn anchor_property(&self, name: &str, value: &str) -> Result<(), String> {
+        let r = self.cluster.run(
+            "node1",
+            &[
+                "crm_attribute",
+                "--type",
+                "crm_config",
+                "--name",
+                name,
+                "--update",
+                value,
+            ],
+        );
+        r.ok()
+            .then_some(())
+            .ok_or_else(|| format!("{name}={value} could not be set: {r}"))
+    }
+
+    fn anchor_settle(&self) -> Result<(), String> {
+        self.anchor_wait("the cluster to settle", Duration::from_secs(90), || {
+            self.cluster
+                .run("node1", &["crm_resource", "--wait", "--timeout=10s"])
+                .ok()
+        })
+    }
+
+    /// Polls `done` until it holds or `timeout` passes.
+    fn anchor_wait(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn() -> bool,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if done() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("timed out after {timeout:?} waiting for {what}"));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
