@@ -56,6 +56,12 @@ pub struct Cib {
     pub stonith: Vec<StonithDevice>,
     pub levels: Vec<FencingLevel>,
     pub nodes: Vec<Node>,
+    /// Pacemaker remote nodes: the ids of `ocf:pacemaker:remote` primitives (the node name).
+    pub remote_nodes: Vec<String>,
+    /// From the `status` section when it was read ([`query_full`]): each node's `uname` and
+    /// whether it is a member now (a full node in the membership with its controller up, a
+    /// remote node whose connection is up).
+    pub online: BTreeMap<String, bool>,
 }
 
 impl Cib {
@@ -91,6 +97,65 @@ pub fn query(deadline: &Deadline) -> Result<Cib, String> {
         ));
     }
     parse(&out.stdout)
+}
+
+/// Reads the whole CIB, `status` included ([`Cib::online`]), for a tool that reports on the
+/// cluster (oxha-check). Agents read the configuration only ([`query`]).
+pub fn query_full(deadline: &Deadline) -> Result<(Cib, String), String> {
+    let out = Child::new("cibadmin")
+        .args(["--query"])
+        .run(&deadline.min(Deadline::after(Duration::from_secs(10))))
+        .map_err(|e| format!("cannot read the CIB: {e}"))?;
+    if !out.status.success() {
+        let why = out
+            .stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no message")
+            .trim()
+            .to_string();
+        return Err(format!(
+            "cannot read the CIB (cibadmin --query: {}): {why}",
+            out.status
+        ));
+    }
+    let cib = parse(&out.stdout)?;
+    Ok((cib, out.stdout))
+}
+
+/// Where cibsecret keeps a secret instance attribute whose CIB value is `lrm://`: the file
+/// pacemaker-execd reads it from on each node.
+pub const CIBSECRET_DIR: &str = "/var/lib/pacemaker/lrm/secrets";
+
+/// The value of instance attribute `name` of resource `rsc` as its agent receives it: a
+/// `lrm://` reference (cibsecret) is read from [`CIBSECRET_DIR`]`/<rsc>/<name>`, as
+/// pacemaker-execd does; any other value is itself.
+pub fn resolve_cibsecret(rsc: &str, name: &str, value: &str) -> Result<String, String> {
+    if value.trim() != "lrm://" {
+        return Ok(value.to_string());
+    }
+    resolve_cibsecret_in(std::path::Path::new(CIBSECRET_DIR), rsc, name)
+}
+
+fn resolve_cibsecret_in(dir: &std::path::Path, rsc: &str, name: &str) -> Result<String, String> {
+    let bad = |s: &str| s.is_empty() || s.contains('/') || s == "." || s == "..";
+    if bad(rsc) || bad(name) {
+        return Err(format!("{rsc} {name}: not a cibsecret reference"));
+    }
+    let path = dir.join(rsc).join(name);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{rsc} {name}=lrm:// (cibsecret): {}: {e}", path.display()))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// A `node_state` membership attribute: `true`/`member`/`online`, or (Pacemaker 2.1.7 on) a
+/// non-zero epoch number.
+fn member(value: Option<&str>) -> bool {
+    match value.map(str::trim) {
+        Some("true" | "member" | "online") => true,
+        Some(v) => v.parse::<u64>().is_ok_and(|n| n > 0),
+        None => false,
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -152,6 +217,12 @@ pub fn parse(xml: &str) -> Result<Cib, String> {
         match name.as_str() {
             "primitive" if in_config && path.iter().any(|p| p == "resources") => {
                 let class = attr(&e, "class")?.unwrap_or_default();
+                if class == "ocf"
+                    && attr(&e, "provider")?.as_deref() == Some("pacemaker")
+                    && attr(&e, "type")?.as_deref() == Some("remote")
+                {
+                    cib.remote_nodes.push(attr(&e, "id")?.unwrap_or_default());
+                }
                 let template = attr(&e, "template")?;
                 if class == "stonith" || (class.is_empty() && template.is_some()) {
                     cib.stonith.push(StonithDevice {
@@ -231,6 +302,13 @@ pub fn parse(xml: &str) -> Result<Cib, String> {
                         .map(str::to_string)
                         .collect(),
                 });
+            }
+            "node_state" if parent == "status" => {
+                let uname = attr(&e, "uname")?.unwrap_or_default();
+                let remote = attr(&e, "remote_node")?.as_deref() == Some("true");
+                let in_ccm = member(attr(&e, "in_ccm")?.as_deref());
+                let controller = member(attr(&e, "crmd")?.as_deref());
+                cib.online.insert(uname, in_ccm && (remote || controller));
             }
             "node" if parent == "nodes" => {
                 cib.nodes.push(Node {
@@ -335,6 +413,42 @@ mod tests {
         );
         assert_eq!(cib.node("NODE1").expect("node1").attributes["rack"], "r1");
         assert!(cib.node("compute-1").is_some());
+    }
+
+    #[test]
+    fn remote_nodes_and_membership() {
+        let cib = parse(
+            r#"<cib><configuration><resources>
+  <primitive id="virt-node-10" class="ocf" provider="pacemaker" type="remote"/>
+  <primitive id="r2" class="ocf" provider="heartbeat" type="remote"/>
+</resources></configuration><status>
+  <node_state id="1" uname="node1" in_ccm="true" crmd="online"/>
+  <node_state id="2" uname="node2" in_ccm="1700000000" crmd="0"/>
+  <node_state id="virt-node-10" uname="virt-node-10" remote_node="true" in_ccm="true"/>
+  <node_state id="virt-node-01" uname="virt-node-01" remote_node="true" in_ccm="false"/>
+</status></cib>"#,
+        )
+        .expect("parses");
+        assert_eq!(cib.remote_nodes, ["virt-node-10"]);
+        assert_eq!(cib.online.get("node1"), Some(&true));
+        assert_eq!(cib.online.get("node2"), Some(&false), "controller down");
+        assert_eq!(cib.online.get("virt-node-10"), Some(&true));
+        assert_eq!(cib.online.get("virt-node-01"), Some(&false));
+    }
+
+    #[test]
+    fn cibsecret_references() {
+        let dir = std::env::temp_dir().join(format!("oxha-cibsecret-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("st-maas")).expect("dir");
+        std::fs::write(dir.join("st-maas/apikey"), "a:b:c\n").expect("write");
+        assert_eq!(resolve_cibsecret("st-maas", "apikey", "x:y:z"), Ok("x:y:z".into()));
+        assert_eq!(
+            resolve_cibsecret_in(&dir, "st-maas", "apikey"),
+            Ok("a:b:c".into())
+        );
+        assert!(resolve_cibsecret_in(&dir, "st-maas", "password").is_err());
+        assert!(resolve_cibsecret_in(&dir, "..", "apikey").is_err());
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

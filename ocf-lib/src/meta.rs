@@ -221,6 +221,9 @@ pub enum AgentKind {
     Resource,
     /// A fence agent, installed as `/usr/sbin/<name>`.
     Fence,
+    /// An operator's command (`oxha-check`), installed as `/usr/sbin/<name>`: its parameters
+    /// are command-line options, its actions verbs. Only its man page is rendered.
+    Tool,
 }
 
 /// A titled block of prose for the man page (examples, differences, notes).
@@ -279,7 +282,7 @@ impl AgentMeta {
     pub fn man_file(&self) -> String {
         match self.kind {
             AgentKind::Resource => format!("ocf_{}_{}.7", PROVIDER, self.name),
-            AgentKind::Fence => format!("{}.8", self.name),
+            AgentKind::Fence | AgentKind::Tool => format!("{}.8", self.name),
         }
     }
 }

@@ -258,7 +258,7 @@ const SECRET_OCF_SCRIPT_NOTE: &str = "A secret: never logged and never shown in 
 pub fn man_page(meta: &AgentMeta) -> String {
     let (section, full_name) = match meta.kind {
         AgentKind::Resource => ("7", format!("ocf:{PROVIDER}:{}", meta.name)),
-        AgentKind::Fence => ("8", meta.name.to_string()),
+        AgentKind::Fence | AgentKind::Tool => ("8", meta.name.to_string()),
     };
     let title = meta.man_file();
     let title = title.rsplit_once('.').map(|(t, _)| t).unwrap_or(&title);
@@ -295,6 +295,16 @@ pub fn man_page(meta: &AgentMeta) -> String {
                 roff(meta.name)
             );
         }
+        AgentKind::Tool => {
+            let verbs: Vec<&str> = meta.actions.iter().map(|a| a.name).collect();
+            let _ = writeln!(
+                out,
+                ".B {}
+[\\fIOPTION\\fR]... [{}]",
+                roff(meta.name),
+                roff(&verbs.join(" | "))
+            );
+        }
     }
     out.push_str(".SH DESCRIPTION\n");
     roff_paragraphs(&mut out, meta.longdesc);
@@ -307,6 +317,7 @@ pub fn man_page(meta: &AgentMeta) -> String {
                 roff(&getopt_mixed(p, p.name))
             ),
             AgentKind::Resource => format!("\\fB{}\\fR", roff(p.name)),
+            AgentKind::Tool => format!("\\fB\\-\\-{}\\fR", roff(&p.long_option())),
         };
         let mut notes = vec![describe_type(p)];
         if p.required {
@@ -337,6 +348,7 @@ pub fn man_page(meta: &AgentMeta) -> String {
                     SECRET_OCF_SCRIPT_NOTE
                 }
                 AgentKind::Resource => SECRET_OCF_NOTE,
+                AgentKind::Tool => "",
             }));
         }
         out.push('\n');
@@ -379,6 +391,8 @@ pub fn man_page(meta: &AgentMeta) -> String {
         AgentKind::Fence => out.push_str(
             ".PP\n0 success (status: on), 1 failure or device unreachable, 2 status: off.\n",
         ),
+        // A tool says what its codes mean in its own sections.
+        AgentKind::Tool => out.push_str(".PP\nSee EXIT CODES above.\n"),
     }
     out.push_str(".SH SEE ALSO\n");
     match meta.kind {
@@ -388,6 +402,9 @@ pub fn man_page(meta: &AgentMeta) -> String {
         AgentKind::Fence => {
             out.push_str(".BR stonith_admin (8), pcs (8), fence_maas (8), fence_masakari (8)\n")
         }
+        AgentKind::Tool => out.push_str(
+            ".BR cibadmin (8), crm (8), fence_maas (8), fence_masakari (8), ocf_oxha_masakari-restart (7)\n",
+        ),
     }
     out
 }

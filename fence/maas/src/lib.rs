@@ -7,9 +7,11 @@
 //! ocf-lib runs the protocol (options, delay, off → confirm → on, the readings and their
 //! schedule, exit codes); this crate is the MAAS side of it.
 
-pub mod api;
+/// The MAAS client, shared with oxha-check (lib/maas-api).
+pub use oxha_maas_api as api;
+pub use oxha_maas_api::{base_url, pick_machine};
 
-use api::{ApiKey, MaasClient, MaasError, Machine};
+use api::{ApiKey, Access, MaasClient, MaasError, Machine};
 use ocf_lib::fence::{opt, FenceAgent, FenceContext, FenceError, Plug, PowerState};
 use ocf_lib::{AgentKind, AgentMeta, ManSection, Param};
 use std::collections::HashMap;
@@ -177,55 +179,6 @@ fn api_key(ctx: &FenceContext) -> Result<ApiKey, FenceError> {
     ApiKey::parse(&text).map_err(FenceError::config)
 }
 
-/// The API base URL (`…/MAAS/api/2.0/`) from maas_url, or ip + ipport + ssl.
-pub fn base_url(
-    maas_url: Option<&str>,
-    ip: Option<&str>,
-    port: Option<u16>,
-    ssl: bool,
-) -> Result<String, String> {
-    if let Some(url) = maas_url {
-        oxha_http::check_url(url, "maas_url")?;
-        let url = url.trim().trim_end_matches('/');
-        let root = url
-            .strip_suffix("/api/2.0")
-            .unwrap_or(url)
-            .trim_end_matches('/');
-        let full = format!("{root}/api/2.0/");
-        oxha_http::reqwest::Url::parse(&full).map_err(|e| format!("maas_url '{url}': {e}"))?;
-        return Ok(full);
-    }
-    let ip = ip
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or("set ip (and ipport) or maas_url")?;
-    if ip.contains('/') || ip.contains('@') {
-        return Err(format!(
-            "ip '{ip}' must be a host name or address (use maas_url for URLs)"
-        ));
-    }
-    // `host:port` in ip is accepted, as fence_redfish does; more colons mean IPv6.
-    let (ip, port) = match ip.split_once(':') {
-        Some((host, p)) if !p.contains(':') => {
-            let p = p
-                .parse::<u16>()
-                .map_err(|_| format!("ip '{ip}': the part after ':' is not a port"))?;
-            (host, Some(p))
-        }
-        _ => (ip, port),
-    };
-    let host = if ip.contains(':') && !ip.starts_with('[') {
-        format!("[{ip}]")
-    } else {
-        ip.to_string()
-    };
-    let scheme = if ssl { "https" } else { "http" };
-    let port = port.unwrap_or(if ssl { 5443 } else { 5240 });
-    let full = format!("{scheme}://{host}:{port}/MAAS/api/2.0/");
-    oxha_http::reqwest::Url::parse(&full).map_err(|e| format!("ip '{ip}': {e}"))?;
-    Ok(full)
-}
-
 fn fence_error(e: MaasError) -> FenceError {
     let message = e.to_string();
     match e {
@@ -281,44 +234,6 @@ impl MaasFence {
     }
 }
 
-/// The one machine `plug` names among `candidates` (as MAAS returned them for the hostname or
-/// id filter), or why there is not exactly one.
-pub fn pick_machine(
-    plug: &str,
-    is_fqdn: bool,
-    candidates: Vec<Machine>,
-) -> Result<Machine, String> {
-    let matching: Vec<Machine> = candidates
-        .into_iter()
-        .filter(|m| {
-            if is_fqdn {
-                m.fqdn.eq_ignore_ascii_case(plug)
-            } else {
-                m.hostname.eq_ignore_ascii_case(plug) || m.system_id == plug
-            }
-        })
-        .collect();
-    match matching.len() {
-        1 => matching
-            .into_iter()
-            .next()
-            .ok_or_else(|| format!("no MAAS machine matches '{plug}'")),
-        0 if is_fqdn => Err(format!(
-            "no MAAS machine has the FQDN '{plug}' (checked the machines with that short hostname)"
-        )),
-        0 => Err(format!(
-            "no MAAS machine has the hostname or system_id '{plug}'"
-        )),
-        n => {
-            let ids: Vec<&str> = matching.iter().map(|m| m.system_id.as_str()).collect();
-            Err(format!(
-                "'{plug}' matches {n} MAAS machines ({}); use the FQDN or system_id",
-                ids.join(", ")
-            ))
-        }
-    }
-}
-
 /// A `query_power_state` answer as a fence state: only `on` and `off` are states.
 pub fn power_state(word: &str) -> Result<PowerState, String> {
     match word {
@@ -366,15 +281,19 @@ impl FenceAgent for MaasFence {
         )
         .map_err(FenceError::config)?;
         let key = api_key(ctx)?;
-        let mut policy = oxha_http::Policy::new(concat!("fence_maas/", env!("CARGO_PKG_VERSION")));
-        policy.connect_timeout = ctx.connect_timeout;
-        policy.timeout = ctx.request_timeout;
-        policy.insecure = insecure;
-        policy.proxy = p.string("proxy");
-        policy.system_roots = base.starts_with("https://");
-        if let (Some(ca), false) = (p.string("ssl_ca"), insecure) {
-            policy = policy.ca_file(&ca, "ssl_ca").map_err(FenceError::config)?;
-        }
+        let access = Access {
+            base: base.clone(),
+            insecure,
+            proxy: p.string("proxy"),
+            ssl_ca: p.string("ssl_ca"),
+        };
+        let policy = access
+            .policy(
+                concat!("fence_maas/", env!("CARGO_PKG_VERSION")),
+                ctx.connect_timeout,
+                ctx.request_timeout,
+            )
+            .map_err(FenceError::config)?;
         let client = MaasClient::new(&base, key, &policy, ctx.request_timeout, ctx.budget)
             .map_err(FenceError::config)?;
         Ok(MaasFence {

@@ -9,6 +9,7 @@ fn machine(id: &str, hostname: &str, domain: &str) -> Machine {
         fqdn: format!("{hostname}.{domain}"),
         status_name: "Deployed".into(),
         power_state: "on".into(),
+        power_type: "ipmi".into(),
     }
 }
 

@@ -49,6 +49,29 @@ pub struct NotificationState {
     pub status: String,
 }
 
+/// A notification as `GET /notifications` lists it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct ListedNotification {
+    #[serde(default)]
+    pub notification_uuid: String,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub source_host_uuid: String,
+    #[serde(default)]
+    pub generated_time: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub payload: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct NotificationList {
+    #[serde(default)]
+    pub notifications: Vec<ListedNotification>,
+}
+
 /// The answer to `POST /notifications`, classified as the engine's rules make it mean.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PostOutcome {
@@ -69,6 +92,12 @@ pub struct Segment {
     pub uuid: String,
     #[serde(default)]
     pub name: String,
+    /// auto, reserved_host, auto_priority or rh_priority.
+    #[serde(default)]
+    pub recovery_method: String,
+    /// COMPUTE.
+    #[serde(default)]
+    pub service_type: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -87,6 +116,9 @@ pub struct Host {
     pub on_maintenance: bool,
     #[serde(default)]
     pub reserved: bool,
+    /// COMPUTE, or another type a site gave it.
+    #[serde(default, rename = "type")]
+    pub kind: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -182,6 +214,24 @@ impl MasakariClient {
     pub fn hosts(&mut self, segment: &Segment) -> Result<Vec<Host>, Failure> {
         let url = self.url(&format!("segments/{}/hosts", segment.uuid))?;
         Ok(self.session.get_json::<HostList>(&url, &[])?.hosts)
+    }
+
+    /// The notifications of `kind` (`COMPUTE_HOST`) generated since `since` (RFC 3339, UTC).
+    pub fn notifications(
+        &mut self,
+        kind: &str,
+        since: &str,
+    ) -> Result<Vec<ListedNotification>, Failure> {
+        let base = self.url("notifications")?;
+        let mut url = oxha_http::reqwest::Url::parse(&base)
+            .map_err(|e| Failure::Refused(0, format!("Masakari endpoint {base}: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("type", kind)
+            .append_pair("generated-since", since);
+        Ok(self
+            .session
+            .get_json::<NotificationList>(url.as_str(), &[])?
+            .notifications)
     }
 
     /// The host named `name` (searching every segment), or `None`.

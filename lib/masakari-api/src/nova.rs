@@ -1,5 +1,6 @@
 //! Nova's os-services: marking a compute host's nova-compute service `forced_down`, so nova
-//! accepts evacuations from it at once instead of after `service_down_time`.
+//! accepts evacuations from it at once instead of after `service_down_time`; and, for
+//! oxha-check, the nova-compute services and hypervisors as they are.
 
 use crate::error::{classify, Failure};
 use crate::session::{join, Session};
@@ -36,6 +37,70 @@ pub struct ServiceList {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct ServiceAnswer {
     pub service: NovaService,
+}
+
+/// A hypervisor as `os-hypervisors/detail` lists it at microversion 2.1 (later microversions
+/// drop the usage figures), with what oxha-check compares.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Hypervisor {
+    #[serde(default)]
+    pub hypervisor_hostname: String,
+    /// The nova-compute service's host (`service.host`).
+    #[serde(default)]
+    pub service: HypervisorService,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub memory_mb: u64,
+    #[serde(default)]
+    pub memory_mb_used: u64,
+    #[serde(default)]
+    pub vcpus: u64,
+    #[serde(default)]
+    pub vcpus_used: u64,
+    #[serde(default)]
+    pub running_vms: u64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct HypervisorService {
+    #[serde(default)]
+    pub host: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct HypervisorList {
+    #[serde(default)]
+    pub hypervisors: Vec<Hypervisor>,
+}
+
+/// The compute endpoint from the catalog.
+fn compute_endpoint(session: &mut Session) -> Result<String, Failure> {
+    session.endpoint(
+        SERVICE_TYPES,
+        None,
+        "auth_mode=keystone (the compute endpoint comes from the catalog)",
+    )
+}
+
+/// Every nova-compute service (enabled or not, up or not).
+pub fn compute_services(session: &mut Session) -> Result<Vec<NovaService>, Failure> {
+    let base = compute_endpoint(session)?;
+    let mut url = Url::parse(&join(&base, "os-services"))
+        .map_err(|e| Failure::Refused(0, format!("compute endpoint {base}: {e}")))?;
+    url.query_pairs_mut().append_pair("binary", "nova-compute");
+    let list: ServiceList = session.get_json(url.as_str(), &[MICROVERSION])?;
+    Ok(list.services)
+}
+
+/// Every hypervisor with its capacity and usage (`os-hypervisors/detail`, microversion 2.1).
+pub fn hypervisors(session: &mut Session) -> Result<Vec<Hypervisor>, Failure> {
+    let base = compute_endpoint(session)?;
+    let url = join(&base, "os-hypervisors/detail");
+    let list: HypervisorList = session.get_json(&url, &[])?;
+    Ok(list.hypervisors)
 }
 
 /// Marks the nova-compute service of `host` forced down. Already forced down is success.

@@ -66,6 +66,16 @@ fn recording_fake() -> (u16, Seen) {
                     r#"{"services": [{"id": "5f0c-uuid", "binary": "nova-compute", "host": "compute-1", "forced_down": false, "state": "up", "status": "enabled"}]}"#.into(),
                     false,
                 ),
+                ("GET", "/v2.1/os-hypervisors/detail") => (
+                    200,
+                    r#"{"hypervisors": [{"id": 1, "hypervisor_hostname": "compute-1.maas", "service": {"host": "compute-1", "id": 7}, "state": "up", "status": "enabled", "memory_mb": 4096, "memory_mb_used": 1024, "vcpus": 4, "vcpus_used": 2, "running_vms": 2}]}"#.into(),
+                    false,
+                ),
+                ("GET", u) if u.starts_with("/v1/notifications?") => (
+                    200,
+                    r#"{"notifications": [{"notification_uuid": "n-1", "type": "COMPUTE_HOST", "hostname": "compute-1", "generated_time": "2026-12-04T08:00:00.000000", "status": "finished", "payload": {"event": "STARTED", "host_status": "NORMAL", "cluster_status": "ONLINE"}}]}"#.into(),
+                    false,
+                ),
                 ("PUT", "/v2.1/os-services/5f0c-uuid") => (
                     200,
                     r#"{"service": {"id": "5f0c-uuid", "binary": "nova-compute", "host": "compute-1", "forced_down": true}}"#.into(),
@@ -328,6 +338,61 @@ fn force_down_request_is_a_put_with_microversion_2_53() {
     .expect("session");
     let err = nova::force_down(&mut noauth, "compute-1").expect_err("no catalog");
     assert!(err.to_string().contains("auth_mode=keystone"), "{err}");
+}
+
+#[test]
+fn compute_services_and_hypervisors_are_read() {
+    let (port, seen) = recording_fake();
+    let mut session =
+        Session::new(keystone(port), Deadline::after(Duration::from_secs(20))).expect("session");
+    let services = nova::compute_services(&mut session).expect("services");
+    assert_eq!(services.len(), 1);
+    assert_eq!(services[0].host, "compute-1");
+    assert_eq!(services[0].status, "enabled");
+    let hypervisors = nova::hypervisors(&mut session).expect("hypervisors");
+    assert_eq!(hypervisors.len(), 1);
+    let h = &hypervisors[0];
+    assert_eq!(
+        (h.service.host.as_str(), h.memory_mb, h.memory_mb_used, h.running_vms),
+        ("compute-1", 4096, 1024, 2)
+    );
+    let seen = seen.lock().expect("log").clone();
+    assert!(
+        seen.iter().any(|l| l.starts_with(
+            "GET /v2.1/os-services?binary=nova-compute | tok-123456 | compute 2.53 |"
+        )),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("GET /v2.1/os-hypervisors/detail | tok-123456 |  |")),
+        "hypervisors at microversion 2.1 (no header): {seen:?}"
+    );
+}
+
+#[test]
+fn segments_hosts_and_notifications_are_read() {
+    let (port, seen) = recording_fake();
+    let session =
+        Session::new(keystone(port), Deadline::after(Duration::from_secs(20))).expect("session");
+    let mut client = MasakariClient::new(session);
+    let segments = client.segments().expect("segments");
+    assert_eq!(segments[0].name, "seg1");
+    assert_eq!(segments[0].recovery_method, "", "absent field: empty");
+    let hosts = client.hosts(&segments[0]).expect("hosts");
+    assert!(hosts[0].on_maintenance && !hosts[0].reserved);
+    let notes = client
+        .notifications("COMPUTE_HOST", "2026-12-03T08:00:00.000000Z")
+        .expect("notifications");
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].payload["event"], "STARTED");
+    let seen = seen.lock().expect("log").clone();
+    assert!(
+        seen.iter().any(|l| l.starts_with(
+            "GET /v1/notifications?type=COMPUTE_HOST&generated-since=2026-12-03T08%3A00%3A00.000000Z | tok-123456 |"
+        )),
+        "{seen:?}"
+    );
 }
 
 #[test]

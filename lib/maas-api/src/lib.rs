@@ -1,4 +1,4 @@
-//! The few MAAS 2.0 API calls a fence agent needs, through the agents' HTTP client policy
+//! The few MAAS 2.0 API calls fence_maas and oxha-check need, through the agents' HTTP client policy
 //! (oxha-http: no redirects, no proxy unless configured), signed with 0-legged OAuth 1.0
 //! PLAINTEXT as MAAS expects. Every request's timeout is cut to what is left of the
 //! invocation's budget.
@@ -130,6 +130,9 @@ pub struct Machine {
     pub status_name: String,
     #[serde(default)]
     pub power_state: String,
+    /// `ipmi`, `redfish`, `manual`, ... (`manual` means MAAS cannot power the machine).
+    #[serde(default)]
+    pub power_type: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -282,6 +285,125 @@ pub fn parse_machine_list<R: Read>(
         .deserialize(&mut de)
         .and_then(|()| de.end())
         .map_err(|e| MaasError::Body(format!("machines list: {e}")))
+}
+
+/// Where the MAAS API is and how to reach it (fence_maas's ip/maas_url, ssl_insecure, proxy,
+/// ssl_ca parameters), whoever reads them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Access {
+    /// The API base URL (`…/MAAS/api/2.0/`), from [`base_url`].
+    pub base: String,
+    pub insecure: bool,
+    pub proxy: Option<String>,
+    pub ssl_ca: Option<String>,
+}
+
+impl Access {
+    /// The HTTP policy of a client with `user_agent`.
+    pub fn policy(
+        &self,
+        user_agent: &str,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<oxha_http::Policy, String> {
+        let mut policy = oxha_http::Policy::new(user_agent);
+        policy.connect_timeout = connect_timeout;
+        policy.timeout = timeout;
+        policy.insecure = self.insecure;
+        policy.proxy = self.proxy.clone();
+        policy.system_roots = self.base.starts_with("https://");
+        if let (Some(ca), false) = (&self.ssl_ca, self.insecure) {
+            policy = policy.ca_file(ca, "ssl_ca")?;
+        }
+        Ok(policy)
+    }
+}
+
+/// The API base URL (`…/MAAS/api/2.0/`) from maas_url, or ip + ipport + ssl.
+pub fn base_url(
+    maas_url: Option<&str>,
+    ip: Option<&str>,
+    port: Option<u16>,
+    ssl: bool,
+) -> Result<String, String> {
+    if let Some(url) = maas_url {
+        oxha_http::check_url(url, "maas_url")?;
+        let url = url.trim().trim_end_matches('/');
+        let root = url
+            .strip_suffix("/api/2.0")
+            .unwrap_or(url)
+            .trim_end_matches('/');
+        let full = format!("{root}/api/2.0/");
+        oxha_http::reqwest::Url::parse(&full).map_err(|e| format!("maas_url '{url}': {e}"))?;
+        return Ok(full);
+    }
+    let ip = ip
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or("set ip (and ipport) or maas_url")?;
+    if ip.contains('/') || ip.contains('@') {
+        return Err(format!(
+            "ip '{ip}' must be a host name or address (use maas_url for URLs)"
+        ));
+    }
+    // `host:port` in ip is accepted, as fence_redfish does; more colons mean IPv6.
+    let (ip, port) = match ip.split_once(':') {
+        Some((host, p)) if !p.contains(':') => {
+            let p = p
+                .parse::<u16>()
+                .map_err(|_| format!("ip '{ip}': the part after ':' is not a port"))?;
+            (host, Some(p))
+        }
+        _ => (ip, port),
+    };
+    let host = if ip.contains(':') && !ip.starts_with('[') {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    let scheme = if ssl { "https" } else { "http" };
+    let port = port.unwrap_or(if ssl { 5443 } else { 5240 });
+    let full = format!("{scheme}://{host}:{port}/MAAS/api/2.0/");
+    oxha_http::reqwest::Url::parse(&full).map_err(|e| format!("ip '{ip}': {e}"))?;
+    Ok(full)
+}
+
+/// The one machine `plug` names among `candidates` (as MAAS returned them for the hostname or
+/// id filter), or why there is not exactly one.
+pub fn pick_machine(
+    plug: &str,
+    is_fqdn: bool,
+    candidates: Vec<Machine>,
+) -> Result<Machine, String> {
+    let matching: Vec<Machine> = candidates
+        .into_iter()
+        .filter(|m| {
+            if is_fqdn {
+                m.fqdn.eq_ignore_ascii_case(plug)
+            } else {
+                m.hostname.eq_ignore_ascii_case(plug) || m.system_id == plug
+            }
+        })
+        .collect();
+    match matching.len() {
+        1 => matching
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("no MAAS machine matches '{plug}'")),
+        0 if is_fqdn => Err(format!(
+            "no MAAS machine has the FQDN '{plug}' (checked the machines with that short hostname)"
+        )),
+        0 => Err(format!(
+            "no MAAS machine has the hostname or system_id '{plug}'"
+        )),
+        n => {
+            let ids: Vec<&str> = matching.iter().map(|m| m.system_id.as_str()).collect();
+            Err(format!(
+                "'{plug}' matches {n} MAAS machines ({}); use the FQDN or system_id",
+                ids.join(", ")
+            ))
+        }
+    }
 }
 
 pub struct MaasClient {
