@@ -25,17 +25,19 @@ TEST_OCF   := ocf-probe
 TEST_FENCE := probe
 OCF_AGENTS   := $(filter-out $(if $(WITH_TEST_AGENTS),,$(TEST_OCF)),$(notdir $(wildcard agents/*)))
 FENCE_AGENTS := $(filter-out $(if $(WITH_TEST_AGENTS),,$(TEST_FENCE)),$(notdir $(wildcard fence/*)))
+# Operator tools: tools/<name> builds /usr/sbin/<name> (oxha-check), man page <name>.8.
+TOOLS        := $(notdir $(wildcard tools/*))
 
 .PHONY: help build install deb stage test unit-test deps man lint demo demo-reinsert demo-clean bench clean
 
 help:
 	@echo "make build       static release binaries ($(TARGET))"
-	@echo "make install     install agents (DESTDIR=, PREFIX=$(PREFIX)); WITH_TEST_AGENTS=1 adds test fixtures"
+	@echo "make install     install agents and oxha-check (DESTDIR=, PREFIX=$(PREFIX)); WITH_TEST_AGENTS=1 adds test fixtures"
 	@echo "make deb         the Debian package oxha_<version>_amd64.deb (in DEB_DIR=$(DEB_DIR))"
 	@echo "make test        install test dependencies (apt-get), build, run every test suite"
 	@echo "make demo        a local cluster with the agents doing real work; make demo-clean stops it"
 	@echo "make demo-reinsert  power the demo's failed compute hosts on and put them back in service"
-	@echo "make man         regenerate man/ from the agents' metadata"
+	@echo "make man         regenerate man/ from the agents' and oxha-check's metadata"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 	@echo "make bench       benchmarks against the agents oxha replaces (bench/)"
 	@echo "make soak        the chaos soak: SOAK_MINUTES=$(SOAK_MINUTES) of seeded faults (SOAK_SEED=) on the real stack"
@@ -49,6 +51,8 @@ install: build
 	for a in $(FENCE_AGENTS); do install -m 0755 $(RELEASE)/fence_$$a $(SBIN_DIR)/fence_$$a; done
 	for a in $(OCF_AGENTS); do install -m 0644 man/ocf_oxha_$$a.7 $(MAN_DIR)/man7/; done
 	for a in $(FENCE_AGENTS); do install -m 0644 man/fence_$$a.8 $(MAN_DIR)/man8/; done
+	for t in $(TOOLS); do install -m 0755 $(RELEASE)/$$t $(SBIN_DIR)/$$t; done
+	for t in $(TOOLS); do install -m 0644 man/$$t.8 $(MAN_DIR)/man8/; done
 
 # The Debian package (packaging/): what `make install` lays out, plus copyright, changelog,
 # compressed man pages; never the test fixtures. tests/check-deb checks it.

@@ -441,7 +441,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("oxha-cibsecret-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("st-maas")).expect("dir");
         std::fs::write(dir.join("st-maas/apikey"), "a:b:c\n").expect("write");
-        assert_eq!(resolve_cibsecret("st-maas", "apikey", "x:y:z"), Ok("x:y:z".into()));
+        assert_eq!(
+            resolve_cibsecret("st-maas", "apikey", "x:y:z"),
+            Ok("x:y:z".into())
+        );
         assert_eq!(
             resolve_cibsecret_in(&dir, "st-maas", "apikey"),
             Ok("a:b:c".into())

@@ -308,7 +308,10 @@ pub fn man_page(meta: &AgentMeta) -> String {
     }
     out.push_str(".SH DESCRIPTION\n");
     roff_paragraphs(&mut out, meta.longdesc);
-    out.push_str(".SH PARAMETERS\n");
+    out.push_str(match meta.kind {
+        AgentKind::Tool => ".SH OPTIONS\n",
+        _ => ".SH PARAMETERS\n",
+    });
     for p in meta.all_params() {
         let head = match meta.kind {
             AgentKind::Fence => format!(
@@ -353,8 +356,15 @@ pub fn man_page(meta: &AgentMeta) -> String {
         }
         out.push('\n');
     }
-    out.push_str(".SH ACTIONS\n");
-    for a in meta.actions {
+    // A tool describes its verbs in a section of its own.
+    let actions: &[crate::meta::ActionMeta] = match meta.kind {
+        AgentKind::Tool => &[],
+        _ => meta.actions,
+    };
+    if !actions.is_empty() {
+        out.push_str(".SH ACTIONS\n");
+    }
+    for a in actions {
         let mut notes = Vec::new();
         if meta.kind == AgentKind::Resource {
             notes.push(format!("timeout {}s", a.timeout));

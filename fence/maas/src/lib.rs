@@ -11,7 +11,7 @@
 pub use oxha_maas_api as api;
 pub use oxha_maas_api::{base_url, pick_machine};
 
-use api::{ApiKey, Access, MaasClient, MaasError, Machine};
+use api::{Access, ApiKey, MaasClient, MaasError, Machine};
 use ocf_lib::fence::{opt, FenceAgent, FenceContext, FenceError, Plug, PowerState};
 use ocf_lib::{AgentKind, AgentMeta, ManSection, Param};
 use std::collections::HashMap;

@@ -65,6 +65,7 @@ fn machine_of(v: &Value) -> Machine {
         fqdn: text(&v["fqdn"]),
         status_name: text(&v["status_name"]),
         power_state: text(&v["power_state"]),
+        power_type: text(&v["power_type"]),
     }
 }
 

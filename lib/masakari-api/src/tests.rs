@@ -353,7 +353,12 @@ fn compute_services_and_hypervisors_are_read() {
     assert_eq!(hypervisors.len(), 1);
     let h = &hypervisors[0];
     assert_eq!(
-        (h.service.host.as_str(), h.memory_mb, h.memory_mb_used, h.running_vms),
+        (
+            h.service.host.as_str(),
+            h.memory_mb,
+            h.memory_mb_used,
+            h.running_vms
+        ),
         ("compute-1", 4096, 1024, 2)
     );
     let seen = seen.lock().expect("log").clone();

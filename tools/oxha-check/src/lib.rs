@@ -187,7 +187,8 @@ fn read_cib(o: &Options, deadline: &Deadline) -> Result<(ocf_lib::cib::Cib, Stri
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("--cib {}: {e}", path.display()))?;
-            let cib = ocf_lib::cib::parse(&text).map_err(|e| format!("--cib {}: {e}", path.display()))?;
+            let cib =
+                ocf_lib::cib::parse(&text).map_err(|e| format!("--cib {}: {e}", path.display()))?;
             Ok((cib, text))
         }
         None => ocf_lib::cib::query_full(deadline),
@@ -300,7 +301,10 @@ mod tests {
         assert_eq!(o.since, Duration::from_secs(7200));
         let o = parse_args(&args(&["migrate", "--out", "/tmp/m"])).expect("migrate");
         assert_eq!(o.verb, Verb::Migrate);
-        assert!(parse_args(&args(&["--out", "/tmp/m"])).is_err(), "--out without migrate");
+        assert!(
+            parse_args(&args(&["--out", "/tmp/m"])).is_err(),
+            "--out without migrate"
+        );
         assert!(parse_args(&args(&["--cib"])).is_err());
         assert!(parse_args(&args(&["--since", "soon"])).is_err());
         assert!(parse_args(&args(&["--password", "x"])).is_err());

@@ -82,7 +82,10 @@ pub fn table(view: &View, findings: &[Finding]) -> String {
                 f.fix
             ));
         }
-        let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+        let errors = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
         out.push_str(&format!(
             "{errors} error(s), {} warning(s)\n",
             findings.len() - errors
@@ -93,7 +96,10 @@ pub fn table(view: &View, findings: &[Finding]) -> String {
 }
 
 pub fn json(view: &View, findings: &[Finding]) -> String {
-    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
     let doc = json!({
         "findings": findings,
         "errors": errors,

@@ -52,23 +52,93 @@ pub const HOSTMONITOR_BESIDE_FENCE_MASAKARI: &str = "hostmonitor-beside-fence-ma
 
 /// Every rule, once: the man page's RULES section and the tests are checked against it.
 pub static RULES: &[Rule] = &[
-    Rule { id: NO_FENCING_LEVEL, severity: Severity::Error, summary: "a Pacemaker remote node has no fencing level" },
-    Rule { id: NO_POWER_BEFORE_MASAKARI, severity: Severity::Error, summary: "a fencing level runs fence_masakari without a power device before it" },
-    Rule { id: UNKNOWN_LEVEL_DEVICE, severity: Severity::Error, summary: "a fencing level names a device the CIB does not have" },
-    Rule { id: MAAS_UNREACHABLE, severity: Severity::Error, summary: "a fence_maas device cannot read MAAS with its own parameters" },
-    Rule { id: MAAS_NO_SINGLE_MACHINE, severity: Severity::Error, summary: "a node's fence_maas plug names no MAAS machine, or several" },
-    Rule { id: MAAS_NOT_DEPLOYED, severity: Severity::Error, summary: "a node's MAAS machine is not Deployed" },
-    Rule { id: MAAS_MANUAL_POWER, severity: Severity::Error, summary: "a node's MAAS machine has the manual power type" },
-    Rule { id: OPENSTACK_UNREACHABLE, severity: Severity::Error, summary: "keystone, nova or Masakari cannot be read with the fence_masakari device's parameters" },
-    Rule { id: SEGMENT_HOST_NO_NOVA, severity: Severity::Error, summary: "a Masakari segment host has no nova-compute service of that name" },
-    Rule { id: SEGMENT_HOST_NO_NODE, severity: Severity::Error, summary: "a Masakari segment host has no Pacemaker node mapped to it" },
-    Rule { id: COMPUTE_NOT_IN_SEGMENT, severity: Severity::Warning, summary: "a nova compute host is in no Masakari segment" },
-    Rule { id: RESERVED_HOST_ENABLED, severity: Severity::Warning, summary: "a reserved host is enabled in nova" },
-    Rule { id: LEFT_ON_MAINTENANCE, severity: Severity::Warning, summary: "a host is still on maintenance in Masakari after it came back" },
-    Rule { id: LEFT_FORCED_DOWN, severity: Severity::Warning, summary: "a host is still forced_down in nova after it came back" },
-    Rule { id: NO_RESERVED_HOST_LEFT, severity: Severity::Error, summary: "a reserved_host segment has no usable reserved host left" },
-    Rule { id: AUTO_SEGMENT_CAPACITY, severity: Severity::Warning, summary: "an auto segment cannot take its biggest host's instances" },
-    Rule { id: HOSTMONITOR_BESIDE_FENCE_MASAKARI, severity: Severity::Error, summary: "masakari-hostmonitor reports hosts while fence_masakari notifies (double reports)" },
+    Rule {
+        id: NO_FENCING_LEVEL,
+        severity: Severity::Error,
+        summary: "a Pacemaker remote node has no fencing level",
+    },
+    Rule {
+        id: NO_POWER_BEFORE_MASAKARI,
+        severity: Severity::Error,
+        summary: "a fencing level runs fence_masakari without a power device before it",
+    },
+    Rule {
+        id: UNKNOWN_LEVEL_DEVICE,
+        severity: Severity::Error,
+        summary: "a fencing level names a device the CIB does not have",
+    },
+    Rule {
+        id: MAAS_UNREACHABLE,
+        severity: Severity::Error,
+        summary: "a fence_maas device cannot read MAAS with its own parameters",
+    },
+    Rule {
+        id: MAAS_NO_SINGLE_MACHINE,
+        severity: Severity::Error,
+        summary: "a node's fence_maas plug names no MAAS machine, or several",
+    },
+    Rule {
+        id: MAAS_NOT_DEPLOYED,
+        severity: Severity::Error,
+        summary: "a node's MAAS machine is not Deployed",
+    },
+    Rule {
+        id: MAAS_MANUAL_POWER,
+        severity: Severity::Error,
+        summary: "a node's MAAS machine has the manual power type",
+    },
+    Rule {
+        id: OPENSTACK_UNREACHABLE,
+        severity: Severity::Error,
+        summary:
+            "keystone, nova or Masakari cannot be read with the fence_masakari device's parameters",
+    },
+    Rule {
+        id: SEGMENT_HOST_NO_NOVA,
+        severity: Severity::Error,
+        summary: "a Masakari segment host has no nova-compute service of that name",
+    },
+    Rule {
+        id: SEGMENT_HOST_NO_NODE,
+        severity: Severity::Error,
+        summary: "a Masakari segment host has no Pacemaker node mapped to it",
+    },
+    Rule {
+        id: COMPUTE_NOT_IN_SEGMENT,
+        severity: Severity::Warning,
+        summary: "a nova compute host is in no Masakari segment",
+    },
+    Rule {
+        id: RESERVED_HOST_ENABLED,
+        severity: Severity::Warning,
+        summary: "a reserved host is enabled in nova",
+    },
+    Rule {
+        id: LEFT_ON_MAINTENANCE,
+        severity: Severity::Warning,
+        summary: "a host is still on maintenance in Masakari after it came back",
+    },
+    Rule {
+        id: LEFT_FORCED_DOWN,
+        severity: Severity::Warning,
+        summary: "a host is still forced_down in nova after it came back",
+    },
+    Rule {
+        id: NO_RESERVED_HOST_LEFT,
+        severity: Severity::Error,
+        summary: "a reserved_host segment has no usable reserved host left",
+    },
+    Rule {
+        id: AUTO_SEGMENT_CAPACITY,
+        severity: Severity::Warning,
+        summary: "an auto segment cannot take its biggest host's instances",
+    },
+    Rule {
+        id: HOSTMONITOR_BESIDE_FENCE_MASAKARI,
+        severity: Severity::Error,
+        summary:
+            "masakari-hostmonitor reports hosts while fence_masakari notifies (double reports)",
+    },
 ];
 
 pub fn rule(id: &str) -> &'static Rule {
@@ -239,11 +309,14 @@ fn device_for(cib: &Cib, agent: &str, node: &str) -> Option<String> {
     candidates
         .iter()
         .find(|d| {
-            let listed = d.params.get("pcmk_host_list").is_some_and(|l| {
-                host_list(l).iter().any(|n| n.eq_ignore_ascii_case(node))
-            });
+            let listed = d
+                .params
+                .get("pcmk_host_list")
+                .is_some_and(|l| host_list(l).iter().any(|n| n.eq_ignore_ascii_case(node)));
             let mapped = d.params.get("pcmk_host_map").is_some_and(|m| {
-                host_map(m).iter().any(|(n, _)| n.eq_ignore_ascii_case(node))
+                host_map(m)
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case(node))
             });
             listed || mapped
         })
@@ -339,10 +412,11 @@ fn fencing(view: &View, out: &mut Vec<Finding>) {
                 ));
             }
         }
-        let Some(first_masakari) = level.devices.iter().position(|d| {
-            cib.device(d)
-                .is_some_and(|dev| dev.agent == MASAKARI_AGENT)
-        }) else {
+        let Some(first_masakari) = level
+            .devices
+            .iter()
+            .position(|d| cib.device(d).is_some_and(|dev| dev.agent == MASAKARI_AGENT))
+        else {
             continue;
         };
         if level.devices[..first_masakari]
@@ -401,7 +475,12 @@ fn maas(view: &View, out: &mut Vec<Finding>) {
     for l in &view.maas {
         match &l.machine {
             Err(why) => {
-                let value = map_with(&view.cib, &l.device, &l.node, "<maas-hostname-or-system_id>");
+                let value = map_with(
+                    &view.cib,
+                    &l.device,
+                    &l.node,
+                    "<maas-hostname-or-system_id>",
+                );
                 out.push(finding(
                     MAAS_NO_SINGLE_MACHINE,
                     &l.node,
@@ -442,7 +521,9 @@ fn maas(view: &View, out: &mut Vec<Finding>) {
 
 /// The Masakari host name of each Pacemaker node: the fence_masakari device's plug for it.
 fn masakari_names(cib: &Cib) -> Vec<(String, String)> {
-    let device = devices_of(cib, MASAKARI_AGENT).first().map(|d| d.to_string());
+    let device = devices_of(cib, MASAKARI_AGENT)
+        .first()
+        .map(|d| d.to_string());
     all_nodes(cib)
         .into_iter()
         .map(|n| {
@@ -474,7 +555,9 @@ fn openstack(view: &View, out: &mut Vec<Finding>) {
     let Some(os) = &view.openstack else { return };
     let cib = &view.cib;
     let names = masakari_names(cib);
-    let masakari_device = devices_of(cib, MASAKARI_AGENT).first().map(|d| d.to_string());
+    let masakari_device = devices_of(cib, MASAKARI_AGENT)
+        .first()
+        .map(|d| d.to_string());
     let service = |host: &str| os.services.iter().find(|s| s.host == host);
     let node_of = |host: &str| {
         names
@@ -541,8 +624,10 @@ fn openstack(view: &View, out: &mut Vec<Finding>) {
             }
         }
         let usable_reserved = hosts.iter().any(|h| h.reserved && !h.on_maintenance);
-        if matches!(seg.recovery_method.as_str(), "reserved_host" | "rh_priority")
-            && !usable_reserved
+        if matches!(
+            seg.recovery_method.as_str(),
+            "reserved_host" | "rh_priority"
+        ) && !usable_reserved
         {
             let spare = hosts
                 .iter()
@@ -713,7 +798,9 @@ pub fn not_from_fence_masakari(n: &ListedNotification) -> bool {
 }
 
 fn hostmonitor(view: &View, out: &mut Vec<Finding>) {
-    let Some(device) = devices_of(&view.cib, MASAKARI_AGENT).first().map(|d| d.to_string())
+    let Some(device) = devices_of(&view.cib, MASAKARI_AGENT)
+        .first()
+        .map(|d| d.to_string())
     else {
         return;
     };
@@ -728,7 +815,13 @@ fn hostmonitor(view: &View, out: &mut Vec<Finding>) {
         evidence.push("a masakari-hostmonitor process runs on this node".to_string());
     }
     if let Some(n) = foreign.first() {
-        let field = |k: &str| n.payload.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let field = |k: &str| {
+            n.payload
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
         evidence.push(format!(
             "Masakari holds {} COMPUTE_HOST notification(s) fence_masakari never sends (e.g. {} event {} host_status {} at {})",
             foreign.len(),
