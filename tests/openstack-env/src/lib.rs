@@ -1416,9 +1416,10 @@ impl OpenStack {
     }
 
     /// Back to oxha's fencing as [`OpenStack::start`] configures it: fence_maas then
-    /// fence_masakari in each compute host's level, `stonith-action=off`, `st-maas` deleted and
-    /// the plugin uninstalled (`scripts/anchor-maas-plugin uninstall`). Harmless when the
-    /// charm's plugin was never used.
+    /// fence_masakari in each compute host's level, `stonith-action=off`, `st-maas` deleted.
+    /// Harmless when the charm's plugin was never used. The plugin stays installed (inert
+    /// without a device naming it; another cluster on this machine may be using it):
+    /// [`OpenStack::uninstall_charm_maas_plugin`] removes it once nothing needs it.
     pub fn use_oxha_fencing(&self) -> Result<(), String> {
         // fence_masakari refuses to start outside a level, and a level naming a stopped device
         // fails: power device first, then the levels, then fence_masakari.
@@ -1449,14 +1450,23 @@ impl OpenStack {
                 return Err(format!("{device} could not be deleted: {r}"));
             }
         }
+        self.anchor_settle()
+    }
+
+    /// Whether charm-hacluster's plugin is installed where cluster-glue runs it.
+    pub fn charm_maas_plugin_installed() -> bool {
+        std::path::Path::new("/usr/lib/stonith/plugins/external/maas").exists()
+    }
+
+    /// `scripts/anchor-maas-plugin uninstall`: removes what [`OpenStack::use_charm_maas_plugin`]
+    /// installed outside target/ (the plugin's place in /usr/lib/stonith/plugins/external, and
+    /// the plugin's own log /tmp/maas.log).
+    pub fn uninstall_charm_maas_plugin() -> Result<(), String> {
         let script = Self::anchor_maas_plugin_script();
         let r = oxha_harness::run(&[script.to_str().unwrap_or_default(), "uninstall"]);
-        if !r.ok() {
-            return Err(format!(
-                "the charm's MAAS plugin could not be uninstalled: {r}"
-            ));
-        }
-        self.anchor_settle()
+        r.ok()
+            .then_some(())
+            .ok_or_else(|| format!("the charm's MAAS plugin could not be uninstalled: {r}"))
     }
 
     /// Every compute host's one fencing level: `devices` (comma-separated).

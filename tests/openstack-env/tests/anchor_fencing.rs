@@ -11,12 +11,12 @@ use oxha_harness::wait_for;
 use oxha_openstack_env::{OpenStack, COMPUTES, MASAKARI_DEVICE, POWER_DEVICE};
 use std::time::Duration;
 
-const PLUGIN: &str = "/usr/lib/stonith/plugins/external/maas";
-
 #[test]
 fn a_dead_compute_host_is_fenced_through_the_charms_maas_plugin() {
     let os = OpenStack::start();
     let victim = COMPUTES[1];
+    // Another cluster on this machine (a soak) may be running the plugin: leave it then.
+    let installed_before = OpenStack::charm_maas_plugin_installed();
     os.use_charm_maas_plugin()
         .unwrap_or_else(|e| panic!("{e}\n{}", os.logs()));
     assert!(
@@ -86,10 +86,13 @@ fn a_dead_compute_host_is_fenced_through_the_charms_maas_plugin() {
     os.boot_compute(victim);
     os.use_oxha_fencing()
         .unwrap_or_else(|e| panic!("{e}\n{}", os.logs()));
-    assert!(
-        !std::path::Path::new(PLUGIN).exists(),
-        "{PLUGIN} is left installed"
-    );
+    if !installed_before {
+        OpenStack::uninstall_charm_maas_plugin().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !OpenStack::charm_maas_plugin_installed(),
+            "the plugin is left installed"
+        );
+    }
     let devices = os
         .cluster
         .run("node1", &["stonith_admin", "--list", victim.node])
