@@ -700,7 +700,7 @@ fn openstack(view: &View, out: &mut Vec<Finding>) {
                         "{} is forced_down in nova while its Pacemaker node is online: nova schedules nothing there and reports it down",
                         h.name
                     ),
-                    format!("openstack compute service set --up {} nova-compute", quote(&h.name)),
+                    format!("openstack --os-compute-api-version 2.53 compute service set --up {} nova-compute", quote(&h.name)),
                 ));
             }
         }

@@ -352,7 +352,7 @@ fn a_host_left_on_maintenance_or_forced_down() {
     let f = only(&v, LEFT_FORCED_DOWN);
     assert_eq!(
         f.fix,
-        "openstack compute service set --up virt-node-10.maas nova-compute"
+        "openstack --os-compute-api-version 2.53 compute service set --up virt-node-10.maas nova-compute"
     );
     v.cib.online.insert("virt-node-10".into(), false);
     assert_eq!(check(&v), [], "fenced and still off: forced_down is right");
