@@ -91,7 +91,9 @@ impl Primitive {
         }
         for (k, _) in &e.attrs {
             if !matches!(k.as_str(), "id" | "class" | "provider" | "type") {
-                return Err(format!("it has the attribute '{k}' (a template or description)"));
+                return Err(format!(
+                    "it has the attribute '{k}' (a template or description)"
+                ));
             }
         }
         let class = e.attr("class").ok_or("it names no class")?;
@@ -166,21 +168,22 @@ fn pairs(set: &[(String, String)]) -> String {
 /// A name crm reads back as itself (ids, parameter and op names).
 fn plain_name(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
 }
 
 /// A value crm reads back as itself between double quotes.
 fn plain_value(s: &str) -> bool {
-    !s.chars()
-        .any(|c| c == '"' || c == '\\' || c.is_control())
+    !s.chars().any(|c| c == '"' || c == '\\' || c.is_control())
 }
 
 fn nvpairs(set: &Element) -> Result<Vec<(String, String)>, String> {
     for (k, _) in &set.attrs {
         if k != "id" {
-            return Err(format!("its <{}> has '{k}' (a rule score or reference)", set.name));
+            return Err(format!(
+                "its <{}> has '{k}' (a rule score or reference)",
+                set.name
+            ));
         }
     }
     let mut out = Vec::new();
@@ -244,7 +247,9 @@ fn operations(ops: &Element) -> Result<Vec<Op>, String> {
                 .iter()
                 .find(|(k, _)| OP_ATTRIBUTES.contains(&k.as_str()))
             {
-                return Err(format!("its op {name} has a parameter named like an op attribute ('{k}')"));
+                return Err(format!(
+                    "its op {name} has a parameter named like an op attribute ('{k}')"
+                ));
             }
         }
         out.push(Op {

@@ -16,8 +16,9 @@
 //!
 //! Each switched primitive is written again whole with the same id, the oxha agent and the
 //! same meta attributes and operations, so its group, clone and every constraint naming it
-//! stay as they are and Pacemaker restarts it in place with the new agent. The script is one
-//! `load update`: one CIB change, no moment where a resource is missing or half-defined.
+//! stay as they are. A VIP or haproxy is first stopped by its old agent (see `steps` for why
+//! not an in-place change), so at every moment each resource runs under exactly one agent, or
+//! for a moment none; each step is one CIB change.
 
 mod crm;
 mod xml;
@@ -25,9 +26,9 @@ mod xml;
 use crm::{Agent, Primitive};
 use xml::Element;
 
-/// What the operator reviews and runs: `apply` and `rollback` are crm shell scripts for
-/// `crm configure load update FILE`; `notes` say what changes, what is left alone and why,
-/// and what to do by hand (one line each).
+/// What the operator reviews and runs: `apply` and `rollback` are shell scripts (`sh FILE` as
+/// root on a full cluster node) of `crm -w configure load update` steps, one CIB change each;
+/// `notes` say what changes, what is left alone and why, and what to do by hand (one line each).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Migration {
     pub apply: String,
@@ -36,11 +37,9 @@ pub struct Migration {
 }
 
 /// Where fence_maas reads the MAAS API key once the switch is made (the README's place for
-/// it): the key itself never goes into a script, a note or the CIB.
+/// it): the key itself never goes into a script or a note. The rollback reads it back from
+/// there, since the old plugin takes the key only as a parameter.
 pub const MAAS_KEY_FILE: &str = "/etc/pacemaker/maas.key";
-/// Stands for the MAAS API key in the rollback script, which the operator fills in: the old
-/// plugin only takes the key as a plain parameter.
-pub const MAAS_KEY_PLACEHOLDER: &str = "@MAAS_API_KEY@";
 
 /// The parameters of IPaddr2 and IPv6addr that ocf:oxha:vip takes under the same name (its
 /// metadata; a unit test checks each against it).
@@ -93,7 +92,10 @@ fn fencer_param(name: &str) -> bool {
 enum Place {
     Top,
     Group(String),
-    Clone { clone: String, group: Option<String> },
+    Clone {
+        clone: String,
+        group: Option<String>,
+    },
     Bundle(String),
 }
 
@@ -110,6 +112,15 @@ impl Place {
             } => format!(" (group {g} in clone {clone})"),
             Place::Bundle(b) => format!(" (bundle {b})"),
         }
+    }
+
+    /// "group g", "clone c", "group g in clone c" ("" at the top).
+    fn name(&self) -> String {
+        let d = self.describe();
+        d.trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .to_string()
     }
 
     /// The ids a constraint may name to reach the primitive.
@@ -177,9 +188,11 @@ pub fn plan(cib_xml: &str) -> Result<Migration, String> {
         });
         match switched {
             Ok(s) => {
-                if s.after.meta.iter().any(|(k, v)| {
-                    k == "target-role" && v.eq_ignore_ascii_case("stopped")
-                }) {
+                if s.after
+                    .meta
+                    .iter()
+                    .any(|(k, v)| k == "target-role" && v.eq_ignore_ascii_case("stopped"))
+                {
                     extra.push(format!(
                         "{}: target-role=Stopped stays as it is: `crm resource start {}` when it should run",
                         s.after.id, s.after.id
@@ -187,10 +200,7 @@ pub fn plan(cib_xml: &str) -> Result<Migration, String> {
                 }
                 switches.push(s);
             }
-            Err(why) => kept.push(format!(
-                "{id} ({}): left untouched, {why}",
-                agent.spec()
-            )),
+            Err(why) => kept.push(format!("{id} ({}): left untouched, {why}", agent.spec())),
         }
     }
 
@@ -205,66 +215,138 @@ pub fn plan(cib_xml: &str) -> Result<Migration, String> {
         );
     } else {
         notes.push(format!(
-            "{} primitive(s) switch in one CIB change (`crm configure load update FILE`), each keeping its id, group, clone, meta attributes, operations and constraints; Pacemaker restarts each in place with its new agent",
+            "{} primitive(s) switch one after the other (`sh APPLY_FILE` as root on a full cluster node), each keeping its id, group, clone, meta attributes, operations and constraints; a VIP or haproxy is stopped by its old agent, then written again with the new one, which starts it (maybe on another node its constraints allow); a fence device is rewritten in place",
             switches.len()
         ));
     }
     notes.extend(switches.iter().map(|s| s.note.clone()));
-    if switches.iter().any(|s| s.before.agent.kind == "external/maas") {
-        notes.push(format!(
-            "rollback: replace {MAAS_KEY_PLACEHOLDER} in the rollback script with the MAAS API key before loading it (external/maas takes the key only as a parameter: it is in clear in the CIB again, as the charm had it)"
-        ));
-    }
     notes.extend(constraint_notes(config, &switches));
     notes.extend(extra);
     notes.extend(kept);
     if !switches.is_empty() {
+        notes.push(
+            "if a step fails the script stops there: the primitive it names is stopped or still on its old agent; the rollback script puts every primitive back as it was"
+                .to_string(),
+        );
         notes.push(
             "charm-hacluster writes its own classes back when its relation data changes (a VIP changed, a compute host added for st-maas): after every charm operation check `crm configure show | grep -E 'IPaddr2|IPv6addr|lsb:haproxy|systemd:haproxy|external/maas'` and plan again"
                 .to_string(),
         );
     }
 
-    let mut apply = format!(
-        "# oxha: switch the charm-built resources to the oxha agents (planned from CIB epoch {epoch}).\n\
-         # Review, then load in one CIB change:  crm configure load update THIS_FILE\n\
-         # Every primitive keeps its id, its group or clone, its meta attributes, operations and\n\
-         # constraints; Pacemaker restarts each in place with its new agent.\n"
-    );
-    let mut rollback = format!(
-        "# oxha: back to the charm's agents, the primitives exactly as CIB epoch {epoch} had them.\n\
-         # Load in one CIB change:  crm configure load update THIS_FILE\n"
-    );
-    if switches
-        .iter()
-        .any(|s| s.before.param("apikey").is_some_and(|k| !k.starts_with("lrm://")))
-    {
+    let needs_key_file = switches.iter().any(|s| {
+        s.before
+            .param("apikey")
+            .is_some_and(|k| !k.starts_with("lrm://"))
+    });
+    let mut apply = script_header(&format!(
+        "switch the charm-built resources to the oxha agents (planned from CIB epoch {epoch})"
+    ));
+    let mut rollback = script_header(&format!(
+        "back to the charm's agents, each primitive as CIB epoch {epoch} had it"
+    ));
+    if needs_key_file {
         apply.push_str(&format!(
-            "# Before loading: the MAAS API key in {MAAS_KEY_FILE} (root, mode 0600) on every full cluster node.\n"
+            "# Before running: the MAAS API key in {MAAS_KEY_FILE} (root, mode 0600) on every full\n\
+             # cluster node; fence_maas reads it there.\n\
+             test -s {MAAS_KEY_FILE} || {{ echo \"{MAAS_KEY_FILE} is missing: put the MAAS API key there first\" >&2; exit 1; }}\n"
         ));
         rollback.push_str(&format!(
-            "# Before loading: replace {MAAS_KEY_PLACEHOLDER} below with the MAAS API key.\n"
+            "# external/maas takes the MAAS API key only as a parameter: it is read from {MAAS_KEY_FILE}\n\
+             # and goes into the CIB through crm's standard input, in clear as the charm had it.\n\
+             test -s {MAAS_KEY_FILE} || {{ echo \"{MAAS_KEY_FILE} is missing: the MAAS API key is needed\" >&2; exit 1; }}\n\
+             maas_key=$(head -n 1 {MAAS_KEY_FILE})\n"
         ));
     }
     if switches.is_empty() {
         apply.push_str("# Nothing to switch.\n");
         rollback.push_str("# Nothing to undo.\n");
     }
-    for s in &switches {
-        apply.push_str(&s.after.render());
-        let mut before = s.before.clone();
-        for (k, v) in before.params.iter_mut() {
-            if k == "apikey" && !v.starts_with("lrm://") {
-                *v = MAAS_KEY_PLACEHOLDER.to_string();
-            }
-        }
-        rollback.push_str(&before.render());
+    let total = switches.len();
+    for (i, s) in switches.iter().enumerate() {
+        apply.push_str(&format!(
+            "\n# {}/{total} {}: {} → {}{}\n",
+            i + 1,
+            s.after.id,
+            s.before.agent.spec(),
+            s.after.agent.spec(),
+            s.place.describe()
+        ));
+        apply.push_str(&steps(&s.before, &s.after, false));
+    }
+    for (i, s) in switches.iter().enumerate().rev() {
+        rollback.push_str(&format!(
+            "\n# {}/{total} {}: {} → {}{}\n",
+            total - i,
+            s.after.id,
+            s.after.agent.spec(),
+            s.before.agent.spec(),
+            s.place.describe()
+        ));
+        rollback.push_str(&steps(&s.after, &s.before, true));
     }
     Ok(Migration {
         apply,
         rollback,
         notes,
     })
+}
+
+fn script_header(what: &str) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # oxha: {what}.\n\
+         # Review, then run as root on a full cluster node:  sh THIS_FILE\n\
+         # Each step is one CIB change (`crm configure load update`), and crm -w waits until the\n\
+         # cluster has carried it out before the next.\n\
+         set -eu\n"
+    )
+}
+
+/// The commands that take one primitive from `from` to `to`. A fence device is rewritten in
+/// place: it runs no process, and its restart is a new registration with the fencer. Anything
+/// else is first stopped by its current agent (the same definition with target-role=Stopped)
+/// and only then written with the other agent, which starts it: asked to change the agent of a
+/// running resource in place, Pacemaker 2.1 schedules a stop and a clean-up of its history,
+/// and when the stop has to wait for others (an order, a clone's instances) the clean-up can
+/// run first, leaving the old agent's process or address running and unmanaged (seen on
+/// haproxy clone instances while testing this migration).
+fn steps(from: &Primitive, to: &Primitive, key_from_variable: bool) -> String {
+    let mut out = String::new();
+    let stopped = |p: &Primitive| {
+        p.meta
+            .iter()
+            .any(|(k, v)| k == "target-role" && v.eq_ignore_ascii_case("stopped"))
+    };
+    if from.agent.class != "stonith" && !stopped(from) {
+        let mut stop = from.clone();
+        stop.meta.retain(|(k, _)| k != "target-role");
+        stop.meta.push(("target-role".into(), "Stopped".into()));
+        out.push_str(&load(&stop, false));
+    }
+    let mut to = to.clone();
+    let with_key =
+        key_from_variable && to.param("apikey").is_some_and(|k| !k.starts_with("lrm://"));
+    if with_key {
+        for (k, v) in to.params.iter_mut() {
+            if k == "apikey" {
+                *v = "${maas_key}".into();
+            }
+        }
+    }
+    out.push_str(&load(&to, with_key));
+    out
+}
+
+/// `crm -w configure load update -` of one primitive. The here-document is quoted (nothing in
+/// it is expanded) unless it carries the MAAS key variable; such a primitive has no `$` or
+/// backquote of its own (checked when it was read).
+fn load(p: &Primitive, expand: bool) -> String {
+    let tag = if expand { "OXHA_CRM" } else { "'OXHA_CRM'" };
+    format!(
+        "crm -w configure load update - <<{tag}\n{}OXHA_CRM\n",
+        p.render()
+    )
 }
 
 #[derive(Clone, Copy)]
@@ -353,12 +435,15 @@ fn primitives<'a>(resources: &'a Element, kept: &mut Vec<String>) -> Vec<(&'a El
 fn switch_vip(p: &Primitive, place: &Place) -> Result<(Primitive, String), String> {
     if matches!(place, Place::Clone { .. } | Place::Bundle(_)) {
         return Err(format!(
-            "it is in{}: ocf:oxha:vip refuses cloned addresses (IPaddr2's cluster-IP mode)",
-            place.describe()
+            "it is in {}: ocf:oxha:vip refuses cloned addresses (IPaddr2's cluster-IP mode)",
+            place.name()
         ));
     }
     for (k, v) in &p.params {
-        let truthy = matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on" | "y");
+        let truthy = matches!(
+            v.to_ascii_lowercase().as_str(),
+            "true" | "yes" | "1" | "on" | "y"
+        );
         if VIP_REFUSED.contains(&k.as_str())
             || (VIP_REFUSED_WHEN_TRUE.contains(&k.as_str()) && truthy)
         {
@@ -390,7 +475,7 @@ fn switch_vip(p: &Primitive, place: &Place) -> Result<(Primitive, String), Strin
 
 fn switch_haproxy(p: &Primitive, place: &Place) -> Result<(Primitive, String), String> {
     if let Place::Bundle(_) = place {
-        return Err(format!("it is in{}", place.describe()));
+        return Err(format!("it is in {}", place.name()));
     }
     if let Some((k, _)) = p.params.first() {
         return Err(format!(
@@ -410,7 +495,7 @@ fn switch_haproxy(p: &Primitive, place: &Place) -> Result<(Primitive, String), S
 
 fn switch_fence(p: &Primitive, place: &Place) -> Result<(Primitive, String), String> {
     if *place != Place::Top {
-        return Err(format!("it is in{}", place.describe()));
+        return Err(format!("it is in {}", place.name()));
     }
     let mut params: Vec<(String, String)> = Vec::new();
     let mut key_from_file = true;
@@ -428,6 +513,15 @@ fn switch_fence(p: &Primitive, place: &Place) -> Result<(Primitive, String), Str
             k if fencer_param(k) => params.push((k.to_string(), v.clone())),
             other => return Err(format!("fence_maas has no parameter '{other}'")),
         }
+    }
+    // The rollback writes this definition back in a here-document that expands the key
+    // variable: nothing else in it may expand.
+    if let Some((k, _)) = p
+        .params
+        .iter()
+        .find(|(k, v)| k != "apikey" && v.contains(['$', '`']))
+    {
+        return Err(format!("the value of '{k}' has a $ or a backquote"));
     }
     if p.param("url").is_none_or(str::is_empty) {
         return Err("it has no url (fence_maas needs the MAAS URL)".into());
@@ -460,7 +554,7 @@ fn switch_fence(p: &Primitive, place: &Place) -> Result<(Primitive, String), Str
     after.params = params;
     let key = if key_from_file {
         format!(
-            "the API key is not in the script: write it to {MAAS_KEY_FILE} (root, mode 0600) on every full cluster node before loading (`crm resource param {id} show apikey` prints today's); the old definitions kept in /var/lib/pacemaker/cib still hold it: rotate it in MAAS if that matters",
+            "the API key is in neither script: write it to {MAAS_KEY_FILE} (root, mode 0600) on every full cluster node first (`crm resource param {id} show apikey` prints today's; the apply script checks the file, the rollback reads it back into the CIB through crm's standard input); the CIB copies in /var/lib/pacemaker/cib still hold it: rotate it in MAAS if that matters",
             id = p.id
         )
     } else {
@@ -517,10 +611,8 @@ fn constraint_notes(config: &Element, switches: &[Switch]) -> Vec<String> {
 
 fn refers_to(e: &Element, ids: &[&str]) -> bool {
     e.attrs.iter().any(|(k, v)| {
-        matches!(
-            k.as_str(),
-            "rsc" | "with-rsc" | "first" | "then" | "id-ref"
-        ) && ids.contains(&v.as_str())
+        matches!(k.as_str(), "rsc" | "with-rsc" | "first" | "then" | "id-ref")
+            && ids.contains(&v.as_str())
     }) || e.children.iter().any(|c| refers_to(c, ids))
 }
 

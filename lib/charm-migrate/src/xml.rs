@@ -48,16 +48,16 @@ pub fn parse(text: &str) -> Result<Element, String> {
             }
             Event::End(_) => {
                 let e = stack.pop().ok_or_else(|| {
-                    format!("the CIB is not well-formed XML (byte {at}): a closing tag opens nothing")
+                    format!(
+                        "the CIB is not well-formed XML (byte {at}): a closing tag opens nothing"
+                    )
                 })?;
                 close(&mut stack, &mut root, e, at)?;
             }
-            Event::Text(t) => {
-                if stack.is_empty() && !t.iter().all(u8::is_ascii_whitespace) {
-                    return Err(format!(
-                        "the CIB is not well-formed XML (byte {at}): text outside the root element"
-                    ));
-                }
+            Event::Text(t) if stack.is_empty() && !t.iter().all(u8::is_ascii_whitespace) => {
+                return Err(format!(
+                    "the CIB is not well-formed XML (byte {at}): text outside the root element"
+                ));
             }
             Event::Eof => break,
             _ => {}
@@ -92,7 +92,8 @@ fn close(
 }
 
 fn element(start: &BytesStart, at: u64) -> Result<Element, String> {
-    let bad = |e: &dyn std::fmt::Display| format!("the CIB is not well-formed XML (byte {at}): {e}");
+    let bad =
+        |e: &dyn std::fmt::Display| format!("the CIB is not well-formed XML (byte {at}): {e}");
     let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
     let mut attrs = Vec::new();
     for attr in start.attributes() {
