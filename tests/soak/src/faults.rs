@@ -589,7 +589,9 @@ impl<'a> Soak<'a> {
                 os.cluster
                     .run(
                         compute_of(victims[0]).node,
-                        &["pkill", "-KILL", "-f", "pacemaker-remoted"],
+                        // "[p]": the pattern must not match the command line that carries
+                        // it (nsenter's, which pkill sees and would kill).
+                        &["pkill", "-KILL", "-f", "[p]acemaker-remoted"],
                     )
                     .expect_ok();
             }
