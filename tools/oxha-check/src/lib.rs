@@ -331,6 +331,78 @@ mod tests {
     }
 
     #[test]
+    fn migrate_writes_the_plan_and_never_the_key() {
+        let dir = std::env::temp_dir().join(format!("oxha-check-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let cib = dir.join("cib.xml");
+        std::fs::write(
+            &cib,
+            r#"<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config/><nodes/><resources>
+<primitive id="st-maas" class="stonith" type="external/maas"><instance_attributes id="st-maas-ia">
+<nvpair id="st-maas-url" name="url" value="http://10.0.0.3:5240/MAAS"/>
+<nvpair id="st-maas-key" name="apikey" value="ck:tk:Secret-Token-Part"/>
+<nvpair id="st-maas-h" name="hostnames" value="compute-1"/></instance_attributes></primitive>
+</resources><constraints/></configuration><status/></cib>"#,
+        )
+        .expect("cib");
+        let out = dir.join("plan");
+        let code = main_with(&args(&[
+            "migrate",
+            "--cib",
+            cib.to_str().expect("path"),
+            "--out",
+            out.to_str().expect("path"),
+        ]));
+        assert_eq!(code, 0);
+        let apply = std::fs::read_to_string(out.join("apply.sh")).expect("apply.sh");
+        assert!(apply.contains("stonith:fence_maas"), "{apply}");
+        for f in ["apply.sh", "rollback.sh", "notes.txt"] {
+            let text = std::fs::read_to_string(out.join(f)).expect(f);
+            assert!(!text.contains("Secret-Token-Part"), "{f} holds the key");
+        }
+        // Not a CIB: one line, exit 3.
+        std::fs::write(&cib, "<nodes/>").expect("cib");
+        assert_eq!(
+            main_with(&args(&["migrate", "--cib", cib.to_str().expect("path")])),
+            CANNOT_CHECK
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_check_of_a_cib_without_devices_reports_its_remote_nodes() {
+        let cib = ocf_lib::cib::parse(
+            r#"<cib><configuration><nodes/><resources>
+<primitive id="compute-1" class="ocf" provider="pacemaker" type="remote"/>
+</resources></configuration></cib>"#,
+        )
+        .expect("cib");
+        let view = collect::view(
+            cib,
+            Duration::from_secs(60),
+            Deadline::after(Duration::from_secs(5)),
+        );
+        let findings = rules::check(&view);
+        assert_eq!(report::exit_code(&findings), 2);
+        let doc: serde_json::Value =
+            serde_json::from_str(&report::json(&view, &findings)).expect("JSON");
+        assert_eq!(doc["errors"], 1);
+        assert_eq!(doc["findings"][0]["rule"], "no-fencing-level");
+        assert_eq!(doc["findings"][0]["subject"], "compute-1");
+        let table = report::table(&view, &findings);
+        assert!(
+            table.contains("MAAS not checked (no fence_maas device)"),
+            "{table}"
+        );
+        assert!(
+            table
+                .lines()
+                .any(|l| l.trim_start().starts_with("fix: cibadmin --create")),
+            "{table}"
+        );
+    }
+
+    #[test]
     fn bad_input_is_one_line_and_exit_3() {
         assert_eq!(main_with(&args(&["--bogus"])), CANNOT_CHECK);
         assert_eq!(
