@@ -166,7 +166,8 @@ pub fn plan(cib_xml: &str) -> Result<Migration, String> {
     let mut switches: Vec<Switch> = Vec::new();
     let mut kept: Vec<String> = Vec::new();
     let mut extra: Vec<String> = Vec::new();
-    for (e, place) in primitives(resources, &mut kept) {
+    let hold = maintenance(config);
+    for (e, place, held_by_parent) in primitives(resources, &mut kept) {
         let agent = Primitive::agent_of(e);
         let id = e.attr("id").unwrap_or("?");
         let Some(target) = oxha_agent(&agent) else {
@@ -185,6 +186,13 @@ pub fn plan(cib_xml: &str) -> Result<Migration, String> {
                 place: place.clone(),
                 note,
             })
+        });
+        let switched = switched.and_then(|s| match &hold {
+            Some(why) => Err(format!("{why}: its old agent would not stop it")),
+            None if held_by_parent || unmanaged(e) => {
+                Err("it is unmanaged: its old agent would not stop it".into())
+            }
+            None => Ok(s),
         });
         match switched {
             Ok(s) => {
@@ -349,6 +357,57 @@ fn load(p: &Primitive, expand: bool) -> String {
     )
 }
 
+fn truthy(v: &str) -> bool {
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "true" | "yes" | "1" | "on" | "y"
+    )
+}
+
+/// Why Pacemaker would not stop resources now, if it would not: the cluster, every resource
+/// by default, or a node in maintenance. Switching then would leave the old agent's process
+/// or address running beside the new one.
+fn maintenance(config: &Element) -> Option<String> {
+    let sets = |section: &str, set: &str| -> Vec<(String, String)> {
+        config
+            .child(section)
+            .map(|c| {
+                c.children_named(set)
+                    .flat_map(|s| s.children_named("nvpair"))
+                    .map(|nv| {
+                        (
+                            nv.attr("name").unwrap_or("").to_string(),
+                            nv.attr("value").unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if sets("crm_config", "cluster_property_set")
+        .iter()
+        .any(|(k, v)| k == "maintenance-mode" && truthy(v))
+    {
+        return Some("the cluster is in maintenance mode".into());
+    }
+    if sets("rsc_defaults", "meta_attributes")
+        .iter()
+        .any(|(k, v)| k == "is-managed" && !truthy(v))
+    {
+        return Some("resources are unmanaged by default (rsc_defaults is-managed=false)".into());
+    }
+    let nodes = config.child("nodes")?;
+    nodes.children_named("node").find_map(|n| {
+        let on = n
+            .children_named("instance_attributes")
+            .flat_map(|s| s.children_named("nvpair"))
+            .any(|nv| {
+                nv.attr("name") == Some("maintenance") && nv.attr("value").is_some_and(truthy)
+            });
+        on.then(|| format!("node {} is in maintenance", n.attr("uname").unwrap_or("?")))
+    })
+}
+
 #[derive(Clone, Copy)]
 enum Target {
     Vip,
@@ -384,17 +443,22 @@ fn untouched_note(id: &str, agent: &Agent) -> String {
     }
 }
 
-/// Every primitive of the resources section with its place, in document order; templates
-/// and anything unknown are named in `kept`.
-fn primitives<'a>(resources: &'a Element, kept: &mut Vec<String>) -> Vec<(&'a Element, Place)> {
+/// Every primitive of the resources section with its place and whether a group or clone
+/// around it is unmanaged, in document order; templates and anything unknown are named in
+/// `kept`.
+fn primitives<'a>(
+    resources: &'a Element,
+    kept: &mut Vec<String>,
+) -> Vec<(&'a Element, Place, bool)> {
     let mut out = Vec::new();
     for r in &resources.children {
         let id = r.attr("id").unwrap_or("?").to_string();
+        let held = unmanaged(r);
         match r.name.as_str() {
-            "primitive" => out.push((r, Place::Top)),
+            "primitive" => out.push((r, Place::Top, false)),
             "group" => out.extend(
                 r.children_named("primitive")
-                    .map(|p| (p, Place::Group(id.clone()))),
+                    .map(|p| (p, Place::Group(id.clone()), held)),
             ),
             "clone" | "master" => {
                 for c in &r.children {
@@ -405,9 +469,11 @@ fn primitives<'a>(resources: &'a Element, kept: &mut Vec<String>) -> Vec<(&'a El
                                 clone: id.clone(),
                                 group: None,
                             },
+                            held,
                         )),
                         "group" => {
                             let group = c.attr("id").map(str::to_string);
+                            let held = held || unmanaged(c);
                             out.extend(c.children_named("primitive").map(|p| {
                                 (
                                     p,
@@ -415,6 +481,7 @@ fn primitives<'a>(resources: &'a Element, kept: &mut Vec<String>) -> Vec<(&'a El
                                         clone: id.clone(),
                                         group: group.clone(),
                                     },
+                                    held,
                                 )
                             }))
                         }
@@ -424,12 +491,26 @@ fn primitives<'a>(resources: &'a Element, kept: &mut Vec<String>) -> Vec<(&'a El
             }
             "bundle" => out.extend(
                 r.children_named("primitive")
-                    .map(|p| (p, Place::Bundle(id.clone()))),
+                    .map(|p| (p, Place::Bundle(id.clone()), held)),
             ),
             other => kept.push(format!("{id} (<{other}>): left untouched")),
         }
     }
     out
+}
+
+/// Whether a resource's own meta attributes take it out of Pacemaker's hands.
+fn unmanaged(e: &Element) -> bool {
+    e.children_named("meta_attributes")
+        .flat_map(|s| s.children_named("nvpair"))
+        .any(|nv| {
+            let v = nv.attr("value").unwrap_or("");
+            match nv.attr("name") {
+                Some("is-managed") => !truthy(v),
+                Some("maintenance") => truthy(v),
+                _ => false,
+            }
+        })
 }
 
 fn switch_vip(p: &Primitive, place: &Place) -> Result<(Primitive, String), String> {

@@ -339,3 +339,55 @@ fn any_prefix_of_a_cib_is_a_plan_or_an_error_never_a_panic() {
         }
     }
 }
+
+#[test]
+fn nothing_is_switched_while_pacemaker_would_not_stop_the_old_agent() {
+    let maintenance = CHARM_CIB.replacen(
+        "<cluster_property_set id=\"cib-bootstrap-options\">",
+        "<cluster_property_set id=\"cib-bootstrap-options\"><nvpair id=\"mm\" name=\"maintenance-mode\" value=\"true\"/>",
+        1,
+    );
+    assert_ne!(
+        maintenance, CHARM_CIB,
+        "the fixture has no cib-bootstrap-options"
+    );
+    let m = planned(&maintenance);
+    assert!(loads(&m.apply).is_empty(), "{}", m.apply);
+    assert!(
+        m.notes
+            .iter()
+            .any(|n| n
+                .contains("the cluster is in maintenance mode: its old agent would not stop it")),
+        "{:?}",
+        m.notes
+    );
+
+    // A clone that is unmanaged holds its haproxy; the rest switches.
+    let clone = CHARM_CIB.replacen(
+        "<clone id=\"cl_res_masakari_haproxy\">",
+        "<clone id=\"cl_res_masakari_haproxy\"><meta_attributes id=\"u\"><nvpair id=\"u1\" name=\"is-managed\" value=\"false\"/></meta_attributes>",
+        1,
+    );
+    assert_ne!(
+        clone, CHARM_CIB,
+        "the fixture's clone is written differently"
+    );
+    let m = planned(&clone);
+    let heads: Vec<String> = loads(&m.apply)
+        .iter()
+        .map(|d| first_line(d).to_string())
+        .collect();
+    assert!(!heads.iter().any(|h| h.contains(HAPROXY_RES)), "{heads:?}");
+    assert!(
+        heads.iter().any(|h| h.contains("res_masakari_529c012_vip")),
+        "{heads:?}"
+    );
+    assert!(
+        m.notes.iter().any(|n| n
+            .starts_with("res_masakari_haproxy (lsb:haproxy): left untouched, it is unmanaged")),
+        "{:?}",
+        m.notes
+    );
+}
+
+const HAPROXY_RES: &str = "res_masakari_haproxy";

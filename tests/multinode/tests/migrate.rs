@@ -378,6 +378,26 @@ fn a_charm_built_cluster_switches_to_oxha_and_back_while_serving() {
         );
     }
 
+    // Planned again, the switched cluster has nothing left to switch.
+    let cib = cluster
+        .run(node1(), &["cibadmin", "-Q"])
+        .expect_ok()
+        .stdout;
+    let again = plan(&cib).unwrap_or_else(|e| panic!("no plan: {e}"));
+    assert!(
+        !again.apply.contains("primitive "),
+        "a second plan switches again:\n{}",
+        again.apply
+    );
+    assert!(
+        again
+            .notes
+            .iter()
+            .any(|n| n.starts_with("st-maas (stonith:fence_maas): already an oxha agent")),
+        "{:?}",
+        again.notes
+    );
+
     // Fencing of the compute host goes through fence_maas: MAAS powers it off and on.
     let fence = cluster.run(
         node1(),
