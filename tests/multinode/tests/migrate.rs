@@ -379,10 +379,7 @@ fn a_charm_built_cluster_switches_to_oxha_and_back_while_serving() {
     }
 
     // Planned again, the switched cluster has nothing left to switch.
-    let cib = cluster
-        .run(node1(), &["cibadmin", "-Q"])
-        .expect_ok()
-        .stdout;
+    let cib = cluster.run(node1(), &["cibadmin", "-Q"]).expect_ok().stdout;
     let again = plan(&cib).unwrap_or_else(|e| panic!("no plan: {e}"));
     assert!(
         !again.apply.contains("primitive "),
