@@ -1,6 +1,6 @@
 //! The switch of a cluster charm-hacluster built to the oxha agents, planned from its CIB
-//! (`cibadmin -Q`): one crm script for `crm configure load update`, the script that undoes
-//! it, and notes for the operator. Nothing here touches a cluster; `oxha-check migrate`
+//! (`cibadmin -Q`): a shell script of `crm configure load update` steps, the script that
+//! undoes it, and notes for the operator. Nothing here touches a cluster; `oxha-check migrate`
 //! prints the plan.
 //!
 //! What the charm builds (charm-hacluster `hooks/utils.py` and `hooks/hooks.py`, and the
