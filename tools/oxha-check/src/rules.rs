@@ -437,8 +437,16 @@ fn fencing(view: &View, out: &mut Vec<Finding>) {
                     .map(|d| d.id.clone())
             })
             .unwrap_or_else(|| "<power-device>".into());
-        let mut devices = vec![power];
-        devices.extend(level.devices.iter().cloned());
+        // The level's own power devices first, else the one that fences this node.
+        let (mut devices, rest): (Vec<String>, Vec<String>) = level
+            .devices
+            .iter()
+            .cloned()
+            .partition(|d| is_power(cib, d));
+        if devices.is_empty() {
+            devices.push(power);
+        }
+        devices.extend(rest);
         out.push(finding(
             NO_POWER_BEFORE_MASAKARI,
             &level.id,
