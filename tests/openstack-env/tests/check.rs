@@ -4,7 +4,7 @@
 //! fix is a command the stack has, by running the very command oxha-check printed.
 //! One stack for the binary, the steps in order in one test (each leaves the stack clean).
 
-use oxha_openstack_env::{Monitor, OpenStack, COMPUTES, MASAKARI_DEVICE, POWER_DEVICE};
+use oxha_openstack_env::{Monitor, OpenStack, COMPUTES, CONTROL, MASAKARI_DEVICE, POWER_DEVICE};
 use serde_json::Value;
 
 const OBSERVER: &str = "node1";
@@ -242,17 +242,27 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
     machine(r#"{"power_type": "ipmi"}"#);
     expect_clean(&os, "the machine was Deployed with IPMI power again");
 
-    // 6. A segment host nova does not know (and no Pacemaker node maps to).
-    os.openstack(&[
-        "segment",
-        "host",
-        "create",
-        "ghost-1.maas",
-        "COMPUTE",
-        "SSH",
-        SEGMENT,
-    ])
-    .expect_ok();
+    // 6. A segment host nova does not know (and no Pacemaker node maps to). Masakari checks
+    //    the name with nova when a host is added, so the host is left behind the way it is in
+    //    a real cloud: its row stays while nova knows the machine by another name (written
+    //    to Masakari's database directly, as the rename leaves it).
+    os.cluster
+        .run(
+            CONTROL,
+            &[
+                "mariadb",
+                "--socket=/run/mysqld/mysqld.sock",
+                "masakari",
+                "-e",
+                &format!(
+                    "INSERT INTO hosts (created_at, deleted, uuid, name, reserved, type, \
+                     control_attributes, failover_segment_id, on_maintenance) \
+                     SELECT NOW(), 0, UUID(), 'ghost-1.maas', 0, 'COMPUTE', 'SSH', uuid, 0 \
+                     FROM failover_segments WHERE name = '{SEGMENT}' AND deleted = 0"
+                ),
+            ],
+        )
+        .expect_ok();
     let fix = expect_reported(&os, "segment-host-no-nova", "ghost-1.maas", 2);
     assert!(check(&os)
         .has("segment-host-no-node", "ghost-1.maas")
