@@ -113,7 +113,7 @@ fn targets(cib: &Cib, device: &StonithDevice) -> Vec<String> {
     for node in all_nodes(cib) {
         if levels_for(cib, &node)
             .iter()
-            .any(|l| l.devices.iter().any(|d| *d == device.id))
+            .any(|l| l.devices.contains(&device.id))
         {
             add(node);
         }

@@ -175,7 +175,8 @@ fn a_level_with_fence_masakari_first() {
     v.cib.levels[0].devices = vec!["fence_compute_masakari".into(), "fence_compute_maas".into()];
     let f = only(&v, NO_POWER_BEFORE_MASAKARI);
     assert!(
-        f.fix.contains(r#"devices="fence_compute_maas,fence_compute_masakari""#),
+        f.fix
+            .contains(r#"devices="fence_compute_maas,fence_compute_masakari""#),
         "the level's own power device moves first: {}",
         f.fix
     );
