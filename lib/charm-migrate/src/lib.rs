@@ -27,7 +27,7 @@ use crm::{Agent, Primitive};
 use xml::Element;
 
 /// What the operator reviews and runs: `apply` and `rollback` are shell scripts (`sh FILE` as
-/// root on a full cluster node) of `crm -w configure load update` steps, one CIB change each;
+/// root on a full cluster node) of `crm configure load update` steps, one CIB change each;
 /// `notes` say what changes, what is left alone and why, and what to do by hand (one line each).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Migration {
@@ -293,6 +293,13 @@ pub fn plan(cib_xml: &str) -> Result<Migration, String> {
         ));
         rollback.push_str(&steps(&s.after, &s.before, true));
     }
+    if !switches.is_empty() {
+        let settle = format!(
+            "\n# The cluster settled: no action left pending.\ncrm_resource --wait --timeout={WAIT_SECONDS}s\n"
+        );
+        apply.push_str(&settle);
+        rollback.push_str(&settle);
+    }
     Ok(Migration {
         apply,
         rollback,
@@ -305,11 +312,28 @@ fn script_header(what: &str) -> String {
         "#!/bin/sh\n\
          # oxha: {what}.\n\
          # Review, then run as root on a full cluster node:  sh THIS_FILE\n\
-         # Each step is one CIB change (`crm configure load update`), and crm -w waits until the\n\
-         # cluster has carried it out before the next.\n\
-         set -eu\n"
+         # Each step is one CIB change (`crm configure load update`); the next starts once\n\
+         # crm_resource sees the primitive stopped, or running, as the step asked.\n\
+         set -eu\n\
+         # oxha_wait stopped|running ID: polls every 0.2 s, for up to {WAIT_SECONDS} s.\n\
+         oxha_wait() {{\n\
+         \x20   n=0\n\
+         \x20   while :; do\n\
+         \x20       case $(crm_resource --resource \"$2\" --locate 2>&1) in\n\
+         \x20       *\"is NOT running\"*) [ \"$1\" = stopped ] && return 0 ;;\n\
+         \x20       *\"is running on:\"*) [ \"$1\" = running ] && return 0 ;;\n\
+         \x20       esac\n\
+         \x20       n=$((n + 1))\n\
+         \x20       [ \"$n\" -le {polls} ] || {{ echo \"oxha: $2 is not $1 after {WAIT_SECONDS} s\" >&2; exit 1; }}\n\
+         \x20       sleep 0.2\n\
+         \x20   done\n\
+         }}\n",
+        polls = WAIT_SECONDS * 5
     )
 }
+
+/// How long a step waits for its primitive to stop or start.
+const WAIT_SECONDS: u32 = 120;
 
 /// The commands that take one primitive from `from` to `to`. A fence device is rewritten in
 /// place: it runs no process, and its restart is a new registration with the fencer. Anything
@@ -318,7 +342,9 @@ fn script_header(what: &str) -> String {
 /// running resource in place, Pacemaker 2.1 schedules a stop and a clean-up of its history,
 /// and when the stop has to wait for others (an order, a clone's instances) the clean-up can
 /// run first, leaving the old agent's process or address running and unmanaged (seen on
-/// haproxy clone instances while testing this migration).
+/// haproxy clone instances while testing this migration). The script waits on the
+/// primitive's own state, not on crm -w: crm -w returns at once when the controller has not
+/// yet left its idle state.
 fn steps(from: &Primitive, to: &Primitive, key_from_variable: bool) -> String {
     let mut out = String::new();
     let stopped = |p: &Primitive| {
@@ -331,6 +357,7 @@ fn steps(from: &Primitive, to: &Primitive, key_from_variable: bool) -> String {
         stop.meta.retain(|(k, _)| k != "target-role");
         stop.meta.push(("target-role".into(), "Stopped".into()));
         out.push_str(&load(&stop, false));
+        out.push_str(&format!("oxha_wait stopped {}\n", from.id));
     }
     let mut to = to.clone();
     let with_key =
@@ -343,16 +370,19 @@ fn steps(from: &Primitive, to: &Primitive, key_from_variable: bool) -> String {
         }
     }
     out.push_str(&load(&to, with_key));
+    if !stopped(&to) {
+        out.push_str(&format!("oxha_wait running {}\n", to.id));
+    }
     out
 }
 
-/// `crm -w configure load update -` of one primitive. The here-document is quoted (nothing in
+/// `crm configure load update -` of one primitive. The here-document is quoted (nothing in
 /// it is expanded) unless it carries the MAAS key variable; such a primitive has no `$` or
 /// backquote of its own (checked when it was read).
 fn load(p: &Primitive, expand: bool) -> String {
     let tag = if expand { "OXHA_CRM" } else { "'OXHA_CRM'" };
     format!(
-        "crm -w configure load update - <<{tag}\n{}OXHA_CRM\n",
+        "crm configure load update - <<{tag}\n{}OXHA_CRM\n",
         p.render()
     )
 }

@@ -27,7 +27,7 @@ fn loads(script: &str) -> Vec<String> {
                 doc.push_str(line);
                 doc.push('\n');
             }
-            None if line.starts_with("crm -w configure load update - <<") => {
+            None if line.starts_with("crm configure load update - <<") => {
                 current = Some(String::new())
             }
             None => {}
@@ -82,6 +82,29 @@ fn the_charm_built_cluster_switches_vip_haproxy_and_st_maas() {
             // a fence device in place
             "primitive st-maas stonith:fence_maas \\",
         ],
+        "{}",
+        m.apply
+    );
+    // Each stop is waited for before the rewrite, each start before the next step.
+    let waits: Vec<&str> = m
+        .apply
+        .lines()
+        .filter(|l| l.starts_with("oxha_wait "))
+        .collect();
+    assert_eq!(
+        waits,
+        [
+            "oxha_wait stopped res_masakari_529c012_vip",
+            "oxha_wait running res_masakari_529c012_vip",
+            "oxha_wait stopped res_masakari_haproxy",
+            "oxha_wait running res_masakari_haproxy",
+            "oxha_wait running st-maas",
+        ]
+    );
+    let at = |needle: &str| m.apply.find(needle).unwrap_or(usize::MAX);
+    assert!(
+        at("oxha_wait stopped res_masakari_haproxy")
+            < at("primitive res_masakari_haproxy ocf:oxha:haproxy"),
         "{}",
         m.apply
     );
