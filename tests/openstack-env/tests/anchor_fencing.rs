@@ -72,10 +72,20 @@ fn a_dead_compute_host_is_fenced_through_the_charms_maas_plugin() {
         events.first().is_some_and(|e| e.starts_with("power_off")),
         "{events:?}"
     );
-    let history = os.cluster.fence_history("node1", victim.node);
-    assert!(
-        history.contains("reboot") && history.contains("successful"),
-        "{history}"
+    // The plugin exits after its power_on request: the fencer records the reboot then.
+    wait_for(
+        &format!(
+            "a successful reboot of {} in the fencing history",
+            victim.node
+        ),
+        Duration::from_secs(60),
+        || {
+            let history = os.cluster.fence_history("node1", victim.node);
+            history
+                .lines()
+                .any(|l| l.starts_with("reboot of") && l.contains("successful"))
+                .then_some(())
+        },
     );
     assert!(
         os.notifications().iter().all(|n| n.kind != "COMPUTE_HOST"),
