@@ -236,7 +236,7 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
     };
     machine(r#"{"status_name": "Ready"}"#);
     let fix = expect_reported(&os, "maas-not-deployed", v01.node, 2);
-    assert!(fix.starts_with("maas <profile> machine deploy "), "{fix}");
+    assert!(fix.starts_with("maas PROFILE machine deploy "), "{fix}");
     machine(r#"{"status_name": "Deployed", "power_type": "manual"}"#);
     expect_reported(&os, "maas-manual-power", v01.node, 2);
     machine(r#"{"power_type": "ipmi"}"#);

@@ -34,7 +34,7 @@ static VERBS: &[ActionMeta] = &[ActionMeta::new("check", 60), ActionMeta::new("m
 static MAN: &[ManSection] = &[
     ManSection {
         title: "VERBS",
-        body: "check (the default) reads the live CIB (cibadmin --query), MAAS through every fence_maas device with that device's own parameters and client, and nova and Masakari with the first fence_masakari device's connection parameters (keystone, TLS and proxy policy as fence_masakari's; password_script is run and cibsecret references are read as the agents get them), then reports every mismatch with the command that fixes it. It changes nothing.
+        body: "check (the default) reads the live CIB (cibadmin --query), MAAS through every fence_maas device with that device's own parameters and client, and nova and Masakari with the first fence_masakari device's connection parameters (keystone, TLS and proxy policy as fence_masakari's; password_script is run and cibsecret references are read as the agents get them), then reports every mismatch with the command that fixes it (an UPPER_CASE word in it, such as PROFILE or BMC_ADDRESS, is for the operator to fill in). It changes nothing.
 
 migrate reads the live CIB (or --cib) of a cluster built by charm-hacluster (stonith:external/maas, IPaddr2/IPv6addr, lsb/systemd haproxy clones) and prints the reviewed crm script that switches each resource to its oxha agent, keeping ids, constraints and parameters, with its rollback script and notes. It applies nothing: the operator reviews and runs the scripts.",
     },

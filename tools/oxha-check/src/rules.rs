@@ -155,7 +155,8 @@ pub struct Finding {
     /// What it is about: a node, a host, a device, a segment.
     pub subject: String,
     pub problem: String,
-    /// The command that fixes it (placeholders in angle brackets where only the operator knows).
+    /// The command that fixes it; an UPPER_CASE word is a placeholder for what only the
+    /// operator knows (a MAAS CLI profile, a BMC address), never shell syntax.
     pub fix: String,
 }
 
@@ -377,7 +378,7 @@ fn fencing(view: &View, out: &mut Vec<Finding>) {
             continue;
         }
         let mut devices: Vec<String> = Vec::new();
-        devices.push(device_for(cib, MAAS_AGENT, node).unwrap_or_else(|| "<power-device>".into()));
+        devices.push(device_for(cib, MAAS_AGENT, node).unwrap_or_else(|| "POWER_DEVICE".into()));
         if let Some(m) = device_for(cib, MASAKARI_AGENT, node) {
             devices.push(m);
         }
@@ -436,7 +437,7 @@ fn fencing(view: &View, out: &mut Vec<Finding>) {
                     .find(|d| !NOT_POWER.contains(&d.agent.as_str()))
                     .map(|d| d.id.clone())
             })
-            .unwrap_or_else(|| "<power-device>".into());
+            .unwrap_or_else(|| "POWER_DEVICE".into());
         // The level's own power devices first, else the one that fences this node.
         let (mut devices, rest): (Vec<String>, Vec<String>) = level
             .devices
@@ -475,7 +476,7 @@ fn maas(view: &View, out: &mut Vec<Finding>) {
             device,
             format!("fence_maas device {device}: {why}"),
             format!(
-                "crm_resource --resource {0} --set-parameter maas_url --parameter-value <http://maas:5240/MAAS>   # or its key (api_key_file); then: stonith_admin --query {0}",
+                "crm_resource --resource {0} --set-parameter maas_url --parameter-value MAAS_URL   # or its key (api_key_file); then: stonith_admin --query {0}",
                 quote(device)
             ),
         ));
@@ -483,12 +484,7 @@ fn maas(view: &View, out: &mut Vec<Finding>) {
     for l in &view.maas {
         match &l.machine {
             Err(why) => {
-                let value = map_with(
-                    &view.cib,
-                    &l.device,
-                    &l.node,
-                    "<maas-hostname-or-system_id>",
-                );
+                let value = map_with(&view.cib, &l.device, &l.node, "MAAS_HOSTNAME_OR_SYSTEM_ID");
                 out.push(finding(
                     MAAS_NO_SINGLE_MACHINE,
                     &l.node,
@@ -505,7 +501,7 @@ fn maas(view: &View, out: &mut Vec<Finding>) {
                             "node {}: MAAS machine {} ({}) is '{}', not Deployed: fence_maas will not power it on again",
                             l.node, m.hostname, m.system_id, m.status_name
                         ),
-                        format!("maas <profile> machine deploy {}", m.system_id),
+                        format!("maas PROFILE machine deploy {}", m.system_id),
                     ));
                 }
                 if m.power_type == "manual" {
@@ -517,7 +513,7 @@ fn maas(view: &View, out: &mut Vec<Finding>) {
                             l.node, m.hostname, m.system_id
                         ),
                         format!(
-                            "maas <profile> machine update {} power_type=ipmi power_parameters_power_address=<bmc-address> power_parameters_power_user=<user> power_parameters_power_pass=<password>",
+                            "maas PROFILE machine update {} power_type=ipmi power_parameters_power_address=BMC_ADDRESS power_parameters_power_user=BMC_USER power_parameters_power_pass=BMC_PASSWORD",
                             m.system_id
                         ),
                     ));
@@ -555,7 +551,7 @@ fn openstack(view: &View, out: &mut Vec<Finding>) {
             device,
             format!("nova and Masakari could not be read with the parameters of {device}: {why}"),
             format!(
-                "crm_resource --resource {0} --set-parameter auth_url --parameter-value <http://keystone:5000/v3>   # or its credentials; then: stonith_admin --query {0}",
+                "crm_resource --resource {0} --set-parameter auth_url --parameter-value KEYSTONE_URL   # or its credentials; then: stonith_admin --query {0}",
                 quote(device)
             ),
         ));
@@ -623,7 +619,7 @@ fn openstack(view: &View, out: &mut Vec<Finding>) {
                             seg.name, h.name
                         ),
                         format!(
-                            "crm configure primitive {} ocf:pacemaker:remote params server=<address> op monitor interval=30s",
+                            "crm configure primitive {} ocf:pacemaker:remote params server=ADDRESS op monitor interval=30s",
                             quote(&h.name)
                         ),
                     ),
@@ -641,7 +637,7 @@ fn openstack(view: &View, out: &mut Vec<Finding>) {
                 .iter()
                 .find(|h| !h.on_maintenance)
                 .map(|h| h.name.clone())
-                .unwrap_or_else(|| "<spare-host>".into());
+                .unwrap_or_else(|| "SPARE_HOST".into());
             out.push(finding(
                 NO_RESERVED_HOST_LEFT,
                 &seg.name,
@@ -723,7 +719,7 @@ fn openstack(view: &View, out: &mut Vec<Finding>) {
                 .segments
                 .first()
                 .map(|(seg, _)| seg.name.clone())
-                .unwrap_or_else(|| "<segment>".into());
+                .unwrap_or_else(|| "SEGMENT".into());
             out.push(finding(
                 COMPUTE_NOT_IN_SEGMENT,
                 &s.host,
@@ -790,7 +786,7 @@ fn capacity(os: &OpenStackView, seg: &Segment, hosts: &[Host], out: &mut Vec<Fin
                 seg.name, big.name
             ),
             format!(
-                "openstack segment host create <compute-host> COMPUTE SSH {}",
+                "openstack segment host create COMPUTE_HOST COMPUTE SSH {}",
                 quote(&seg.name)
             ),
         ));

@@ -198,13 +198,13 @@ fn maas_machines_none_several_not_deployed_manual_unreachable() {
     v.maas[0].machine = Err("no MAAS machine has the FQDN 'virt-node-01.maas'".into());
     let f = only(&v, MAAS_NO_SINGLE_MACHINE);
     assert!(f.fix.starts_with(
-        "crm_resource --resource fence_compute_maas --set-parameter pcmk_host_map --parameter-value 'virt-node-01.maas:<maas-hostname-or-system_id>'"
+        "crm_resource --resource fence_compute_maas --set-parameter pcmk_host_map --parameter-value virt-node-01.maas:MAAS_HOSTNAME_OR_SYSTEM_ID"
     ), "{}", f.fix);
 
     let mut v = clean();
     v.maas[1].machine.as_mut().expect("m").status_name = "Ready".into();
     let f = only(&v, MAAS_NOT_DEPLOYED);
-    assert_eq!(f.fix, "maas <profile> machine deploy idvirtnode02");
+    assert_eq!(f.fix, "maas PROFILE machine deploy idvirtnode02");
 
     let mut v = clean();
     v.maas[2].machine.as_mut().expect("m").power_type = "manual".into();
