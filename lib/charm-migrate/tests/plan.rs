@@ -414,3 +414,71 @@ fn nothing_is_switched_while_pacemaker_would_not_stop_the_old_agent() {
 }
 
 const HAPROXY_RES: &str = "res_masakari_haproxy";
+
+/// The scripts' wait, against a crm_resource that reports `first` twice, then `then`: it
+/// returns on the third answer, not before.
+fn wait_passes_through(want: &str, first: &str, then: &str) -> usize {
+    let m = planned(CHARM_CIB);
+    let header: String = m
+        .apply
+        .lines()
+        .take_while(|l| !l.starts_with("# Before running"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(header.contains("oxha_wait() {"), "{header}");
+    let dir =
+        std::env::temp_dir().join(format!("charm-migrate-wait-{}-{want}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let count = dir.join("count");
+    let fake = dir.join("crm_resource");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nn=$(cat {c} 2>/dev/null || echo 0); n=$((n + 1)); echo $n > {c}\n\
+             if [ $n -le 2 ]; then echo '{first}'; else echo '{then}'; fi\n",
+            c = count.display()
+        ),
+    )
+    .expect("fake");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{header}oxha_wait {want} r && echo waited"))
+        .env("PATH", path)
+        .output()
+        .expect("sh");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("waited"),
+        "{out:?}"
+    );
+    let calls = std::fs::read_to_string(&count)
+        .expect("count")
+        .trim()
+        .parse()
+        .expect("number");
+    let _ = std::fs::remove_dir_all(&dir);
+    calls
+}
+
+#[test]
+fn the_scripts_wait_for_the_state_each_step_asked() {
+    let running = "resource r is running on: node1";
+    let stopped = "resource r is NOT running";
+    assert_eq!(wait_passes_through("stopped", running, stopped), 3);
+    assert_eq!(wait_passes_through("running", stopped, running), 3);
+    // An answer that is neither (the CIB unreachable) is not taken for either.
+    assert_eq!(
+        wait_passes_through(
+            "running",
+            "error: Transport endpoint is not connected",
+            running
+        ),
+        3
+    );
+}
