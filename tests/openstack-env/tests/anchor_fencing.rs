@@ -14,7 +14,11 @@ use std::time::Duration;
 /// Where scripts/anchor-maas-plugin takes the plugin from when `CHARM_HACLUSTER` is unset.
 const DEFAULT_CHARM_CHECKOUT: &str = "/work/.mirror/openstack+charm-hacluster/repo";
 
+/// Not in `make test`: it needs PyPI and a charm-hacluster checkout, costs 4-5 minutes, and tests
+/// the stack oxha is compared with, not oxha. `SOAK_STACK=charms make soak` runs the plugin too;
+/// run this one with `cargo test -p oxha-openstack-env --test anchor_fencing -- --ignored`.
 #[test]
+#[ignore = "the charms' stack (PyPI, a charm-hacluster checkout): -- --ignored"]
 fn a_dead_compute_host_is_fenced_through_the_charms_maas_plugin() {
     // The plugin is never part of oxha: without a charm-hacluster checkout there is nothing to
     // run. Said loudly, and only when none was asked for (a CHARM_HACLUSTER that is not a

@@ -73,7 +73,7 @@ fn soak_keeps_every_instance_running_once() {
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     let seen = soak.watcher.seen();
-    let text = report::render(
+    let mut text = report::render(
         &plan,
         oxha_multinode::now() - soak.started,
         &episodes,
@@ -82,6 +82,12 @@ fn soak_keeps_every_instance_running_once() {
         seen.longest_gap.as_millis(),
     );
     drop(seen);
+    if plan.stack == oxha_soak::Stack::Charms {
+        text.push_str(&format!(
+            "charm-hacluster's plugin from commit {}\n",
+            os.charm_maas_plugin_commit().unwrap_or_else(|| "?".into())
+        ));
+    }
     eprintln!("{text}");
     if let Some(path) = std::env::var_os("SOAK_REPORT") {
         if let Err(e) = std::fs::write(&path, &text) {
@@ -89,6 +95,12 @@ fn soak_keeps_every_instance_running_once() {
                 "soak: cannot write the report to {}: {e}",
                 path.to_string_lossy()
             );
+        }
+    }
+    if plan.stack == oxha_soak::Stack::Charms {
+        // The plugin's wrapper is outside target/: taken away with the run.
+        if let Err(e) = OpenStack::uninstall_charm_maas_plugin() {
+            eprintln!("soak: {e}");
         }
     }
     assert!(
