@@ -8,6 +8,7 @@
 use oxha_multinode::now;
 use oxha_openstack_env::{compute, rows, OpenStack, COMPUTES};
 
+mod check;
 mod forced_down;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;

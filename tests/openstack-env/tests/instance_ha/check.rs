@@ -2,7 +2,8 @@
 //! rule broken on the real thing (the CIB, the MAAS simulator, nova, Masakari, a running
 //! masakari-hostmonitor), seen reported with its rule and subject, and repaired, where the
 //! fix is a command the stack has, by running the very command oxha-check printed.
-//! One stack for the binary, the steps in order in one test (each leaves the stack clean).
+//! On the instance-HA suite's stack (one for the binary), the steps in order in one test, each
+//! leaving the stack clean.
 
 use oxha_openstack_env::{Monitor, OpenStack, COMPUTES, CONTROL, MASAKARI_DEVICE, POWER_DEVICE};
 use serde_json::Value;
@@ -100,9 +101,12 @@ fn run_openstack_fix(os: &OpenStack, fix: &str) {
 
 #[test]
 fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
-    let os = OpenStack::start();
+    let guard = crate::stack();
+    let os = guard.as_ref().expect("stack");
+    let _logs = crate::LogsOnFailure(os);
+    os.fresh();
     os.create_segment(SEGMENT, "auto", None);
-    expect_clean(&os, "start");
+    expect_clean(os, "start");
     let v01 = COMPUTES[0];
     let v02 = COMPUTES[1];
     let v10 = COMPUTES[2];
@@ -119,13 +123,13 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
             ],
         )
         .expect_ok();
-    let fix = expect_reported(&os, "no-fencing-level", v10.node, 2);
+    let fix = expect_reported(os, "no-fencing-level", v10.node, 2);
     assert!(
         fix.contains(&format!("devices=\"{POWER_DEVICE},{MASAKARI_DEVICE}\"")),
         "{fix}"
     );
-    run_fix_in_cluster(&os, &fix);
-    expect_clean(&os, "the level was recreated");
+    run_fix_in_cluster(os, &fix);
+    expect_clean(os, "the level was recreated");
 
     // 2. fence_masakari first in a level.
     let level = os
@@ -158,7 +162,7 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
             ],
         )
         .expect_ok();
-    let fix = expect_reported(&os, "no-power-before-masakari", &id, 2);
+    let fix = expect_reported(os, "no-power-before-masakari", &id, 2);
     // The printed fix puts the power device first; the stack's own layout has it once.
     os.cluster
         .run(
@@ -177,7 +181,7 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
         fix.contains(&format!("devices=\"{POWER_DEVICE},{MASAKARI_DEVICE}\"")),
         "{fix}"
     );
-    expect_clean(&os, "the level was repaired");
+    expect_clean(os, "the level was repaired");
 
     // 3. The walkthrough's virt-node-10 / virt-node-10.maas without its pcmk_host_map entry.
     os.cluster
@@ -192,10 +196,10 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
             ],
         )
         .expect_ok();
-    let fix = expect_reported(&os, "segment-host-no-node", v10.host, 2);
+    let fix = expect_reported(os, "segment-host-no-node", v10.host, 2);
     assert!(fix.contains(&format!("{}:{}", v10.node, v10.host)), "{fix}");
-    run_fix_in_cluster(&os, &fix);
-    expect_clean(&os, "the host map was restored");
+    run_fix_in_cluster(os, &fix);
+    expect_clean(os, "the host map was restored");
 
     // 4. fence_maas's plug for a node names no MAAS machine.
     os.cluster
@@ -212,7 +216,7 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
             ],
         )
         .expect_ok();
-    expect_reported(&os, "maas-no-single-machine", v02.node, 2);
+    expect_reported(os, "maas-no-single-machine", v02.node, 2);
     os.cluster
         .run(
             OBSERVER,
@@ -225,7 +229,7 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
             ],
         )
         .expect_ok();
-    expect_clean(&os, "the MAAS map was removed");
+    expect_clean(os, "the MAAS map was removed");
 
     // 5. The MAAS machine not Deployed, then with the manual power type (the simulator's
     //    machine changed as MAAS would show it).
@@ -235,12 +239,12 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
             .expect_ok();
     };
     machine(r#"{"status_name": "Ready"}"#);
-    let fix = expect_reported(&os, "maas-not-deployed", v01.node, 2);
+    let fix = expect_reported(os, "maas-not-deployed", v01.node, 2);
     assert!(fix.starts_with("maas PROFILE machine deploy "), "{fix}");
     machine(r#"{"status_name": "Deployed", "power_type": "manual"}"#);
-    expect_reported(&os, "maas-manual-power", v01.node, 2);
+    expect_reported(os, "maas-manual-power", v01.node, 2);
     machine(r#"{"power_type": "ipmi"}"#);
-    expect_clean(&os, "the machine was Deployed with IPMI power again");
+    expect_clean(os, "the machine was Deployed with IPMI power again");
 
     // 6. A segment host nova does not know (and no Pacemaker node maps to). Masakari checks
     //    the name with nova when a host is added, so the host is left behind the way it is in
@@ -263,19 +267,19 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
             ],
         )
         .expect_ok();
-    let fix = expect_reported(&os, "segment-host-no-nova", "ghost-1.maas", 2);
-    assert!(check(&os)
+    let fix = expect_reported(os, "segment-host-no-nova", "ghost-1.maas", 2);
+    assert!(check(os)
         .has("segment-host-no-node", "ghost-1.maas")
         .is_some());
-    run_openstack_fix(&os, &fix);
-    expect_clean(&os, "the ghost host was deleted");
+    run_openstack_fix(os, &fix);
+    expect_clean(os, "the ghost host was deleted");
 
     // 7. A nova compute host in no segment: a warning.
     os.openstack(&["segment", "host", "delete", SEGMENT, v01.host])
         .expect_ok();
-    let fix = expect_reported(&os, "compute-not-in-segment", v01.host, 1);
-    run_openstack_fix(&os, &fix);
-    expect_clean(&os, "the host was put back in its segment");
+    let fix = expect_reported(os, "compute-not-in-segment", v01.host, 1);
+    run_openstack_fix(os, &fix);
+    expect_clean(os, "the host was put back in its segment");
 
     // 8. A reserved host nova has enabled.
     os.openstack(&[
@@ -287,7 +291,7 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
         v02.host,
     ])
     .expect_ok();
-    let fix = expect_reported(&os, "reserved-host-enabled", v02.host, 1);
+    let fix = expect_reported(os, "reserved-host-enabled", v02.host, 1);
     assert!(
         fix.starts_with("openstack compute service set --disable"),
         "{fix}"
@@ -301,7 +305,7 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
         "nova-compute",
     ])
     .expect_ok();
-    expect_clean(&os, "the reserved host was disabled");
+    expect_clean(os, "the reserved host was disabled");
     os.openstack(&[
         "segment",
         "host",
@@ -320,14 +324,14 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
         "nova-compute",
     ])
     .expect_ok();
-    expect_clean(&os, "the host was no longer reserved");
+    expect_clean(os, "the host was no longer reserved");
 
     // 9. A reserved_host segment with no reserved host.
     os.openstack(&["segment", "create", "R1", "reserved_host", "COMPUTE"])
         .expect_ok();
-    expect_reported(&os, "no-reserved-host-left", "R1", 2);
+    expect_reported(os, "no-reserved-host-left", "R1", 2);
     os.openstack(&["segment", "delete", "R1"]).expect_ok();
-    expect_clean(&os, "the empty reserved_host segment was deleted");
+    expect_clean(os, "the empty reserved_host segment was deleted");
 
     // 10. A host left on maintenance while it runs.
     os.openstack(&[
@@ -339,9 +343,9 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
         v02.host,
     ])
     .expect_ok();
-    let fix = expect_reported(&os, "left-on-maintenance", v02.host, 1);
-    run_openstack_fix(&os, &fix);
-    expect_clean(&os, "maintenance was cleared with the printed command");
+    let fix = expect_reported(os, "left-on-maintenance", v02.host, 1);
+    run_openstack_fix(os, &fix);
+    expect_clean(os, "maintenance was cleared with the printed command");
 
     // 11. A host left forced_down while its Pacemaker node is online.
     os.openstack(&[
@@ -355,9 +359,9 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
         "nova-compute",
     ])
     .expect_ok();
-    let fix = expect_reported(&os, "left-forced-down", v10.host, 1);
-    run_openstack_fix(&os, &fix);
-    expect_clean(&os, "forced_down was cleared with the printed command");
+    let fix = expect_reported(os, "left-forced-down", v10.host, 1);
+    run_openstack_fix(os, &fix);
+    expect_clean(os, "forced_down was cleared with the printed command");
 
     // 12. masakari-hostmonitor running beside fence_masakari: seen from the compute host it
     //     runs on (its process), with the CIB the observer read.
@@ -369,7 +373,7 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
         .stdout;
     std::fs::write(&cib, xml).expect("write the CIB");
     let cib_arg = cib.to_string_lossy().into_owned();
-    let before = check_on(&os, v01.node, &["--cib", &cib_arg]);
+    let before = check_on(os, v01.node, &["--cib", &cib_arg]);
     assert!(
         before
             .has("hostmonitor-beside-fence-masakari", "masakari-hostmonitor")
@@ -378,7 +382,7 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
         before.text
     );
     os.start_masakari_monitor(v01, Monitor::Host, "");
-    let with = check_on(&os, v01.node, &["--cib", &cib_arg]);
+    let with = check_on(os, v01.node, &["--cib", &cib_arg]);
     os.stop_masakari_monitor(v01, Monitor::Host);
     let fix = with
         .has("hostmonitor-beside-fence-masakari", "masakari-hostmonitor")
@@ -389,5 +393,5 @@ fn oxha_check_reports_each_broken_rule_and_nothing_on_the_clean_stack() {
         "{fix}"
     );
     assert_eq!(with.code, 2, "{}", with.text);
-    expect_clean(&os, "everything");
+    expect_clean(os, "everything");
 }
