@@ -79,31 +79,22 @@ impl Cib {
 /// Reads the CIB configuration of the cluster this node is part of. An error when there is
 /// none (the agent is run by hand outside a cluster) or it cannot be read in time.
 pub fn query(deadline: &Deadline) -> Result<Cib, String> {
-    let out = Child::new("cibadmin")
-        .args(["--query", "--scope", "configuration"])
-        .run(&deadline.min(Deadline::after(Duration::from_secs(10))))
-        .map_err(|e| format!("cannot read the CIB: {e}"))?;
-    if !out.status.success() {
-        let why = out
-            .stderr
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no message")
-            .trim()
-            .to_string();
-        return Err(format!(
-            "cannot read the CIB (cibadmin --query: {}): {why}",
-            out.status
-        ));
-    }
-    parse(&out.stdout)
+    let text = cibadmin_query(&["--query", "--scope", "configuration"], deadline)?;
+    parse(&text)
 }
 
 /// Reads the whole CIB, `status` included ([`Cib::online`]), for a tool that reports on the
 /// cluster (oxha-check). Agents read the configuration only ([`query`]).
 pub fn query_full(deadline: &Deadline) -> Result<(Cib, String), String> {
+    let text = cibadmin_query(&["--query"], deadline)?;
+    let cib = parse(&text)?;
+    Ok((cib, text))
+}
+
+/// `cibadmin ARGS`' XML, within `deadline` and at most 10 s; its first complaint otherwise.
+fn cibadmin_query(args: &[&str], deadline: &Deadline) -> Result<String, String> {
     let out = Child::new("cibadmin")
-        .args(["--query"])
+        .args(args.iter().copied())
         .run(&deadline.min(Deadline::after(Duration::from_secs(10))))
         .map_err(|e| format!("cannot read the CIB: {e}"))?;
     if !out.status.success() {
@@ -119,8 +110,7 @@ pub fn query_full(deadline: &Deadline) -> Result<(Cib, String), String> {
             out.status
         ));
     }
-    let cib = parse(&out.stdout)?;
-    Ok((cib, out.stdout))
+    Ok(out.stdout)
 }
 
 /// Where cibsecret keeps a secret instance attribute whose CIB value is `lrm://`: the file

@@ -1129,23 +1129,26 @@ impl OpenStack {
     /// Starts or stops a Pacemaker resource (its target-role) and waits for the cluster to
     /// settle.
     fn set_target_role(&self, resource: &str, on: bool) {
-        let role = if on { "Started" } else { "Stopped" };
-        self.cluster
-            .run(
-                "node1",
-                &[
-                    "crm_resource",
-                    "--resource",
-                    resource,
-                    "--meta",
-                    "--set-parameter",
-                    "target-role",
-                    "--parameter-value",
-                    role,
-                ],
-            )
-            .expect_ok();
+        self.set_target_role_only(resource, on).expect_ok();
         self.cluster.wait_idle("node1", Duration::from_secs(90));
+    }
+
+    /// `crm_resource` setting `resource`'s target-role, nothing waited for.
+    fn set_target_role_only(&self, resource: &str, on: bool) -> Run {
+        let role = if on { "Started" } else { "Stopped" };
+        self.cluster.run(
+            "node1",
+            &[
+                "crm_resource",
+                "--resource",
+                resource,
+                "--meta",
+                "--set-parameter",
+                "target-role",
+                "--parameter-value",
+                role,
+            ],
+        )
     }
 
     /// When nova received the last `action` (`evacuate`, `start`, ...) for server `name`
@@ -1499,19 +1502,7 @@ impl OpenStack {
 
     fn anchor_target_role(&self, resource: &str, on: bool) -> Result<(), String> {
         let role = if on { "Started" } else { "Stopped" };
-        let r = self.cluster.run(
-            "node1",
-            &[
-                "crm_resource",
-                "--resource",
-                resource,
-                "--meta",
-                "--set-parameter",
-                "target-role",
-                "--parameter-value",
-                role,
-            ],
-        );
+        let r = self.set_target_role_only(resource, on);
         if !r.ok() {
             return Err(format!("{resource} could not be set {role}: {r}"));
         }
