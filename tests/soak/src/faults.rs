@@ -258,8 +258,17 @@ impl<'a> Soak<'a> {
         let hard_stop =
             Instant::now() + Duration::from_secs_f64(self.plan.minutes * 60.0 * 2.0 + 1800.0);
         let mut faults = 0;
+        // The watcher stops however the scope ends: a panic of this thread (a harness command
+        // that failed) would otherwise leave the scope waiting for it for ever.
+        struct StopWatcher<'w>(&'w crate::watch::Watcher);
+        impl Drop for StopWatcher<'_> {
+            fn drop(&mut self) {
+                self.0.stop();
+            }
+        }
         std::thread::scope(|s| {
             s.spawn(|| self.watcher.run());
+            let _stop = StopWatcher(&self.watcher);
             let mut reinserts = Vec::new();
             while (Instant::now() < deadline || !schedule.first_round_done())
                 && Instant::now() < hard_stop
