@@ -213,6 +213,8 @@ pub fn side_by_side(a: &Summary, b: &Summary) -> String {
         let cell = |v: &[String; 5]| {
             if v[0] == "0" {
                 "-".to_string()
+            } else if v[1] == "0" {
+                format!("0 of {} recovered", v[0])
             } else {
                 format!(
                     "{} of {} recovered, p50 {} s, max {} s",
