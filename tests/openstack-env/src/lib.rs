@@ -14,6 +14,9 @@
 //! let host = os.wait_server_host("bionic-1", COMPUTES[0].host, std::time::Duration::from_secs(180));
 //! ```
 
+mod api;
+pub use api::ServerRow;
+
 use oxha_harness::{wait_for, workspace_root, Run};
 use oxha_multinode::{now, MultiCluster, Topology, INFRA_ADDR, MAAS_PORT};
 use std::path::PathBuf;

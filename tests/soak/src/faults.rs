@@ -40,6 +40,9 @@ pub struct Soak<'a> {
     host_uuids: BTreeMap<String, String>,
     pub episodes: Mutex<Vec<Episode>>,
     violations: Mutex<Vec<Violation>>,
+    /// The host of the guest the guest lane is crashing: no host fault strikes it meanwhile
+    /// (its crash would lose the VM notification that invariant 4 asks for).
+    guest_lane_host: Mutex<Option<String>>,
     pub started: f64,
 }
 
@@ -128,6 +131,7 @@ impl<'a> Soak<'a> {
             host_uuids,
             episodes: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
+            guest_lane_host: Mutex::new(None),
             started: now(),
         }
     }
@@ -185,6 +189,19 @@ impl<'a> Soak<'a> {
             .collect()
     }
 
+    /// `hosts` but the guest lane's.
+    fn free(&self, hosts: Vec<&'static str>) -> Vec<&'static str> {
+        let lane = self
+            .guest_lane_host
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        hosts
+            .into_iter()
+            .filter(|h| lane.as_deref() != Some(*h))
+            .collect()
+    }
+
     fn hosts_in(&self, state: HostState) -> Vec<&'static str> {
         self.hosts
             .lock()
@@ -211,7 +228,15 @@ impl<'a> Soak<'a> {
         }
     }
 
+    /// (status, host) by server name: nova's API asked directly (see `oxha_openstack_env`'s
+    /// `api`), the `openstack` client when that cannot answer.
     fn server_list(&self) -> BTreeMap<String, (String, String)> {
+        if let Some(rows) = self.os.api_servers() {
+            return rows
+                .into_iter()
+                .map(|r| (r.name, (r.status, r.host)))
+                .collect();
+        }
         let r = self.os.openstack(&[
             "server", "list", "--long", "-f", "value", "-c", "Name", "-c", "Status", "-c", "Host",
         ]);
@@ -230,6 +255,21 @@ impl<'a> Soak<'a> {
                 }
             })
             .collect()
+    }
+
+    /// Masakari's notifications: its API asked directly, the client when that cannot answer.
+    fn notifications(&self) -> Vec<oxha_openstack_env::Notification> {
+        self.os
+            .api_notifications()
+            .unwrap_or_else(|| self.os.notifications())
+    }
+
+    /// When nova received the last `action` for `server`.
+    fn server_action_at(&self, server: &Server, action: &str) -> Option<f64> {
+        match self.os.api_server_action_at(&server.id, action) {
+            Some(at) => at,
+            None => self.os.server_action_at(server.name, action),
+        }
     }
 
     fn progress(&self, faults: usize) {
@@ -268,27 +308,47 @@ impl<'a> Soak<'a> {
         }
         std::thread::scope(|s| {
             s.spawn(|| self.watcher.run());
+            s.spawn(|| self.pacemaker_view());
             let _stop = StopWatcher(&self.watcher);
             let mut reinserts = Vec::new();
+            // The guest lane: one guest fault at a time, beside the host faults (which the
+            // loop follows itself, one at a time).
+            let mut guest_lane: Option<std::thread::ScopedJoinHandle<'_, ()>> = None;
             while (Instant::now() < deadline || !schedule.first_round_done())
                 && Instant::now() < hard_stop
             {
+                if guest_lane.as_ref().is_some_and(|h| h.is_finished()) {
+                    guest_lane.take().map(join);
+                }
+                let lane_free = guest_lane.is_none();
                 // A host fault only on a host whose segment is whole (every host of it up):
                 // one host down and another of its segment reinserting (its nova-compute not
                 // yet counted, or the reserved one disabled) can leave the segment's instances
                 // nowhere to go (NoValidHost: ERROR), a capacity question the soak does not
                 // ask. A fault on its victim alone may come while the other segment
-                // reinserts; the others wait for every host (during-reinsert overlaps on
-                // purpose, once).
+                // reinserts or the guest lane crashes a guest elsewhere; the others wait for
+                // every host and for the guest lane (during-reinsert overlaps on purpose,
+                // once).
                 let all_up = self.hosts_in(HostState::Up).len() == self.os.computes().len();
-                let whole = !self.hosts_of_whole_segments().is_empty();
-                let kind = schedule.next_kind(|k| {
-                    if k.overlaps_reinserts() {
+                let whole = !self.free(self.hosts_of_whole_segments()).is_empty();
+                let next = schedule.next_kind(|k| {
+                    if !k.fails_hosts() {
+                        lane_free
+                    } else if k.overlaps_reinserts() {
                         whole
                     } else {
-                        all_up
+                        all_up && lane_free
                     }
                 });
+                let kind = match next {
+                    Some(kind) => kind,
+                    // A long soak crashes guests while its host faults wait for hosts.
+                    None if lane_free && self.plan.minutes > 0.0 => schedule.filler(),
+                    None => {
+                        std::thread::sleep(Duration::from_secs(1));
+                        continue;
+                    }
+                };
                 // Two hosts: both victims from different segments, with every other host up.
                 // The DC: the harness's cluster commands (a reinsert's among them) go through
                 // node1, which may be the DC that dies.
@@ -298,21 +358,38 @@ impl<'a> Soak<'a> {
                         join(r);
                     }
                 }
-                if !kind.fails_hosts() && self.crash_candidates().is_empty() {
-                    // Every guest on a host that is down or being reinserted: later.
-                    schedule.give_back(kind);
-                    std::thread::sleep(Duration::from_secs(3));
-                    continue;
-                }
-                faults += 1;
-                eprintln!("soak: fault {faults}: {kind}");
-                let failed = self.inject(kind, &mut schedule);
-                for host in failed {
-                    reinserts.push(s.spawn(move || self.reinsert(compute_of(host))));
+                if !kind.fails_hosts() {
+                    let Some(server) = self.guest_to_crash(&mut schedule) else {
+                        // Every guest on a host that is down or being reinserted: later.
+                        if next.is_some() {
+                            schedule.give_back(kind);
+                        }
+                        std::thread::sleep(Duration::from_secs(3));
+                        continue;
+                    };
+                    faults += 1;
+                    eprintln!("soak: fault {faults}: {kind} of {}", server.name);
+                    guest_lane = Some(s.spawn(move || {
+                        self.guest_crash(kind, server);
+                        *self
+                            .guest_lane_host
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner()) = None;
+                    }));
+                } else {
+                    faults += 1;
+                    eprintln!("soak: fault {faults}: {kind}");
+                    let failed = self.inject(kind, &mut schedule);
+                    for host in failed {
+                        reinserts.push(s.spawn(move || self.reinsert(compute_of(host))));
+                    }
                 }
                 self.progress(faults);
                 let gap = schedule.gap_secs();
                 std::thread::sleep(Duration::from_secs(gap));
+            }
+            if let Some(lane) = guest_lane {
+                join(lane);
             }
             for r in reinserts {
                 join(r);
@@ -321,6 +398,46 @@ impl<'a> Soak<'a> {
             self.watcher.stop();
         });
         self.progress(faults);
+    }
+
+    /// Pacemaker's view of the compute hosts, every 5 s while the soak runs: a host the soak
+    /// holds up (no fault on it, its reinsert over) that Pacemaker sees offline is logged, once,
+    /// with the network as the nodes see it. (The first 60-minute soak met one, unreachable two
+    /// minutes before a fault struck it, and its logs went with the cloud.)
+    fn pacemaker_view(&self) {
+        let mut logged: Vec<&'static str> = Vec::new();
+        while !self.watcher.stopped() {
+            let wake = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < wake && !self.watcher.stopped() {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            let Some(observer) = FULL_NODES
+                .iter()
+                .copied()
+                .find(|n| self.os.cluster.running(n))
+            else {
+                continue;
+            };
+            let Some(status) = self.os.cluster.status(observer) else {
+                continue;
+            };
+            let up = self.hosts_in(HostState::Up);
+            logged.retain(|h| up.contains(h));
+            for host in up {
+                let node = compute_of(host).node;
+                let online = status.node(node).is_some_and(|n| n.online);
+                if online {
+                    logged.retain(|h| *h != host);
+                } else if !logged.contains(&host) && self.hosts_in(HostState::Up).contains(&host) {
+                    logged.push(host);
+                    eprintln!(
+                        "soak: NOTE {:.3}: {host} is up, no fault on it, but Pacemaker ({observer}) sees {node} offline; the network:\n{}",
+                        now(),
+                        crate::evidence::network_snapshot(self.os, node)
+                    );
+                }
+            }
+        }
     }
 
     /// A host for a host fault, among `from`: one that runs soak instances when there is one
@@ -338,11 +455,10 @@ impl<'a> Soak<'a> {
 
     /// Injects one fault and follows its recovery; returns the hosts to reinsert.
     fn inject(&self, kind: FaultKind, schedule: &mut Schedule) -> Vec<&'static str> {
-        let up = self.hosts_in(HostState::Up);
+        let up = self.free(self.hosts_in(HostState::Up));
         match kind {
             FaultKind::GuestCrash | FaultKind::GuestCrashTwice => {
-                self.guest_crash(kind, schedule);
-                Vec::new()
+                unreachable!("guest faults go to the guest lane")
             }
             FaultKind::TwoHosts => {
                 let a = self.victim(schedule, &up).unwrap_or(up[0]);
@@ -388,7 +504,7 @@ impl<'a> Soak<'a> {
             }
             _ => {
                 let pool = if kind.overlaps_reinserts() {
-                    self.hosts_of_whole_segments()
+                    self.free(self.hosts_of_whole_segments())
                 } else {
                     up
                 };
@@ -402,8 +518,7 @@ impl<'a> Soak<'a> {
     }
 
     /// The guests a guest fault may crash: ACTIVE on a host that is up.
-    fn crash_candidates(&self) -> Vec<&Server> {
-        let states = self.server_states();
+    fn crash_candidates(&self, states: &BTreeMap<String, (String, String)>) -> Vec<&Server> {
         let up = self.hosts_in(HostState::Up);
         self.servers
             .iter()
@@ -415,12 +530,20 @@ impl<'a> Soak<'a> {
             .collect()
     }
 
-    fn guest_crash(&self, kind: FaultKind, schedule: &mut Schedule) {
-        let candidates = self.crash_candidates();
-        let Some(server) = schedule.pick(&candidates).copied() else {
-            eprintln!("soak: no ACTIVE guest on an up host to crash; skipped");
-            return;
-        };
+    /// The guest the guest lane crashes next, its host taken for the lane (see
+    /// [`Soak::free`]); None while no guest is ACTIVE on an up host.
+    fn guest_to_crash(&self, schedule: &mut Schedule) -> Option<&Server> {
+        let states = self.server_states();
+        let candidates = self.crash_candidates(&states);
+        let server = schedule.pick(&candidates).copied()?;
+        *self
+            .guest_lane_host
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = states.get(server.name).map(|(_, h)| h.clone());
+        Some(server)
+    }
+
+    fn guest_crash(&self, kind: FaultKind, server: &Server) {
         let crashes = if kind == FaultKind::GuestCrashTwice {
             2
         } else {
@@ -478,7 +601,6 @@ impl<'a> Soak<'a> {
         }
         // Its VM notification(s), one per crash the restart followed.
         let vm = self
-            .os
             .notifications()
             .into_iter()
             .filter(|n| n.kind == "VM" && n.payload.contains(&server.id))
@@ -745,7 +867,7 @@ impl<'a> Soak<'a> {
         t0: f64,
     ) {
         for server in affected {
-            if let Some(evacuated) = self.os.server_action_at(server.name, "evacuate") {
+            if let Some(evacuated) = self.server_action_at(server, "evacuate") {
                 if evacuated < t0 {
                     continue;
                 }
@@ -772,7 +894,6 @@ impl<'a> Soak<'a> {
             }
         }
         let notifications: Vec<_> = self
-            .os
             .notifications()
             .into_iter()
             .filter(|n| n.kind == "COMPUTE_HOST" && n.generated_at >= t0 - 1.0)

@@ -16,6 +16,7 @@
 //! Faults ([`schedule::FaultKind`]) come from a seeded schedule: `SOAK_SEED` replays one.
 
 pub mod charms;
+pub mod evidence;
 pub mod faults;
 pub mod report;
 pub mod schedule;

@@ -70,6 +70,7 @@ pub fn render(
     violations: &[Violation],
     samples: u64,
     longest_gap_ms: u128,
+    late_samples: u64,
 ) -> String {
     let mut out = String::new();
     let (seed, minutes) = (plan.seed, plan.minutes);
@@ -80,8 +81,9 @@ pub fn render(
     };
     let _ = writeln!(
         out,
-        "soak report: seed {seed}, {minutes} min asked, {path}, {elapsed:.0} s run, {} faults, {samples} samples of invariant 1 (longest gap {longest_gap_ms} ms)",
-        episodes.len()
+        "soak report: seed {seed}, {minutes} min asked, {path}, {elapsed:.0} s run, {} faults, {samples} samples of invariant 1 ({late_samples} more than {} ms after the one before, the longest {longest_gap_ms} ms)",
+        episodes.len(),
+        crate::watch::PERIOD.as_millis()
     );
     let _ = writeln!(out, "stack: {}", plan.stack.describe());
     let _ = writeln!(out, "replay: {}", plan.replay());
@@ -271,7 +273,7 @@ mod tests {
             stack: crate::Stack::Oxha,
             leave_out: Vec::new(),
         };
-        let text = render(&plan, 480.0, &[e], &[v], 100, 260);
+        let text = render(&plan, 480.0, &[e], &[v], 100, 260, 1);
         let read = summary(&text).expect("a report reads back");
         assert_eq!(read.invariants.len(), 5);
         assert_eq!(
