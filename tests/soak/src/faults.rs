@@ -401,11 +401,14 @@ impl<'a> Soak<'a> {
     }
 
     /// Pacemaker's view of the compute hosts, every 5 s while the soak runs: a host the soak
-    /// holds up (no fault on it, its reinsert over) that Pacemaker sees offline is logged, once,
-    /// with the network as the nodes see it. (The first 60-minute soak met one, unreachable two
-    /// minutes before a fault struck it, and its logs went with the cloud.)
+    /// holds up (no fault on it, its reinsert over) that Pacemaker has seen offline for 20 s is
+    /// logged, once, with the network as the nodes see it. (The first 60-minute soak met one,
+    /// unreachable two minutes before a fault struck it, and its logs went with the cloud.) 20
+    /// s: a connection whose cluster node died is restarted on another within seconds.
     fn pacemaker_view(&self) {
-        let mut logged: Vec<&'static str> = Vec::new();
+        const GRACE: f64 = 20.0;
+        // Host → when first seen offline, and whether it was logged.
+        let mut offline: BTreeMap<&'static str, (f64, bool)> = BTreeMap::new();
         while !self.watcher.stopped() {
             let wake = Instant::now() + Duration::from_secs(5);
             while Instant::now() < wake && !self.watcher.stopped() {
@@ -422,17 +425,23 @@ impl<'a> Soak<'a> {
                 continue;
             };
             let up = self.hosts_in(HostState::Up);
-            logged.retain(|h| up.contains(h));
+            offline.retain(|h, _| up.contains(h));
             for host in up {
                 let node = compute_of(host).node;
-                let online = status.node(node).is_some_and(|n| n.online);
-                if online {
-                    logged.retain(|h| *h != host);
-                } else if !logged.contains(&host) && self.hosts_in(HostState::Up).contains(&host) {
-                    logged.push(host);
+                if status.node(node).is_some_and(|n| n.online) {
+                    offline.remove(host);
+                    continue;
+                }
+                let (since, logged) = offline.entry(host).or_insert((now(), false));
+                if !*logged
+                    && now() - *since >= GRACE
+                    && self.hosts_in(HostState::Up).contains(&host)
+                {
+                    *logged = true;
                     eprintln!(
-                        "soak: NOTE {:.3}: {host} is up, no fault on it, but Pacemaker ({observer}) sees {node} offline; the network:\n{}",
+                        "soak: NOTE {:.3}: {host} is up, no fault on it, but Pacemaker ({observer}) has seen {node} offline since {:.3}; the network:\n{}",
                         now(),
+                        *since,
                         crate::evidence::network_snapshot(self.os, node)
                     );
                 }

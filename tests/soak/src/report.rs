@@ -83,7 +83,7 @@ pub fn render(
         out,
         "soak report: seed {seed}, {minutes} min asked, {path}, {elapsed:.0} s run, {} faults, {samples} samples of invariant 1 ({late_samples} more than {} ms after the one before, the longest {longest_gap_ms} ms)",
         episodes.len(),
-        crate::watch::PERIOD.as_millis()
+        crate::watch::PROMISE.as_millis()
     );
     let _ = writeln!(out, "stack: {}", plan.stack.describe());
     let _ = writeln!(out, "replay: {}", plan.replay());
