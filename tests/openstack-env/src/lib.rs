@@ -53,6 +53,10 @@ pub const COMPUTES: [Compute; 3] = [
 
 /// The control node (not a cluster member: no cluster daemon runs there).
 pub const CONTROL: &str = "control";
+
+/// The resource defaults charm-hacluster sets on every cluster it builds (`hooks/utils.py`),
+/// which oxha's README asks of a cluster built by hand.
+pub const RSC_DEFAULTS: &str = "rsc_defaults rsc-options: resource-stickiness=100\n";
 pub const KEYSTONE_URL: &str = "http://10.77.0.250:5000/v3";
 /// The Masakari service user (its password is a test constant of scripts/openstack-env).
 pub const MASAKARI_USER: &str = "masakari";
@@ -278,6 +282,11 @@ impl OpenStack {
         // The control plane (slow: Python services) starts while Pacemaker is configured.
         std::thread::scope(|s| {
             let control = s.spawn(|| os.start_control());
+            // As charm-hacluster configures every cluster: without stickiness Pacemaker moves
+            // remote connections back whenever a full node rejoins, and a full node that dies
+            // while a connection migrates to it gets the healthy compute host behind that
+            // connection fenced (and its instances evacuated). The soak met it.
+            os.cluster.crm_configure("node1", RSC_DEFAULTS).expect_ok();
             os.cluster.configure_fencing();
             os.cluster
                 .add_remote_nodes(&os.computes.iter().map(|c| c.node).collect::<Vec<_>>());

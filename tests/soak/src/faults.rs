@@ -43,6 +43,11 @@ pub struct Soak<'a> {
     /// The host of the guest the guest lane is crashing: no host fault strikes it meanwhile
     /// (its crash would lose the VM notification that invariant 4 asks for).
     guest_lane_host: Mutex<Option<String>>,
+    /// When each host was last put in service (the start, or its reinsert's end): a MAAS
+    /// power-off after that, with no fault on it, is a collateral fencing.
+    up_since: Mutex<BTreeMap<&'static str, f64>>,
+    /// The last host fault injected, the likely cause of a collateral fencing.
+    last_host_fault: Mutex<Option<(FaultKind, f64)>>,
     pub started: f64,
 }
 
@@ -132,6 +137,8 @@ impl<'a> Soak<'a> {
             episodes: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
             guest_lane_host: Mutex::new(None),
+            up_since: Mutex::new(os.computes().iter().map(|c| (c.host, now())).collect()),
+            last_host_fault: Mutex::new(None),
             started: now(),
         }
     }
@@ -308,7 +315,7 @@ impl<'a> Soak<'a> {
         }
         std::thread::scope(|s| {
             s.spawn(|| self.watcher.run());
-            s.spawn(|| self.pacemaker_view());
+            s.spawn(|| self.pacemaker_view(s));
             let _stop = StopWatcher(&self.watcher);
             let mut reinserts = Vec::new();
             // The guest lane: one guest fault at a time, beside the host faults (which the
@@ -379,6 +386,7 @@ impl<'a> Soak<'a> {
                 } else {
                     faults += 1;
                     eprintln!("soak: fault {faults}: {kind}");
+                    *lock(&self.last_host_fault) = Some((kind, now()));
                     let failed = self.inject(kind, &mut schedule);
                     for host in failed {
                         reinserts.push(s.spawn(move || self.reinsert(compute_of(host))));
@@ -394,6 +402,17 @@ impl<'a> Soak<'a> {
             for r in reinserts {
                 join(r);
             }
+            // A collateral fencing's recovery and reinsert run in threads of their own.
+            let every_host = wait_for_opt(RECOVERY_BOUND * 3, || {
+                (self.hosts_in(HostState::Up).len() == self.os.computes().len()).then_some(())
+            });
+            if every_host.is_none() {
+                eprintln!(
+                    "soak: hosts still down or reinserting at the end: {:?} {:?}",
+                    self.hosts_in(HostState::Down),
+                    self.hosts_in(HostState::Reinserting)
+                );
+            }
             self.final_checks();
             self.watcher.stop();
         });
@@ -405,7 +424,7 @@ impl<'a> Soak<'a> {
     /// logged, once, with the network as the nodes see it. (The first 60-minute soak met one,
     /// unreachable two minutes before a fault struck it, and its logs went with the cloud.) 20
     /// s: a connection whose cluster node died is restarted on another within seconds.
-    fn pacemaker_view(&self) {
+    fn pacemaker_view<'s>(&'s self, scope: &'s std::thread::Scope<'s, '_>) {
         const GRACE: f64 = 20.0;
         // Host → when first seen offline, and whether it was logged.
         let mut offline: BTreeMap<&'static str, (f64, bool)> = BTreeMap::new();
@@ -414,6 +433,7 @@ impl<'a> Soak<'a> {
             while Instant::now() < wake && !self.watcher.stopped() {
                 std::thread::sleep(Duration::from_millis(250));
             }
+            self.collateral_fencings(scope);
             let Some(observer) = FULL_NODES
                 .iter()
                 .copied()
@@ -446,6 +466,53 @@ impl<'a> Soak<'a> {
                     );
                 }
             }
+        }
+    }
+
+    /// A host the soak holds up that MAAS recorded powered off: the cluster fenced it though no
+    /// fault touched it (Pacemaker fences a remote node whose connection it could not recover,
+    /// after the cluster node holding the connection died). Its recovery is followed as a host
+    /// fault's is, invariants included, in a thread of its own, and the host reinserted.
+    fn collateral_fencings<'s>(&'s self, scope: &'s std::thread::Scope<'s, '_>) {
+        let since = lock(&self.up_since).clone();
+        for host in self.hosts_in(HostState::Up) {
+            let Some(&up_at) = since.get(host) else {
+                continue;
+            };
+            let Some(off_at) = maas_off_at(self.os, compute_of(host).node, up_at) else {
+                continue;
+            };
+            if !self.hosts_in(HostState::Up).contains(&host) {
+                continue; // a fault took it meanwhile: that fault follows it
+            }
+            // Where the soak's servers were before the evacuation: nova still names the host
+            // until it is evacuated, which takes seconds after the fencing.
+            let states = self.server_states();
+            self.set_host(host, HostState::Down);
+            let cause = *lock(&self.last_host_fault);
+            eprintln!(
+                "soak: {host} was fenced at {off_at:.3} with no fault on it (the last host fault: {})",
+                cause.map_or("none".to_string(), |(k, at)| format!("{k} at {at:.3}"))
+            );
+            scope.spawn(move || {
+                let affected: Vec<&Server> = self
+                    .servers
+                    .iter()
+                    .filter(|s| states.get(s.name).is_some_and(|(_, h)| h == host))
+                    .collect();
+                let kind = cause.map_or(FaultKind::PowerLoss, |(k, _)| k);
+                let mut ep = Episode::new(kind, host.to_string());
+                ep.collateral = true;
+                ep.fault_at = off_at;
+                ep.fenced = Some(0.0);
+                ep.note = "collateral: fenced by the cluster, no fault on it".into();
+                let active = self.wait_active(&affected, off_at);
+                ep.recovered = active.map(|at| at - off_at);
+                let off = BTreeMap::from([(host, off_at)]);
+                self.check_fencing_order(&mut ep, &[host], &affected, &off, off_at);
+                self.push(ep);
+                self.reinsert(compute_of(host));
+            });
         }
     }
 
@@ -955,6 +1022,7 @@ impl<'a> Soak<'a> {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.reinsert_steps(c)));
         match done {
             Ok(()) => {
+                lock(&self.up_since).insert(c.host, now());
                 self.set_host(c.host, HostState::Up);
                 eprintln!("soak: {} reinserted", c.host);
             }
@@ -1096,6 +1164,10 @@ impl<'a> Soak<'a> {
             self.violation(5, format!("agent panic or abort: {line}"));
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {

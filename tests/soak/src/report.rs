@@ -20,6 +20,10 @@ pub struct Episode {
     /// Every instance it touched ACTIVE again.
     pub recovered: Option<f64>,
     pub note: String,
+    /// Not a fault of the schedule: a host no fault touched, fenced by the cluster (its
+    /// connection lost with a cluster node that died, say). Followed like a host fault, counted
+    /// apart.
+    pub collateral: bool,
 }
 
 impl Episode {
@@ -33,6 +37,7 @@ impl Episode {
             notified: None,
             recovered: None,
             note: String::new(),
+            collateral: false,
         }
     }
 
@@ -82,7 +87,7 @@ pub fn render(
     let _ = writeln!(
         out,
         "soak report: seed {seed}, {minutes} min asked, {path}, {elapsed:.0} s run, {} faults, {samples} samples of invariant 1 ({late_samples} more than {} ms after the one before, the longest {longest_gap_ms} ms)",
-        episodes.len(),
+        episodes.iter().filter(|e| !e.collateral).count(),
         crate::watch::PROMISE.as_millis()
     );
     let _ = writeln!(out, "stack: {}", plan.stack.describe());
@@ -93,7 +98,10 @@ pub fn render(
         "fault", "count", "recovered", "p50 s", "p95 s", "max s"
     );
     for kind in ALL_KINDS {
-        let of: Vec<&Episode> = episodes.iter().filter(|e| e.kind == kind).collect();
+        let of: Vec<&Episode> = episodes
+            .iter()
+            .filter(|e| e.kind == kind && !e.collateral)
+            .collect();
         let mut times: Vec<f64> = of.iter().filter_map(|e| e.recovered).collect();
         times.sort_by(f64::total_cmp);
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
@@ -108,6 +116,13 @@ pub fn render(
             f(times.last().copied())
         );
     }
+    let collateral: Vec<&Episode> = episodes.iter().filter(|e| e.collateral).collect();
+    let _ = writeln!(
+        out,
+        "collateral fencings (a host no fault touched, fenced by the cluster): {}, recovered {}",
+        collateral.len(),
+        collateral.iter().filter(|e| e.recovered.is_some()).count()
+    );
     let names = [
         "one live qemu per instance",
         "no evacuation before MAAS off",
