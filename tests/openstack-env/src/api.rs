@@ -90,7 +90,7 @@ impl OpenStack {
     }
 
     /// GET `url` with the admin token (renewed once on 401), as JSON.
-    pub fn api_get(&self, url: &str, headers: &[&str]) -> Option<serde_json::Value> {
+    pub fn api_get(&self, url: &str) -> Option<serde_json::Value> {
         for renew in [false, true] {
             let token = self.api_token(renew)?;
             let auth = format!("X-Auth-Token: {token}");
@@ -121,7 +121,7 @@ impl OpenStack {
 
     /// Nova's servers of the admin project (what `openstack server list` shows).
     pub fn api_servers(&self) -> Option<Vec<ServerRow>> {
-        let v = self.api_get(&format!("{NOVA}/servers/detail"), &[])?;
+        let v = self.api_get(&format!("{NOVA}/servers/detail"))?;
         let list = v["servers"].as_array()?;
         Some(
             list.iter()
@@ -138,7 +138,7 @@ impl OpenStack {
     /// When nova received the last `action` for server `id` (its instance actions), epoch
     /// seconds; `Some(None)` when it has none.
     pub fn api_server_action_at(&self, id: &str, action: &str) -> Option<Option<f64>> {
-        let v = self.api_get(&format!("{NOVA}/servers/{id}/os-instance-actions"), &[])?;
+        let v = self.api_get(&format!("{NOVA}/servers/{id}/os-instance-actions"))?;
         let list = v["instanceActions"].as_array()?;
         Some(
             list.iter()
@@ -152,21 +152,26 @@ impl OpenStack {
     /// Masakari's notifications, oldest first (what [`OpenStack::notifications`] reads through
     /// the client).
     pub fn api_notifications(&self) -> Option<Vec<Notification>> {
-        let v = self.api_get(&format!("{MASAKARI}/notifications?limit=1000"), &[])?;
-        let list = v["notifications"].as_array()?;
-        let mut out: Vec<Notification> = list
-            .iter()
-            .map(|n| Notification {
-                uuid: text(&n["notification_uuid"]),
-                kind: text(&n["type"]),
-                status: text(&n["status"]),
-                source_host_uuid: text(&n["source_host_uuid"]),
-                payload: text(&n["payload"]),
-                generated_at: oxha_multinode::masakari::epoch_of(&text(&n["generated_time"]))
-                    .unwrap_or(0.0),
-            })
-            .collect();
-        out.sort_by(|a, b| a.generated_at.total_cmp(&b.generated_at));
-        Some(out)
+        let v = self.api_get(&format!("{MASAKARI}/notifications?limit=1000"))?;
+        Some(notifications_of(v["notifications"].as_array()?))
     }
+}
+
+/// Notifications as Masakari's API and the client's `-f json` list them (the same keys),
+/// oldest first.
+pub(crate) fn notifications_of(list: &[serde_json::Value]) -> Vec<Notification> {
+    let mut out: Vec<Notification> = list
+        .iter()
+        .map(|n| Notification {
+            uuid: text(&n["notification_uuid"]),
+            kind: text(&n["type"]),
+            status: text(&n["status"]),
+            source_host_uuid: text(&n["source_host_uuid"]),
+            payload: text(&n["payload"]),
+            generated_at: oxha_multinode::masakari::epoch_of(&text(&n["generated_time"]))
+                .unwrap_or(0.0),
+        })
+        .collect();
+    out.sort_by(|a, b| a.generated_at.total_cmp(&b.generated_at));
+    out
 }

@@ -647,25 +647,7 @@ impl OpenStack {
     pub fn notifications(&self) -> Vec<Notification> {
         let r = self.openstack(&["notification", "list", "-f", "json"]);
         let list: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap_or_default();
-        let text = |v: &serde_json::Value| match v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        let mut out: Vec<Notification> = list
-            .iter()
-            .map(|n| Notification {
-                uuid: text(&n["notification_uuid"]),
-                kind: text(&n["type"]),
-                status: text(&n["status"]),
-                source_host_uuid: text(&n["source_host_uuid"]),
-                payload: text(&n["payload"]),
-                generated_at: oxha_multinode::masakari::epoch_of(&text(&n["generated_time"]))
-                    .unwrap_or(0.0),
-            })
-            .collect();
-        out.sort_by(|a, b| a.generated_at.total_cmp(&b.generated_at));
-        out
+        api::notifications_of(&list)
     }
 
     /// When masakari-api accepted (202) a notification, and from which address, oldest first,
