@@ -94,7 +94,7 @@ impl OpenStack {
         for renew in [false, true] {
             let token = self.api_token(renew)?;
             let auth = format!("X-Auth-Token: {token}");
-            let mut argv = vec![
+            let argv = [
                 "curl",
                 "-sS",
                 "-m",
@@ -103,11 +103,8 @@ impl OpenStack {
                 "\n%{http_code}",
                 "-H",
                 &auth,
+                url,
             ];
-            for h in headers {
-                argv.extend(["-H", h]);
-            }
-            argv.push(url);
             let r = self.cluster.run(CONTROL, &argv);
             let (body, code) = r.stdout.trim_end().rsplit_once('\n')?;
             match code {
