@@ -503,8 +503,11 @@ impl<'a> Soak<'a> {
                 let kind = cause.map_or(FaultKind::PowerLoss, |(k, _)| k);
                 let mut ep = Episode::new(kind, host.to_string());
                 ep.collateral = true;
-                ep.fault_at = off_at;
-                ep.fenced = Some(0.0);
+                // It starts when Pacemaker decided to fence it.
+                let decided = self.fencing_decided(compute_of(host).node, up_at);
+                ep.fault_at = decided.unwrap_or(off_at).min(off_at);
+                ep.detected = decided.map(|_| 0.0);
+                ep.fenced = Some(off_at - ep.fault_at);
                 ep.note = "collateral: fenced by the cluster, no fault on it".into();
                 let active = self.wait_active(&affected, off_at);
                 ep.recovered = active.map(|at| at - off_at);
@@ -676,12 +679,15 @@ impl<'a> Soak<'a> {
             ep.recovered = Some(at - ep.fault_at);
         }
         // Its VM notification(s), one per crash the restart followed.
-        let vm = self
+        let vm: Vec<f64> = self
             .notifications()
             .into_iter()
             .filter(|n| n.kind == "VM" && n.payload.contains(&server.id))
             .filter(|n| n.generated_at >= ep.fault_at - 1.0)
-            .count();
+            .map(|n| n.generated_at - ep.fault_at)
+            .collect();
+        ep.notified_at = vm.iter().copied().reduce(f64::min);
+        let vm = vm.len();
         if vm == 0 {
             self.violation(
                 4,
@@ -905,6 +911,9 @@ impl<'a> Soak<'a> {
             set_maas_fault(os, node, "");
         }
         ep.fenced = off.values().copied().reduce(f64::max).map(|at| at - t0);
+        ep.detected = self
+            .fencing_decided(compute_of(victims[0]).node, t0)
+            .map(|at| at - t0);
 
         let active = self.wait_active(&affected, cleared);
         ep.recovered = active.map(|at| at - cleared.max(t0));
@@ -1010,6 +1019,28 @@ impl<'a> Soak<'a> {
             }
         }
         ep.notified = Some(counted as f64);
+        ep.notified_at = notifications
+            .iter()
+            .filter(|n| {
+                self.host_uuids
+                    .get(&n.source_host_uuid)
+                    .is_some_and(|h| victims.contains(&h.as_str()))
+            })
+            .map(|n| n.generated_at - t0)
+            .reduce(f64::min);
+    }
+
+    /// When Pacemaker decided to fence `node` after `since` ("will be fenced" in the
+    /// scheduler's log on whichever full node was the DC).
+    fn fencing_decided(&self, node: &str, since: f64) -> Option<f64> {
+        let offset = oxha_multinode::storm::utc_offset();
+        let needle = format!("Remote node {node} will be fenced");
+        FULL_NODES
+            .iter()
+            .flat_map(|full| self.os.cluster.log_lines(full, &[&needle]))
+            .filter_map(|l| oxha_multinode::storm::log_time(&l, since, offset))
+            .filter(|at| *at >= since)
+            .reduce(f64::min)
     }
 
     /// The walkthrough's reinsert: the host boots (MAAS powers it on), Pacemaker reconnects it,

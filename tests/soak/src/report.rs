@@ -11,12 +11,15 @@ pub struct Episode {
     pub kind: FaultKind,
     pub target: String,
     pub fault_at: f64,
-    /// Guest faults: the new qemu. Host faults: unused.
+    /// Guest faults: the new qemu. Host faults: Pacemaker decided to fence the (first) victim
+    /// ("will be fenced" in the scheduler's log).
     pub detected: Option<f64>,
     /// MAAS recorded the (last) victim off.
     pub fenced: Option<f64>,
     /// Host faults: COMPUTE_HOST notifications for the victims; guest faults: VM notifications.
     pub notified: Option<f64>,
+    /// The first of them, by its `generated_time` (Masakari keeps it to the second).
+    pub notified_at: Option<f64>,
     /// Every instance it touched ACTIVE again.
     pub recovered: Option<f64>,
     pub note: String,
@@ -35,23 +38,27 @@ impl Episode {
             detected: None,
             fenced: None,
             notified: None,
+            notified_at: None,
             recovered: None,
             note: String::new(),
             collateral: false,
         }
     }
 
-    /// One timeline line: fault → fence confirmed → notified → ACTIVE.
+    /// One timeline line, each time from the fault: detected (a guest's new qemu, or
+    /// Pacemaker's decision to fence) → fence confirmed (MAAS off) → notified (how many, the
+    /// first when) → ACTIVE.
     pub fn line(&self) -> String {
         let s = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}s"));
         format!(
-            "{:.3} {:<18} {:<40} new-qemu {:>7} fenced {:>7} notifications {:>3} ACTIVE {:>7} {}",
+            "{:.3} {:<18} {:<40} detected {:>7} fenced {:>7} notified {:>3} at {:>6} ACTIVE {:>7} {}",
             self.fault_at,
             self.kind.name(),
             self.target,
             s(self.detected),
             s(self.fenced),
             self.notified.map_or("-".to_string(), |n| format!("{n:.0}")),
+            self.notified_at.map_or("-".to_string(), |v| format!("{v:.0}s")),
             s(self.recovered),
             self.note
         )
