@@ -198,11 +198,7 @@ impl<'a> Soak<'a> {
 
     /// `hosts` but the guest lane's.
     fn free(&self, hosts: Vec<&'static str>) -> Vec<&'static str> {
-        let lane = self
-            .guest_lane_host
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let lane = lock(&self.guest_lane_host).clone();
         hosts
             .into_iter()
             .filter(|h| lane.as_deref() != Some(*h))
@@ -378,10 +374,7 @@ impl<'a> Soak<'a> {
                     eprintln!("soak: fault {faults}: {kind} of {}", server.name);
                     guest_lane = Some(s.spawn(move || {
                         self.guest_crash(kind, server);
-                        *self
-                            .guest_lane_host
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner()) = None;
+                        *lock(&self.guest_lane_host) = None;
                     }));
                 } else {
                     faults += 1;
@@ -615,10 +608,7 @@ impl<'a> Soak<'a> {
         let states = self.server_states();
         let candidates = self.crash_candidates(&states);
         let server = schedule.pick(&candidates).copied()?;
-        *self
-            .guest_lane_host
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = states.get(server.name).map(|(_, h)| h.clone());
+        *lock(&self.guest_lane_host) = states.get(server.name).map(|(_, h)| h.clone());
         Some(server)
     }
 
