@@ -18,7 +18,9 @@ pub struct Episode {
     pub fenced: Option<f64>,
     /// Host faults: COMPUTE_HOST notifications for the victims; guest faults: VM notifications.
     pub notified: Option<f64>,
-    /// The first of them, by its `generated_time` (Masakari keeps it to the second).
+    /// The first of them, by its `generated_time`. Masakari keeps that to the second (cut, not
+    /// rounded), so a notification sent within a second of the fault may read up to 1 s before
+    /// it.
     pub notified_at: Option<f64>,
     /// Every instance it touched ACTIVE again.
     pub recovered: Option<f64>,
