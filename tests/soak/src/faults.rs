@@ -505,6 +505,7 @@ impl<'a> Soak<'a> {
                 let active = self.wait_active(&affected, off_at);
                 ep.recovered = active.map(|at| at - off_at);
                 let off = BTreeMap::from([(host, off_at)]);
+                self.wait_fencing_done(host, ep.fault_at);
                 self.check_fencing_order(&mut ep, &[host], &affected, &off, off_at);
                 self.push(ep);
                 self.reinsert(compute_of(host));
@@ -925,6 +926,9 @@ impl<'a> Soak<'a> {
             );
         }
 
+        for v in off.keys() {
+            self.wait_fencing_done(v, t0);
+        }
         self.check_fencing_order(&mut ep, victims, &affected, &off, t0);
         self.push(ep);
         victims.to_vec()
@@ -1018,6 +1022,29 @@ impl<'a> Soak<'a> {
             })
             .map(|n| n.generated_at - t0)
             .reduce(f64::min);
+    }
+
+    /// Waits until Pacemaker's fencing of `host` since `since` has completed (its fencers'
+    /// history): MAAS records the power-off while fence_maas is still confirming it, and
+    /// fence_masakari runs after that. Judging the notifications, or booting the host for its
+    /// reinsert, before then races the fencing: a host booted while fence_maas confirms reads
+    /// ON again, fence_maas refuses the flapping state and the fencing powers it off a second
+    /// time (the soak met it). A fencing that never completes is a violation of invariant 3.
+    fn wait_fencing_done(&self, host: &str, since: f64) {
+        let node = compute_of(host).node;
+        let done = wait_for_opt(Duration::from_secs(90), || {
+            oxha_multinode::storm::fence_history(&self.os.cluster)
+                .into_iter()
+                // The history keeps whole seconds.
+                .any(|e| e.target == node && e.succeeded && e.completed >= since.floor())
+                .then_some(())
+        });
+        if done.is_none() {
+            self.violation(
+                3,
+                format!("MAAS recorded {host} off, but Pacemaker's fencing of it did not complete within 90 s"),
+            );
+        }
     }
 
     /// When Pacemaker decided to fence `node` after `since` ("will be fenced" in the
