@@ -119,7 +119,7 @@ Against a Masakari running auth_strategy=noauth2 (likewise):
     },
     ManSection {
         title: "HOW IT WORKS",
-        body: "start records every domain's state (virsh domstats --state), as read-only libvirt client. Each monitor lists the domains again; a domain whose state became 'shut off (crashed)' (libvirt's Stopped Failed) is an incident, as is, with report=ioerror, one that became 'paused (ioerror)'. Incidents are written to state_dir before they are sent, with the time they were seen as generated_time.
+        body: "start records every domain's state (virsh domstats --state), as read-only libvirt client. A host that boots starts pacemaker_remoted and libvirtd side by side: while libvirt does not answer, start asks again every second for as long as its timeout allows, rather than failing (a failed start bans the agent from the host until a cleanup). Each monitor lists the domains again; a domain whose state became 'shut off (crashed)' (libvirt's Stopped Failed) is an incident, as is, with report=ioerror, one that became 'paused (ioerror)'. Incidents are written to state_dir before they are sent, with the time they were seen as generated_time.
 
 An incident is done when Masakari answers 202, or 409 duplicate to a re-send (an earlier attempt was stored and its answer lost). Masakari takes for a duplicate any notification whose payload (guest uuid and event) equals one of the last duplicate_notification_detection_interval (180 s by default): a guest that crashes again within that window of its previous crash (right after Masakari restarted it) is answered 409 at its first sending. That report is held, not dropped: at each poll, while the guest is still crashed, it is sent again with a new generated_time, until the window has passed and Masakari accepts it; set the interval to 10 s in masakari.conf so that takes seconds, not minutes (this agent re-sends an incident with its original generated_time, so Masakari recognises re-sends whatever the interval). 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
 
@@ -635,6 +635,9 @@ impl MasakariRestart {
     }
 }
 
+/// How often start asks libvirt again while libvirtd is not answering yet.
+const LIBVIRT_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl ResourceAgent for MasakariRestart {
     fn meta() -> &'static AgentMeta {
         &META
@@ -702,10 +705,26 @@ impl ResourceAgent for MasakariRestart {
         std::fs::create_dir_all(&self.state_dir).map_err(|e| {
             OcfError::generic(format!("cannot create {}: {e}", self.state_dir.display()))
         })?;
-        let domains = self
-            .virsh
-            .domains(&ctx.deadline)
-            .map_err(|e| OcfError::generic(format!("cannot read libvirt: {e}")))?;
+        // A compute host that boots starts pacemaker_remoted and libvirtd side by side, and the
+        // cluster may start this agent before libvirtd answers. A failed start bans the agent
+        // from the host (start failures are fatal) until an operator's cleanup, leaving its
+        // guests' crashes unreported (the chaos soak met it): start waits for libvirt, asking
+        // every second, for as long as its timeout allows.
+        let domains = loop {
+            match self.virsh.domains(&ctx.deadline) {
+                Ok(domains) => break domains,
+                // Asked again while another try still fits in the time left.
+                Err(_)
+                    if ctx
+                        .deadline
+                        .remaining()
+                        .is_none_or(|left| left > LIBVIRT_RETRY * 2) =>
+                {
+                    ctx.deadline.sleep(LIBVIRT_RETRY);
+                }
+                Err(e) => return Err(OcfError::generic(format!("cannot read libvirt: {e}"))),
+            }
+        };
         let mut state = self.load()?;
         let hostname = self.hostname()?;
         let already = self.marker().exists();

@@ -25,7 +25,9 @@ impl Node {
         std::fs::write(
             &virsh,
             format!(
-                "#!/bin/sh\nenv > {d}/virsh-env\nset -- $(cat {d}/domstate)\n\
+                "#!/bin/sh\nenv > {d}/virsh-env\n\
+                 if [ -e {d}/libvirt-down ]; then echo 'error: failed to connect to the hypervisor' >&2; exit 1; fi\n\
+                 set -- $(cat {d}/domstate)\n\
                  echo '{GUEST} guest1'\necho\necho \"Domain: 'guest1'\"\n\
                  echo \"  state.state=$1\"\necho \"  state.reason=$2\"\n",
                 d = dir.display()
@@ -36,6 +38,16 @@ impl Node {
         let node = Node { dir };
         node.guest("1 1");
         node
+    }
+
+    /// libvirtd down (virsh cannot connect) or up again.
+    fn libvirt(&self, up: bool) {
+        let marker = self.dir.join("libvirt-down");
+        if up {
+            std::fs::remove_file(marker).expect("libvirt up");
+        } else {
+            std::fs::write(marker, "").expect("libvirt down");
+        }
     }
 
     /// `state reason` of the guest: `1 1` running, `5 3` shut off (crashed).
@@ -106,6 +118,43 @@ fn virsh_sees_none_of_the_agents_environment() {
     );
     assert!(seen.contains("LC_ALL=C"), "{seen}");
     node.run("stop", &refs(&env)).expect_ok();
+}
+
+/// A host booting: the cluster starts the agent before libvirtd answers. The start waits for
+/// libvirt instead of failing (a failed start would ban the agent from the host).
+#[test]
+fn start_waits_for_libvirtd_within_its_timeout() {
+    let node = Node::new("boot");
+    let noauth = [
+        ("OCF_RESKEY_auth_mode", "noauth"),
+        ("OCF_RESKEY_masakari_url", "http://127.0.0.1:9/v1"),
+    ];
+    node.libvirt(false);
+    let r = std::thread::scope(|s| {
+        let start = s.spawn(|| node.run("start", &noauth));
+        // libvirtd comes up once the start has found it down.
+        oxha_harness::wait_for(
+            "the start to ask libvirt",
+            std::time::Duration::from_secs(10),
+            || node.dir.join("virsh-env").exists().then_some(()),
+        );
+        node.libvirt(true);
+        start.join().expect("start")
+    });
+    r.expect_ok();
+    node.run("monitor", &noauth).expect_ok();
+
+    // libvirtd that never answers: the start fails, saying why, within its timeout.
+    let node = Node::new("noboot");
+    node.libvirt(false);
+    let mut short = noauth.to_vec();
+    short.push(("OCF_RESKEY_CRM_meta_timeout", "3000"));
+    let r = node.run("start", &short);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.stderr.contains("cannot read libvirt") && r.stderr.contains("failed to connect"),
+        "{r}"
+    );
 }
 
 #[test]

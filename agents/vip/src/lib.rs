@@ -789,6 +789,21 @@ impl Vip {
     }
 }
 
+/// IPaddr2 parameters vip declares (a configuration written for IPaddr2 loads) but refuses to
+/// start with: cluster-IP mode and MAC changes, which it does not implement.
+pub const REFUSED_PARAMS: &[&str] = &[
+    "mac",
+    "clusterip_hash",
+    "clusterip_firewall",
+    "clusterip_hash_seed",
+    "clusterip_table",
+    "clusterip_chain",
+    "clusterip_mac_mangle",
+];
+
+/// IPaddr2 parameters vip refuses only when true.
+pub const REFUSED_WHEN_TRUE: &[&str] = &["unique_clone_address", "lvs_ipv6_addrlabel"];
+
 impl ResourceAgent for Vip {
     fn meta() -> &'static AgentMeta {
         &META
@@ -796,22 +811,14 @@ impl ResourceAgent for Vip {
 
     fn from_params(ctx: &Context) -> Result<Self, OcfError> {
         let p = &ctx.params;
-        for name in [
-            "mac",
-            "clusterip_hash",
-            "clusterip_firewall",
-            "clusterip_hash_seed",
-            "clusterip_table",
-            "clusterip_chain",
-            "clusterip_mac_mangle",
-        ] {
+        for &name in REFUSED_PARAMS {
             if let Some(v) = p.string(name) {
                 return Err(OcfError::configured(format!(
                     "parameter '{name}' (set to '{v}') is not supported by ocf:oxha:vip"
                 )));
             }
         }
-        for name in ["unique_clone_address", "lvs_ipv6_addrlabel"] {
+        for &name in REFUSED_WHEN_TRUE {
             if p.bool(name).map_err(configured)? {
                 return Err(OcfError::configured(format!(
                     "parameter '{name}=true' is not supported by ocf:oxha:vip"

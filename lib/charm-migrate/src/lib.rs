@@ -68,18 +68,10 @@ const VIP_PARAMS: &[&str] = &[
     "network_namespace",
 ];
 /// IPaddr2 parameters vip declares but refuses to start with (cluster-IP mode, MAC changes):
-/// such a VIP stays on IPaddr2.
-const VIP_REFUSED: &[&str] = &[
-    "mac",
-    "clusterip_hash",
-    "clusterip_firewall",
-    "clusterip_hash_seed",
-    "clusterip_table",
-    "clusterip_chain",
-    "clusterip_mac_mangle",
-];
+/// such a VIP stays on IPaddr2. vip's own lists.
+const VIP_REFUSED: &[&str] = vip::REFUSED_PARAMS;
 /// vip refuses these only when true.
-const VIP_REFUSED_WHEN_TRUE: &[&str] = &["unique_clone_address", "lvs_ipv6_addrlabel"];
+const VIP_REFUSED_WHEN_TRUE: &[&str] = vip::REFUSED_WHEN_TRUE;
 
 /// Parameters of a stonith primitive that are Pacemaker's, not the agent's: they keep working
 /// whatever the agent.

@@ -2,11 +2,11 @@
 //! engine stops at its first nova call) inside one node of the multi-node cluster. Its API listens on that node's 127.0.0.1:15868 only, so the
 //! fence_masakari device must be kept on that node ([`Masakari::pin_device`]).
 
-use crate::MultiCluster;
+use crate::{MultiCluster, REMOTE_NODE};
 use oxha_harness::Run;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use oxha_masakari_env::MASAKARI_URL;
 
@@ -158,6 +158,47 @@ impl<'c> Masakari<'c> {
         }
         out
     }
+}
+
+/// Nothing happened to [`REMOTE_NODE`] that only a confirmed power-off may cause: it stays
+/// UNCLEAN, no fencing of it succeeded, [`WORKLOAD`] was not recovered elsewhere, Masakari was
+/// told nothing, MAAS powered nothing off (`through`: what was tried, for the messages).
+#[track_caller]
+pub fn assert_nothing_recovered(cluster: &MultiCluster, masakari: &Masakari, through: &str) {
+    let state = oxha_harness::wait_for("crm_mon on node1", Duration::from_secs(10), || {
+        cluster.node_state("node1", REMOTE_NODE)
+    });
+    assert!(
+        !state.online && state.unclean,
+        "{REMOTE_NODE} must stay UNCLEAN through {through}: nothing confirmed it off: {state:?}"
+    );
+    assert_eq!(
+        cluster.fence_attempts("node1", REMOTE_NODE).1,
+        0,
+        "a fencing through {through} succeeded"
+    );
+    let elsewhere: Vec<String> = cluster
+        .active_on("node1", WORKLOAD)
+        .into_iter()
+        .filter(|n| n != REMOTE_NODE)
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "{WORKLOAD} recovered on {elsewhere:?} while {REMOTE_NODE} is unfenced ({through})"
+    );
+    assert!(
+        masakari.notifications().is_empty(),
+        "Masakari was told through {through}: {:?}",
+        masakari.notifications()
+    );
+    assert!(
+        !cluster
+            .maas_events(REMOTE_NODE)
+            .iter()
+            .any(|e| e.starts_with("power_off")),
+        "MAAS powered {REMOTE_NODE} off through {through}: {:?}",
+        cluster.maas_events(REMOTE_NODE)
+    );
 }
 
 /// Seconds since the epoch of a Masakari/OpenStack UTC timestamp

@@ -654,7 +654,7 @@ pub struct Timeline {
 }
 
 /// The local time zone's offset from UTC, in seconds (the nodes log local time).
-fn utc_offset() -> f64 {
+pub fn utc_offset() -> f64 {
     let out = oxha_harness::run(&["date", "+%z"]).stdout;
     let z = out.trim();
     let sign = if z.starts_with('-') { -1.0 } else { 1.0 };

@@ -48,40 +48,7 @@ fn notifier_before_the_power_device_fences_nothing_and_tells_masakari_nothing() 
         Duration::from_secs(90),
         || (cluster.fence_attempts("node1", REMOTE_NODE).0 >= 2).then_some(()),
     );
-    let state = oxha_harness::wait_for("crm_mon on node1", Duration::from_secs(10), || {
-        cluster.node_state("node1", REMOTE_NODE)
-    });
-    assert!(
-        !state.online && state.unclean,
-        "{REMOTE_NODE} must stay UNCLEAN: nothing confirmed it off: {state:?}"
-    );
-    assert_eq!(
-        cluster.fence_attempts("node1", REMOTE_NODE).1,
-        0,
-        "no fencing succeeded"
-    );
-    let elsewhere: Vec<String> = cluster
-        .active_on("node1", WORKLOAD)
-        .into_iter()
-        .filter(|n| n != REMOTE_NODE)
-        .collect();
-    assert!(
-        elsewhere.is_empty(),
-        "{WORKLOAD} recovered on {elsewhere:?} while {REMOTE_NODE} is unfenced"
-    );
-    assert!(
-        masakari.notifications().is_empty(),
-        "Masakari was told: {:?}",
-        masakari.notifications()
-    );
-    assert!(
-        !cluster
-            .maas_events(REMOTE_NODE)
-            .iter()
-            .any(|e| e.starts_with("power_off")),
-        "the level went past the refusing notifier: {:?}",
-        cluster.maas_events(REMOTE_NODE)
-    );
+    oxha_multinode::masakari::assert_nothing_recovered(&cluster, &masakari, "the misordered level");
     // The fencer did run the notifier for compute1, and it refused with the reason.
     let ran = cluster.log_lines("node1", &["compute1 using", MASAKARI_DEV, "returned"]);
     assert!(

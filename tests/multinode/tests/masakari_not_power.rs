@@ -53,44 +53,6 @@ fn two_more_failures(cluster: &MultiCluster, through: &str, reason: &str) {
     );
 }
 
-/// Nothing happened that only a confirmed power-off may cause.
-fn nothing_recovered(cluster: &MultiCluster, masakari: &Masakari, through: &str) {
-    let state = oxha_harness::wait_for("crm_mon on node1", Duration::from_secs(10), || {
-        cluster.node_state("node1", REMOTE_NODE)
-    });
-    assert!(
-        !state.online && state.unclean,
-        "{REMOTE_NODE} must stay UNCLEAN through {through}: nothing confirmed it off: {state:?}"
-    );
-    assert_eq!(
-        cluster.fence_attempts("node1", REMOTE_NODE).1,
-        0,
-        "a fencing through {through} succeeded"
-    );
-    let elsewhere: Vec<String> = cluster
-        .active_on("node1", WORKLOAD)
-        .into_iter()
-        .filter(|n| n != REMOTE_NODE)
-        .collect();
-    assert!(
-        elsewhere.is_empty(),
-        "{WORKLOAD} recovered on {elsewhere:?} while {REMOTE_NODE} is unfenced ({through})"
-    );
-    assert!(
-        masakari.notifications().is_empty(),
-        "Masakari was told through {through}: {:?}",
-        masakari.notifications()
-    );
-    assert!(
-        !cluster
-            .maas_events(REMOTE_NODE)
-            .iter()
-            .any(|e| e.starts_with("power_off")),
-        "MAAS powered {REMOTE_NODE} off through {through}: {:?}",
-        cluster.maas_events(REMOTE_NODE)
-    );
-}
-
 /// `device` succeeded for compute1, the notifier after it ran and refused with `reason`.
 fn ran_and_refused(cluster: &MultiCluster, device: &str, reason: &str) {
     let succeeded = logged(cluster, &format!("{REMOTE_NODE} using {device} returned 0"));
@@ -179,7 +141,7 @@ fn st_null_or_heuristics_before_the_notifier_fence_nothing_and_tell_masakari_not
     cluster.kill(REMOTE_NODE);
     let reason = "'st-null' (null) is cluster-glue's null plugin";
     two_more_failures(&cluster, "st-null", reason);
-    nothing_recovered(&cluster, &masakari, "st-null");
+    oxha_multinode::masakari::assert_nothing_recovered(&cluster, &masakari, "st-null");
     ran_and_refused(&cluster, "st-null", reason);
     assert!(
         !logged(&cluster, "fence_legacy").is_empty(),
@@ -191,7 +153,7 @@ fn st_null_or_heuristics_before_the_notifier_fence_nothing_and_tell_masakari_not
     cluster.set_fencing_levels("node1", REMOTE_NODE, &[&["heuristics", MASAKARI_DEV]]);
     let reason = "'heuristics' (fence_heuristics_ping) is not a fence agent by itself";
     two_more_failures(&cluster, "heuristics", reason);
-    nothing_recovered(&cluster, &masakari, "heuristics");
+    oxha_multinode::masakari::assert_nothing_recovered(&cluster, &masakari, "heuristics");
     ran_and_refused(&cluster, "heuristics", reason);
 
     // The device's monitor makes the same check, so the mistake shows before an incident.

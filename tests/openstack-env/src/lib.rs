@@ -14,6 +14,9 @@
 //! let host = os.wait_server_host("bionic-1", COMPUTES[0].host, std::time::Duration::from_secs(180));
 //! ```
 
+mod api;
+pub use api::ServerRow;
+
 use oxha_harness::{wait_for, workspace_root, Run};
 use oxha_multinode::{now, MultiCluster, Topology, INFRA_ADDR, MAAS_PORT};
 use std::path::PathBuf;
@@ -50,6 +53,10 @@ pub const COMPUTES: [Compute; 3] = [
 
 /// The control node (not a cluster member: no cluster daemon runs there).
 pub const CONTROL: &str = "control";
+
+/// The resource defaults charm-hacluster sets on every cluster it builds (`hooks/utils.py`),
+/// which oxha's README asks of a cluster built by hand.
+pub const RSC_DEFAULTS: &str = "rsc_defaults rsc-options: resource-stickiness=100\n";
 pub const KEYSTONE_URL: &str = "http://10.77.0.250:5000/v3";
 /// The Masakari service user (its password is a test constant of scripts/openstack-env).
 pub const MASAKARI_USER: &str = "masakari";
@@ -275,6 +282,11 @@ impl OpenStack {
         // The control plane (slow: Python services) starts while Pacemaker is configured.
         std::thread::scope(|s| {
             let control = s.spawn(|| os.start_control());
+            // As charm-hacluster configures every cluster: without stickiness Pacemaker moves
+            // remote connections back whenever a full node rejoins, and a full node that dies
+            // while a connection migrates to it gets the healthy compute host behind that
+            // connection fenced (and its instances evacuated). The soak met it.
+            os.cluster.crm_configure("node1", RSC_DEFAULTS).expect_ok();
             os.cluster.configure_fencing();
             os.cluster
                 .add_remote_nodes(&os.computes.iter().map(|c| c.node).collect::<Vec<_>>());
@@ -635,25 +647,7 @@ impl OpenStack {
     pub fn notifications(&self) -> Vec<Notification> {
         let r = self.openstack(&["notification", "list", "-f", "json"]);
         let list: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap_or_default();
-        let text = |v: &serde_json::Value| match v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        let mut out: Vec<Notification> = list
-            .iter()
-            .map(|n| Notification {
-                uuid: text(&n["notification_uuid"]),
-                kind: text(&n["type"]),
-                status: text(&n["status"]),
-                source_host_uuid: text(&n["source_host_uuid"]),
-                payload: text(&n["payload"]),
-                generated_at: oxha_multinode::masakari::epoch_of(&text(&n["generated_time"]))
-                    .unwrap_or(0.0),
-            })
-            .collect();
-        out.sort_by(|a, b| a.generated_at.total_cmp(&b.generated_at));
-        out
+        api::notifications_of(&list)
     }
 
     /// When masakari-api accepted (202) a notification, and from which address, oldest first,

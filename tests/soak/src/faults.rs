@@ -40,6 +40,14 @@ pub struct Soak<'a> {
     host_uuids: BTreeMap<String, String>,
     pub episodes: Mutex<Vec<Episode>>,
     violations: Mutex<Vec<Violation>>,
+    /// The host of the guest the guest lane is crashing: no host fault strikes it meanwhile
+    /// (its crash would lose the VM notification that invariant 4 asks for).
+    guest_lane_host: Mutex<Option<String>>,
+    /// When each host was last put in service (the start, or its reinsert's end): a MAAS
+    /// power-off after that, with no fault on it, is a collateral fencing.
+    up_since: Mutex<BTreeMap<&'static str, f64>>,
+    /// The last host fault injected, the likely cause of a collateral fencing.
+    last_host_fault: Mutex<Option<(FaultKind, f64)>>,
     pub started: f64,
 }
 
@@ -128,6 +136,9 @@ impl<'a> Soak<'a> {
             host_uuids,
             episodes: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
+            guest_lane_host: Mutex::new(None),
+            up_since: Mutex::new(os.computes().iter().map(|c| (c.host, now())).collect()),
+            last_host_fault: Mutex::new(None),
             started: now(),
         }
     }
@@ -185,6 +196,15 @@ impl<'a> Soak<'a> {
             .collect()
     }
 
+    /// `hosts` but the guest lane's.
+    fn free(&self, hosts: Vec<&'static str>) -> Vec<&'static str> {
+        let lane = lock(&self.guest_lane_host).clone();
+        hosts
+            .into_iter()
+            .filter(|h| lane.as_deref() != Some(*h))
+            .collect()
+    }
+
     fn hosts_in(&self, state: HostState) -> Vec<&'static str> {
         self.hosts
             .lock()
@@ -211,7 +231,15 @@ impl<'a> Soak<'a> {
         }
     }
 
+    /// (status, host) by server name: nova's API asked directly (see `oxha_openstack_env`'s
+    /// `api`), the `openstack` client when that cannot answer.
     fn server_list(&self) -> BTreeMap<String, (String, String)> {
+        if let Some(rows) = self.os.api_servers() {
+            return rows
+                .into_iter()
+                .map(|r| (r.name, (r.status, r.host)))
+                .collect();
+        }
         let r = self.os.openstack(&[
             "server", "list", "--long", "-f", "value", "-c", "Name", "-c", "Status", "-c", "Host",
         ]);
@@ -230,6 +258,21 @@ impl<'a> Soak<'a> {
                 }
             })
             .collect()
+    }
+
+    /// Masakari's notifications: its API asked directly, the client when that cannot answer.
+    fn notifications(&self) -> Vec<oxha_openstack_env::Notification> {
+        self.os
+            .api_notifications()
+            .unwrap_or_else(|| self.os.notifications())
+    }
+
+    /// When nova received the last `action` for `server`.
+    fn server_action_at(&self, server: &Server, action: &str) -> Option<f64> {
+        match self.os.api_server_action_at(&server.id, action) {
+            Some(at) => at,
+            None => self.os.server_action_at(server.name, action),
+        }
     }
 
     fn progress(&self, faults: usize) {
@@ -268,27 +311,47 @@ impl<'a> Soak<'a> {
         }
         std::thread::scope(|s| {
             s.spawn(|| self.watcher.run());
+            s.spawn(|| self.pacemaker_view(s));
             let _stop = StopWatcher(&self.watcher);
             let mut reinserts = Vec::new();
+            // The guest lane: one guest fault at a time, beside the host faults (which the
+            // loop follows itself, one at a time).
+            let mut guest_lane: Option<std::thread::ScopedJoinHandle<'_, ()>> = None;
             while (Instant::now() < deadline || !schedule.first_round_done())
                 && Instant::now() < hard_stop
             {
+                if guest_lane.as_ref().is_some_and(|h| h.is_finished()) {
+                    guest_lane.take().map(join);
+                }
+                let lane_free = guest_lane.is_none();
                 // A host fault only on a host whose segment is whole (every host of it up):
                 // one host down and another of its segment reinserting (its nova-compute not
                 // yet counted, or the reserved one disabled) can leave the segment's instances
                 // nowhere to go (NoValidHost: ERROR), a capacity question the soak does not
                 // ask. A fault on its victim alone may come while the other segment
-                // reinserts; the others wait for every host (during-reinsert overlaps on
-                // purpose, once).
+                // reinserts or the guest lane crashes a guest elsewhere; the others wait for
+                // every host and for the guest lane (during-reinsert overlaps on purpose,
+                // once).
                 let all_up = self.hosts_in(HostState::Up).len() == self.os.computes().len();
-                let whole = !self.hosts_of_whole_segments().is_empty();
-                let kind = schedule.next_kind(|k| {
-                    if k.overlaps_reinserts() {
+                let whole = !self.free(self.hosts_of_whole_segments()).is_empty();
+                let next = schedule.next_kind(|k| {
+                    if !k.fails_hosts() {
+                        lane_free
+                    } else if k.overlaps_reinserts() {
                         whole
                     } else {
-                        all_up
+                        all_up && lane_free
                     }
                 });
+                let kind = match next {
+                    Some(kind) => kind,
+                    // A long soak crashes guests while its host faults wait for hosts.
+                    None if lane_free && self.plan.minutes > 0.0 => schedule.filler(),
+                    None => {
+                        std::thread::sleep(Duration::from_secs(1));
+                        continue;
+                    }
+                };
                 // Two hosts: both victims from different segments, with every other host up.
                 // The DC: the harness's cluster commands (a reinsert's among them) go through
                 // node1, which may be the DC that dies.
@@ -298,29 +361,156 @@ impl<'a> Soak<'a> {
                         join(r);
                     }
                 }
-                if !kind.fails_hosts() && self.crash_candidates().is_empty() {
-                    // Every guest on a host that is down or being reinserted: later.
-                    schedule.give_back(kind);
-                    std::thread::sleep(Duration::from_secs(3));
-                    continue;
-                }
-                faults += 1;
-                eprintln!("soak: fault {faults}: {kind}");
-                let failed = self.inject(kind, &mut schedule);
-                for host in failed {
-                    reinserts.push(s.spawn(move || self.reinsert(compute_of(host))));
+                if !kind.fails_hosts() {
+                    let Some(server) = self.guest_to_crash(&mut schedule) else {
+                        // Every guest on a host that is down or being reinserted: later.
+                        if next.is_some() {
+                            schedule.give_back(kind);
+                        }
+                        std::thread::sleep(Duration::from_secs(3));
+                        continue;
+                    };
+                    faults += 1;
+                    eprintln!("soak: fault {faults}: {kind} of {}", server.name);
+                    guest_lane = Some(s.spawn(move || {
+                        self.guest_crash(kind, server);
+                        *lock(&self.guest_lane_host) = None;
+                    }));
+                } else {
+                    faults += 1;
+                    eprintln!("soak: fault {faults}: {kind}");
+                    *lock(&self.last_host_fault) = Some((kind, now()));
+                    let failed = self.inject(kind, &mut schedule);
+                    for host in failed {
+                        reinserts.push(s.spawn(move || self.reinsert(compute_of(host))));
+                    }
                 }
                 self.progress(faults);
                 let gap = schedule.gap_secs();
                 std::thread::sleep(Duration::from_secs(gap));
             }
+            if let Some(lane) = guest_lane {
+                join(lane);
+            }
             for r in reinserts {
                 join(r);
+            }
+            // A collateral fencing's recovery and reinsert run in threads of their own.
+            let every_host = wait_for_opt(RECOVERY_BOUND * 3, || {
+                (self.hosts_in(HostState::Up).len() == self.os.computes().len()).then_some(())
+            });
+            if every_host.is_none() {
+                eprintln!(
+                    "soak: hosts still down or reinserting at the end: {:?} {:?}",
+                    self.hosts_in(HostState::Down),
+                    self.hosts_in(HostState::Reinserting)
+                );
             }
             self.final_checks();
             self.watcher.stop();
         });
         self.progress(faults);
+    }
+
+    /// Pacemaker's view of the compute hosts, every 5 s while the soak runs: a host the soak
+    /// holds up (no fault on it, its reinsert over) that Pacemaker has seen offline for 20 s is
+    /// logged, once, with the network as the nodes see it. (The first 60-minute soak met one,
+    /// unreachable two minutes before a fault struck it, and its logs went with the cloud.) 20
+    /// s: a connection whose cluster node died is restarted on another within seconds.
+    fn pacemaker_view<'s>(&'s self, scope: &'s std::thread::Scope<'s, '_>) {
+        const GRACE: f64 = 20.0;
+        // Host → when first seen offline, and whether it was logged.
+        let mut offline: BTreeMap<&'static str, (f64, bool)> = BTreeMap::new();
+        while !self.watcher.stopped() {
+            let wake = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < wake && !self.watcher.stopped() {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            self.collateral_fencings(scope);
+            let Some(observer) = FULL_NODES
+                .iter()
+                .copied()
+                .find(|n| self.os.cluster.running(n))
+            else {
+                continue;
+            };
+            let Some(status) = self.os.cluster.status(observer) else {
+                continue;
+            };
+            let up = self.hosts_in(HostState::Up);
+            offline.retain(|h, _| up.contains(h));
+            for host in up {
+                let node = compute_of(host).node;
+                if status.node(node).is_some_and(|n| n.online) {
+                    offline.remove(host);
+                    continue;
+                }
+                let (since, logged) = offline.entry(host).or_insert((now(), false));
+                if !*logged
+                    && now() - *since >= GRACE
+                    && self.hosts_in(HostState::Up).contains(&host)
+                {
+                    *logged = true;
+                    eprintln!(
+                        "soak: NOTE {:.3}: {host} is up, no fault on it, but Pacemaker ({observer}) has seen {node} offline since {:.3}; the network:\n{}",
+                        now(),
+                        *since,
+                        crate::evidence::network_snapshot(self.os, node)
+                    );
+                }
+            }
+        }
+    }
+
+    /// A host the soak holds up that MAAS recorded powered off: the cluster fenced it though no
+    /// fault touched it (Pacemaker fences a remote node whose connection it could not recover,
+    /// after the cluster node holding the connection died). Its recovery is followed as a host
+    /// fault's is, invariants included, in a thread of its own, and the host reinserted.
+    fn collateral_fencings<'s>(&'s self, scope: &'s std::thread::Scope<'s, '_>) {
+        let since = lock(&self.up_since).clone();
+        for host in self.hosts_in(HostState::Up) {
+            let Some(&up_at) = since.get(host) else {
+                continue;
+            };
+            let Some(off_at) = maas_off_at(self.os, compute_of(host).node, up_at) else {
+                continue;
+            };
+            if !self.hosts_in(HostState::Up).contains(&host) {
+                continue; // a fault took it meanwhile: that fault follows it
+            }
+            // Where the soak's servers were before the evacuation: nova still names the host
+            // until it is evacuated, which takes seconds after the fencing.
+            let states = self.server_states();
+            self.set_host(host, HostState::Down);
+            let cause = *lock(&self.last_host_fault);
+            eprintln!(
+                "soak: {host} was fenced at {off_at:.3} with no fault on it (the last host fault: {})",
+                cause.map_or("none".to_string(), |(k, at)| format!("{k} at {at:.3}"))
+            );
+            scope.spawn(move || {
+                let affected: Vec<&Server> = self
+                    .servers
+                    .iter()
+                    .filter(|s| states.get(s.name).is_some_and(|(_, h)| h == host))
+                    .collect();
+                let kind = cause.map_or(FaultKind::PowerLoss, |(k, _)| k);
+                let mut ep = Episode::new(kind, host.to_string());
+                ep.collateral = true;
+                // It starts when Pacemaker decided to fence it.
+                let decided = self.fencing_decided(compute_of(host).node, up_at);
+                ep.fault_at = decided.unwrap_or(off_at).min(off_at);
+                ep.detected = decided.map(|_| 0.0);
+                ep.fenced = Some(off_at - ep.fault_at);
+                ep.note = "collateral: fenced by the cluster, no fault on it".into();
+                let active = self.wait_active(&affected, off_at);
+                ep.recovered = active.map(|at| at - off_at);
+                let off = BTreeMap::from([(host, off_at)]);
+                self.wait_fencing_done(host, ep.fault_at);
+                self.check_fencing_order(&mut ep, &[host], &affected, &off, off_at);
+                self.push(ep);
+                self.reinsert(compute_of(host));
+            });
+        }
     }
 
     /// A host for a host fault, among `from`: one that runs soak instances when there is one
@@ -338,11 +528,10 @@ impl<'a> Soak<'a> {
 
     /// Injects one fault and follows its recovery; returns the hosts to reinsert.
     fn inject(&self, kind: FaultKind, schedule: &mut Schedule) -> Vec<&'static str> {
-        let up = self.hosts_in(HostState::Up);
+        let up = self.free(self.hosts_in(HostState::Up));
         match kind {
             FaultKind::GuestCrash | FaultKind::GuestCrashTwice => {
-                self.guest_crash(kind, schedule);
-                Vec::new()
+                unreachable!("guest faults go to the guest lane")
             }
             FaultKind::TwoHosts => {
                 let a = self.victim(schedule, &up).unwrap_or(up[0]);
@@ -388,7 +577,7 @@ impl<'a> Soak<'a> {
             }
             _ => {
                 let pool = if kind.overlaps_reinserts() {
-                    self.hosts_of_whole_segments()
+                    self.free(self.hosts_of_whole_segments())
                 } else {
                     up
                 };
@@ -402,8 +591,7 @@ impl<'a> Soak<'a> {
     }
 
     /// The guests a guest fault may crash: ACTIVE on a host that is up.
-    fn crash_candidates(&self) -> Vec<&Server> {
-        let states = self.server_states();
+    fn crash_candidates(&self, states: &BTreeMap<String, (String, String)>) -> Vec<&Server> {
         let up = self.hosts_in(HostState::Up);
         self.servers
             .iter()
@@ -415,12 +603,17 @@ impl<'a> Soak<'a> {
             .collect()
     }
 
-    fn guest_crash(&self, kind: FaultKind, schedule: &mut Schedule) {
-        let candidates = self.crash_candidates();
-        let Some(server) = schedule.pick(&candidates).copied() else {
-            eprintln!("soak: no ACTIVE guest on an up host to crash; skipped");
-            return;
-        };
+    /// The guest the guest lane crashes next, its host taken for the lane (see
+    /// [`Soak::free`]); None while no guest is ACTIVE on an up host.
+    fn guest_to_crash(&self, schedule: &mut Schedule) -> Option<&Server> {
+        let states = self.server_states();
+        let candidates = self.crash_candidates(&states);
+        let server = schedule.pick(&candidates).copied()?;
+        *lock(&self.guest_lane_host) = states.get(server.name).map(|(_, h)| h.clone());
+        Some(server)
+    }
+
+    fn guest_crash(&self, kind: FaultKind, server: &Server) {
         let crashes = if kind == FaultKind::GuestCrashTwice {
             2
         } else {
@@ -477,13 +670,15 @@ impl<'a> Soak<'a> {
             ep.recovered = Some(at - ep.fault_at);
         }
         // Its VM notification(s), one per crash the restart followed.
-        let vm = self
-            .os
+        let vm: Vec<f64> = self
             .notifications()
             .into_iter()
             .filter(|n| n.kind == "VM" && n.payload.contains(&server.id))
             .filter(|n| n.generated_at >= ep.fault_at - 1.0)
-            .count();
+            .map(|n| n.generated_at - ep.fault_at)
+            .collect();
+        ep.notified_at = vm.iter().copied().reduce(f64::min);
+        let vm = vm.len();
         if vm == 0 {
             self.violation(
                 4,
@@ -707,6 +902,9 @@ impl<'a> Soak<'a> {
             set_maas_fault(os, node, "");
         }
         ep.fenced = off.values().copied().reduce(f64::max).map(|at| at - t0);
+        ep.detected = self
+            .fencing_decided(compute_of(victims[0]).node, t0)
+            .map(|at| at - t0);
 
         let active = self.wait_active(&affected, cleared);
         ep.recovered = active.map(|at| at - cleared.max(t0));
@@ -728,6 +926,9 @@ impl<'a> Soak<'a> {
             );
         }
 
+        for v in off.keys() {
+            self.wait_fencing_done(v, t0);
+        }
         self.check_fencing_order(&mut ep, victims, &affected, &off, t0);
         self.push(ep);
         victims.to_vec()
@@ -745,7 +946,7 @@ impl<'a> Soak<'a> {
         t0: f64,
     ) {
         for server in affected {
-            if let Some(evacuated) = self.os.server_action_at(server.name, "evacuate") {
+            if let Some(evacuated) = self.server_action_at(server, "evacuate") {
                 if evacuated < t0 {
                     continue;
                 }
@@ -772,7 +973,6 @@ impl<'a> Soak<'a> {
             }
         }
         let notifications: Vec<_> = self
-            .os
             .notifications()
             .into_iter()
             .filter(|n| n.kind == "COMPUTE_HOST" && n.generated_at >= t0 - 1.0)
@@ -813,6 +1013,51 @@ impl<'a> Soak<'a> {
             }
         }
         ep.notified = Some(counted as f64);
+        ep.notified_at = notifications
+            .iter()
+            .filter(|n| {
+                self.host_uuids
+                    .get(&n.source_host_uuid)
+                    .is_some_and(|h| victims.contains(&h.as_str()))
+            })
+            .map(|n| n.generated_at - t0)
+            .reduce(f64::min);
+    }
+
+    /// Waits until Pacemaker's fencing of `host` since `since` has completed (its fencers'
+    /// history): MAAS records the power-off while fence_maas is still confirming it, and
+    /// fence_masakari runs after that. Judging the notifications, or booting the host for its
+    /// reinsert, before then races the fencing: a host booted while fence_maas confirms reads
+    /// ON again, fence_maas refuses the flapping state and the fencing powers it off a second
+    /// time (the soak met it). A fencing that never completes is a violation of invariant 3.
+    fn wait_fencing_done(&self, host: &str, since: f64) {
+        let node = compute_of(host).node;
+        let done = wait_for_opt(Duration::from_secs(90), || {
+            oxha_multinode::storm::fence_history(&self.os.cluster)
+                .into_iter()
+                // The history keeps whole seconds.
+                .any(|e| e.target == node && e.succeeded && e.completed >= since.floor())
+                .then_some(())
+        });
+        if done.is_none() {
+            self.violation(
+                3,
+                format!("MAAS recorded {host} off, but Pacemaker's fencing of it did not complete within 90 s"),
+            );
+        }
+    }
+
+    /// When Pacemaker decided to fence `node` after `since` ("will be fenced" in the
+    /// scheduler's log on whichever full node was the DC).
+    fn fencing_decided(&self, node: &str, since: f64) -> Option<f64> {
+        let offset = oxha_multinode::storm::utc_offset();
+        let needle = format!("Remote node {node} will be fenced");
+        FULL_NODES
+            .iter()
+            .flat_map(|full| self.os.cluster.log_lines(full, &[&needle]))
+            .filter_map(|l| oxha_multinode::storm::log_time(&l, since, offset))
+            .filter(|at| *at >= since)
+            .reduce(f64::min)
     }
 
     /// The walkthrough's reinsert: the host boots (MAAS powers it on), Pacemaker reconnects it,
@@ -825,6 +1070,7 @@ impl<'a> Soak<'a> {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.reinsert_steps(c)));
         match done {
             Ok(()) => {
+                lock(&self.up_since).insert(c.host, now());
                 self.set_host(c.host, HostState::Up);
                 eprintln!("soak: {} reinserted", c.host);
             }
@@ -966,6 +1212,10 @@ impl<'a> Soak<'a> {
             self.violation(5, format!("agent panic or abort: {line}"));
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {

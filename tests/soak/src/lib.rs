@@ -4,7 +4,7 @@
 //! does once its instances are back, and the promise checked while it runs:
 //!
 //! 1. no instance has more than one live qemu process on any set of hosts at any instant
-//!    (sampled every 250 ms: [`watch`]);
+//!    (sampled every 200 ms, at least every 250: [`watch`]);
 //! 2. no evacuation of an instance from a host begins before MAAS recorded that host's
 //!    power-off;
 //! 3. no COMPUTE_HOST notification for a host that was not power-fenced; exactly one per
@@ -16,6 +16,7 @@
 //! Faults ([`schedule::FaultKind`]) come from a seeded schedule: `SOAK_SEED` replays one.
 
 pub mod charms;
+pub mod evidence;
 pub mod faults;
 pub mod report;
 pub mod schedule;

@@ -11,15 +11,24 @@ pub struct Episode {
     pub kind: FaultKind,
     pub target: String,
     pub fault_at: f64,
-    /// Guest faults: the new qemu. Host faults: unused.
+    /// Guest faults: the new qemu. Host faults: Pacemaker decided to fence the (first) victim
+    /// ("will be fenced" in the scheduler's log).
     pub detected: Option<f64>,
     /// MAAS recorded the (last) victim off.
     pub fenced: Option<f64>,
     /// Host faults: COMPUTE_HOST notifications for the victims; guest faults: VM notifications.
     pub notified: Option<f64>,
+    /// The first of them, by its `generated_time`. Masakari keeps that to the second (cut, not
+    /// rounded), so a notification sent within a second of the fault may read up to 1 s before
+    /// it.
+    pub notified_at: Option<f64>,
     /// Every instance it touched ACTIVE again.
     pub recovered: Option<f64>,
     pub note: String,
+    /// Not a fault of the schedule: a host no fault touched, fenced by the cluster (its
+    /// connection lost with a cluster node that died, say). Followed like a host fault, counted
+    /// apart.
+    pub collateral: bool,
 }
 
 impl Episode {
@@ -31,22 +40,27 @@ impl Episode {
             detected: None,
             fenced: None,
             notified: None,
+            notified_at: None,
             recovered: None,
             note: String::new(),
+            collateral: false,
         }
     }
 
-    /// One timeline line: fault → fence confirmed → notified → ACTIVE.
+    /// One timeline line, each time from the fault: detected (a guest's new qemu, or
+    /// Pacemaker's decision to fence) → fence confirmed (MAAS off) → notified (how many, the
+    /// first when) → ACTIVE.
     pub fn line(&self) -> String {
         let s = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}s"));
         format!(
-            "{:.3} {:<18} {:<40} new-qemu {:>7} fenced {:>7} notifications {:>3} ACTIVE {:>7} {}",
+            "{:.3} {:<18} {:<40} detected {:>7} fenced {:>7} notified {:>3} at {:>6} ACTIVE {:>7} {}",
             self.fault_at,
             self.kind.name(),
             self.target,
             s(self.detected),
             s(self.fenced),
             self.notified.map_or("-".to_string(), |n| format!("{n:.0}")),
+            self.notified_at.map_or("-".to_string(), |v| format!("{v:.0}s")),
             s(self.recovered),
             self.note
         )
@@ -70,6 +84,7 @@ pub fn render(
     violations: &[Violation],
     samples: u64,
     longest_gap_ms: u128,
+    late_samples: u64,
 ) -> String {
     let mut out = String::new();
     let (seed, minutes) = (plan.seed, plan.minutes);
@@ -80,8 +95,9 @@ pub fn render(
     };
     let _ = writeln!(
         out,
-        "soak report: seed {seed}, {minutes} min asked, {path}, {elapsed:.0} s run, {} faults, {samples} samples of invariant 1 (longest gap {longest_gap_ms} ms)",
-        episodes.len()
+        "soak report: seed {seed}, {minutes} min asked, {path}, {elapsed:.0} s run, {} faults, {samples} samples of invariant 1 ({late_samples} more than {} ms after the one before, the longest {longest_gap_ms} ms)",
+        episodes.iter().filter(|e| !e.collateral).count(),
+        crate::watch::PROMISE.as_millis()
     );
     let _ = writeln!(out, "stack: {}", plan.stack.describe());
     let _ = writeln!(out, "replay: {}", plan.replay());
@@ -91,7 +107,10 @@ pub fn render(
         "fault", "count", "recovered", "p50 s", "p95 s", "max s"
     );
     for kind in ALL_KINDS {
-        let of: Vec<&Episode> = episodes.iter().filter(|e| e.kind == kind).collect();
+        let of: Vec<&Episode> = episodes
+            .iter()
+            .filter(|e| e.kind == kind && !e.collateral)
+            .collect();
         let mut times: Vec<f64> = of.iter().filter_map(|e| e.recovered).collect();
         times.sort_by(f64::total_cmp);
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
@@ -106,6 +125,13 @@ pub fn render(
             f(times.last().copied())
         );
     }
+    let collateral: Vec<&Episode> = episodes.iter().filter(|e| e.collateral).collect();
+    let _ = writeln!(
+        out,
+        "collateral fencings (a host no fault touched, fenced by the cluster): {}, recovered {}",
+        collateral.len(),
+        collateral.iter().filter(|e| e.recovered.is_some()).count()
+    );
     let names = [
         "one live qemu per instance",
         "no evacuation before MAAS off",
@@ -271,7 +297,7 @@ mod tests {
             stack: crate::Stack::Oxha,
             leave_out: Vec::new(),
         };
-        let text = render(&plan, 480.0, &[e], &[v], 100, 260);
+        let text = render(&plan, 480.0, &[e], &[v], 100, 260, 1);
         let read = summary(&text).expect("a report reads back");
         assert_eq!(read.invariants.len(), 5);
         assert_eq!(

@@ -80,6 +80,7 @@ fn soak_keeps_every_instance_running_once() {
         &violations,
         seen.samples,
         seen.longest_gap.as_millis(),
+        seen.late_samples,
     );
     drop(seen);
     if plan.stack == oxha_soak::Stack::Charms {
@@ -95,6 +96,12 @@ fn soak_keeps_every_instance_running_once() {
                 "soak: cannot write the report to {}: {e}",
                 path.to_string_lossy()
             );
+        }
+    }
+    if !violations.is_empty() {
+        match oxha_soak::evidence::keep(&os, plan.seed) {
+            Ok(file) => eprintln!("soak: the run's logs are kept in {}", file.display()),
+            Err(e) => eprintln!("soak: could not keep the run's logs: {e}"),
         }
     }
     if plan.stack == oxha_soak::Stack::Charms {
