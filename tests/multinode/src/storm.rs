@@ -347,6 +347,43 @@ impl Storm {
         })
     }
 
+    /// What a storm must not do, one line each: a dead node powered off other than once by
+    /// MAAS, powered on, fenced other than once, notified other than once or not as
+    /// STOPPED / NORMAL / OFFLINE, or notified before MAAS powered it off; a live node touched.
+    pub fn violations(&self, dead: &[String]) -> Vec<String> {
+        let mut found = Vec::new();
+        for d in dead {
+            let Some(o) = self.nodes.get(d) else {
+                found.push(format!("{d}: no outcome"));
+                continue;
+            };
+            let count = |e: &str| o.maas_events.iter().filter(|x| x.starts_with(e)).count();
+            if count("off") != 1 || count("power_on") != 0 {
+                found.push(format!("{d}: MAAS events {:?}", o.maas_events));
+            }
+            if o.fencings.0 != 1 {
+                found.push(format!("{d}: fenced {} times", o.fencings.0));
+            }
+            if o.notified_at.len() != 1 {
+                found.push(format!("{d}: {} notifications", o.notified_at.len()));
+            }
+            let stopped = ("STOPPED".into(), "NORMAL".into(), "OFFLINE".into());
+            if o.payloads.iter().any(|p| *p != stopped) {
+                found.push(format!("{d}: payloads {:?}", o.payloads));
+            }
+            let off = o.off_at.unwrap_or(f64::MAX);
+            if o.notified_at.iter().any(|n| *n < off) {
+                found.push(format!("{d}: notified before MAAS powered it off: {o:?}"));
+            }
+        }
+        found.extend(
+            self.untouched(dead)
+                .into_iter()
+                .map(|l| format!("live {l}")),
+        );
+        found
+    }
+
     /// The latest of a per-node time over the dead nodes, relative to the storm's start.
     pub fn last(&self, dead: &[String], of: impl Fn(&NodeOutcome) -> Option<f64>) -> f64 {
         dead.iter()
@@ -451,9 +488,14 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// The host pid of each full node's pacemaker-fenced: a process named `pacemaker-fence`
-/// (the kernel keeps 15 characters of a name) in the node's pid namespace.
+/// The host pid of each full node's pacemaker-fenced.
 fn fencers(cluster: &MultiCluster) -> Vec<u32> {
+    full_node_daemons(cluster, "pacemaker-fence")
+}
+
+/// The host pids of the processes whose name is `comm` (the kernel keeps 15 characters of a
+/// name: `pacemaker-fence`, `pacemaker-contr`) in the full nodes' pid namespaces.
+fn full_node_daemons(cluster: &MultiCluster, want: &str) -> Vec<u32> {
     let namespaces: BTreeSet<String> = crate::FULL_NODES
         .iter()
         .filter_map(|n| {
@@ -475,7 +517,7 @@ fn fencers(cluster: &MultiCluster) -> Vec<u32> {
             continue;
         };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() != "pacemaker-fence" {
+        if comm.trim() != want {
             continue;
         }
         let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid"))
@@ -486,6 +528,44 @@ fn fencers(cluster: &MultiCluster) -> Vec<u32> {
         }
     }
     found
+}
+
+/// The cluster daemons whose CPU a storm costs, by the name the kernel keeps (15 characters)
+/// and the name they are reported by.
+pub const DAEMONS: [(&str, &str); 4] = [
+    ("pacemaker-contr", "pacemaker-controld"),
+    ("pacemaker-fence", "pacemaker-fenced"),
+    ("pacemaker-based", "pacemaker-based"),
+    ("pacemaker-sched", "pacemaker-schedulerd"),
+];
+
+/// CPU seconds (user + system, the daemon's own, not its children's) each of [`DAEMONS`] has
+/// used so far, summed over the full nodes: take it before and after a storm.
+pub fn daemon_cpu(cluster: &MultiCluster) -> BTreeMap<&'static str, f64> {
+    // Clock ticks per second: 100 on every Linux this runs on (USER_HZ), asked all the same.
+    let hz: f64 = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    DAEMONS
+        .iter()
+        .map(|(comm, name)| {
+            let ticks: u64 = full_node_daemons(cluster, comm)
+                .into_iter()
+                .filter_map(|pid| {
+                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                    // The fields after the name in parentheses; utime and stime are the 14th
+                    // and 15th of the line, the 12th and 13th after the name.
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    let f: Vec<&str> = rest.split_whitespace().collect();
+                    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+                })
+                .sum();
+            (*name, ticks as f64 / hz)
+        })
+        .collect()
 }
 
 impl AgentMemory {

@@ -34,13 +34,24 @@ fn log_count(cluster: &MultiCluster, needles: &[&str]) -> usize {
 
 /// Everything a storm must have done, and nothing more.
 fn check(cluster: &MultiCluster, s: &Storm, dead: &[String], live: &[String], name: &str) {
+    // Every dead node powered off once by MAAS, fenced once, notified once (STOPPED / NORMAL /
+    // OFFLINE) after the power-off; no node that did not die in this storm touched (the nodes
+    // of an earlier storm are not this one's to judge: `live` are).
+    let violations: Vec<String> = s
+        .violations(dead)
+        .into_iter()
+        .filter(|v| {
+            v.strip_prefix("live ")
+                .is_none_or(|line| live.iter().any(|l| line.starts_with(&format!("{l}:"))))
+        })
+        .collect();
+    assert!(violations.is_empty(), "{name}: {violations:#?}");
     for d in dead {
         let o = &s.nodes[d];
-        let count = |e: &str| o.maas_events.iter().filter(|x| x.starts_with(e)).count();
-        assert_eq!(count("off"), 1, "{name}: {d} powered off once: {o:?}");
-        assert!(count("power_off") >= 1, "{name}: {d}: {o:?}");
-        assert_eq!(count("power_on"), 0, "{name}: {d} powered on: {o:?}");
-        assert_eq!(o.fencings.0, 1, "{name}: {d} fenced once: {o:?}");
+        assert!(
+            o.maas_events.iter().any(|e| e.starts_with("power_off")),
+            "{name}: {d}: {o:?}"
+        );
         assert_eq!(
             log_count(
                 cluster,
@@ -49,21 +60,6 @@ fn check(cluster: &MultiCluster, s: &Storm, dead: &[String], live: &[String], na
             1,
             "{name}: {d}: fence_maas confirmed it off once (fencers' logs)"
         );
-        assert_eq!(
-            o.notified_at.len(),
-            1,
-            "{name}: {d}: one Masakari notification: {o:?}"
-        );
-        assert_eq!(
-            o.payloads[0],
-            ("STOPPED".into(), "NORMAL".into(), "OFFLINE".into()),
-            "{name}: {d}"
-        );
-        let (off, notified) = (o.off_at.unwrap_or(f64::MAX), o.notified_at[0]);
-        assert!(
-            off <= notified,
-            "{name}: {d}: Masakari notified ({notified:.3}) before MAAS powered it off ({off:.3})"
-        );
     }
     let full: Vec<String> = storm::maas_timed_events(cluster)
         .into_iter()
@@ -71,15 +67,6 @@ fn check(cluster: &MultiCluster, s: &Storm, dead: &[String], live: &[String], na
         .map(|(_, machine, event)| format!("{machine} {event}"))
         .collect();
     assert!(full.is_empty(), "{name}: full nodes powered: {full:?}");
-    let touched: Vec<String> = s
-        .untouched(dead)
-        .into_iter()
-        .filter(|line| live.iter().any(|l| line.starts_with(&format!("{l}:"))))
-        .collect();
-    assert!(
-        touched.is_empty(),
-        "{name}: live nodes were touched: {touched:#?}"
-    );
 }
 
 fn report(cluster: &MultiCluster, name: &str, s: &Storm, dead: &[String]) {
