@@ -242,12 +242,18 @@ pub struct FenceEvent {
     pub completed: f64,
 }
 
-/// The fencers' history as node1's fencer knows it (`stonith_admin --history '*'
-/// --output-as=xml --verbose`: without `--verbose` the XML lists nothing).
+/// The fencers' history as a running full node's fencer knows it (`stonith_admin --history '*'
+/// --output-as=xml --verbose`: without `--verbose` the XML lists nothing), asked of the first
+/// full node that runs: node1 may be the DC a test killed, and the fencers share one history.
 fn history_xml(cluster: &MultiCluster) -> String {
+    let node = crate::FULL_NODES
+        .iter()
+        .copied()
+        .find(|n| cluster.running(n))
+        .unwrap_or("node1");
     cluster
         .run(
-            "node1",
+            node,
             &[
                 "stonith_admin",
                 "--history",
@@ -278,7 +284,8 @@ pub fn fencing_idle(cluster: &MultiCluster) -> bool {
     fencers(cluster).iter().all(|f| children(*f).is_empty())
 }
 
-/// Every completed fencing operation in the history, as node1's fencer knows it.
+/// Every completed fencing operation in the history, as a running full node's fencer knows
+/// it.
 /// `completed` has whole seconds.
 pub fn fence_history(cluster: &MultiCluster) -> Vec<FenceEvent> {
     let xml = history_xml(cluster);
