@@ -660,6 +660,7 @@ impl<'a> Soak<'a> {
                             RECOVERY_BOUND.as_secs()
                         ),
                     );
+                    self.repair(&[server]);
                     self.push(ep);
                     return;
                 }
@@ -729,9 +730,51 @@ impl<'a> Soak<'a> {
                         pending.join(", ")
                     ),
                 );
+                self.repair(servers);
                 return None;
             }
             std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// After a violation of invariant 4 has been recorded: what an operator does, so that the
+    /// rest of the soak tests a whole cloud rather than meeting the same broken instance again
+    /// (each later fault on its host would wait out the bound for it). An instance left in
+    /// ERROR is reset to active and hard-rebooted; one left SHUTOFF is started. Only on a host
+    /// that is up: a host that is down still owes its evacuation.
+    fn repair(&self, servers: &[&Server]) {
+        let states = self.server_states();
+        let up = self.hosts_in(HostState::Up);
+        for server in servers {
+            let Some((status, host)) = states.get(server.name) else {
+                continue;
+            };
+            if !up.contains(&host.as_str()) {
+                continue;
+            }
+            let steps: &[&[&str]] = match status.as_str() {
+                "ERROR" => &[
+                    &["server", "set", "--state", "active", server.name],
+                    &["server", "reboot", "--hard", server.name],
+                ],
+                "SHUTOFF" => &[&["server", "start", server.name]],
+                _ => continue,
+            };
+            for step in steps {
+                let r = self.os.openstack(step);
+                if !r.ok() {
+                    eprintln!(
+                        "soak: repair of {}: {} failed: {}",
+                        server.name,
+                        r.command,
+                        r.stderr.trim()
+                    );
+                }
+            }
+            eprintln!(
+                "soak: {} was {status} on {host}: repaired as an operator would",
+                server.name
+            );
         }
     }
 
