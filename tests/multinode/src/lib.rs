@@ -27,6 +27,9 @@ pub const FULL_NODES: [&str; 3] = ["node1", "node2", "node3"];
 pub const REMOTE_NODE: &str = "compute1";
 /// The remote node's address on the ring network (pacemaker connects to port 3121 there).
 pub const REMOTE_ADDR: &str = "10.77.0.4";
+/// The monitor of a remote node's connection resource as the tests create it: `(interval,
+/// timeout)`. A remote node that dies without a word is noticed within 2 + 5 s.
+pub const REMOTE_MONITOR: (&str, &str) = ("2s", "5s");
 /// The VIP every scenario moves around, on the service network.
 pub const VIP: &str = "10.77.1.100";
 /// The switch's own address on the ring network: simulators (MAAS) listen there.
@@ -831,27 +834,46 @@ impl MultiCluster {
         if let Ok(why) = std::fs::read_to_string(self.state.join("no-remote")) {
             panic!("the cluster has no remote node: {}", why.trim());
         }
-        let mut text = String::new();
-        for name in names {
-            let node = self
-                .topology
-                .remotes
-                .iter()
-                .find(|r| r.name == *name)
-                .unwrap_or_else(|| panic!("{name} is not a remote node of this cluster"));
-            text.push_str(&format!(
-                "primitive {name} ocf:pacemaker:remote \\\n\
-                 \tparams server={} reconnect_interval=60s \\\n\
-                 \top monitor interval=2s timeout=5s\n",
-                node.addr
-            ));
-        }
+        let text: String = names
+            .iter()
+            .map(|name| self.remote_primitive(name, REMOTE_MONITOR))
+            .collect();
         self.crm_configure("node1", &text).expect_ok();
         for name in names {
             self.wait_node("node1", name, "online", Duration::from_secs(60), |s| {
                 s.online
             });
         }
+    }
+
+    /// The connection resource of remote node `name` (crm syntax), its monitor `monitor`
+    /// (`(interval, timeout)`).
+    fn remote_primitive(&self, name: &str, monitor: (&str, &str)) -> String {
+        let node = self
+            .topology
+            .remotes
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name} is not a remote node of this cluster"));
+        format!(
+            "primitive {name} ocf:pacemaker:remote \\\n\
+             \tparams server={} reconnect_interval=60s \\\n\
+             \top monitor interval={} timeout={}\n",
+            node.addr, monitor.0, monitor.1
+        )
+    }
+
+    /// Gives the connection resources of these remote nodes another monitor (`(interval,
+    /// timeout)`; [`REMOTE_MONITOR`] is the one they start with), in one CIB change, and waits
+    /// for the cluster to settle. How soon Pacemaker notices a remote node that died without a
+    /// word (power loss, cut links) is at most one interval plus the timeout.
+    pub fn set_remote_monitor(&self, names: &[&str], monitor: (&str, &str)) {
+        let text: String = names
+            .iter()
+            .map(|name| self.remote_primitive(name, monitor))
+            .collect();
+        self.crm_configure("node1", &text).expect_ok();
+        self.wait_idle("node1", Duration::from_secs(90));
     }
 
     /// CPU time (seconds) of every finished child of `node`'s pacemaker-execd: the resource

@@ -723,8 +723,8 @@ impl OpenStack {
              \top monitor interval=120s\n\
              fencing_topology {topology}\n\
              primitive {RESTART_RESOURCE} ocf:oxha:masakari-restart \\\n\
-             \tparams {auth} event_wait=10s \\\n\
-             \top monitor interval=5s timeout=30s\n\
+             \tparams {auth} \\\n\
+             \top monitor interval=2s timeout=40s\n\
              clone cl-{RESTART_RESOURCE} {RESTART_RESOURCE} meta interleave=true\n\
              location {RESTART_RESOURCE}-on-computes cl-{RESTART_RESOURCE} \\\n\
              \trule -inf: #kind ne remote\n",
@@ -1104,14 +1104,18 @@ impl OpenStack {
         self.set_target_role(MASAKARI_DEVICE, on);
     }
 
-    /// A parameter of the masakari-restart clone (`event_wait`, ...); `None` removes it.
+    /// A parameter of the masakari-restart clone (`event_wait`, ...); `None` removes it (a
+    /// parameter that is not set is left so).
     pub fn set_restart_param(&self, name: &str, value: Option<&str>) {
         let mut argv = vec!["crm_resource", "--resource", RESTART_RESOURCE];
         match value {
             Some(v) => argv.extend(["--set-parameter", name, "--parameter-value", v]),
             None => argv.extend(["--delete-parameter", name]),
         }
-        self.cluster.run("node1", &argv).expect_ok();
+        let r = self.cluster.run("node1", &argv);
+        if value.is_some() {
+            r.expect_ok();
+        }
         self.cluster.wait_idle("node1", Duration::from_secs(90));
     }
 
@@ -1257,6 +1261,13 @@ impl OpenStack {
                 .join(format!("{}.log", monitor.name())),
             dir.join(format!("{}.pid", monitor.name())),
         )
+    }
+
+    /// The process id of `monitor` on `c`, while [`OpenStack::start_masakari_monitor`] has it
+    /// running.
+    pub fn masakari_monitor_pid(&self, c: Compute, monitor: Monitor) -> Option<u32> {
+        let (_, _, pid) = self.monitor_paths(c, monitor);
+        std::fs::read_to_string(pid).ok()?.trim().parse().ok()
     }
 
     /// Starts `monitor` on compute host `c` (in its node, in its own session, as the charm runs

@@ -96,6 +96,14 @@ fn s1_instance_restart() {
         .find(|n| n.kind == "VM" && n.payload.contains(&id1))
         .expect("a VM notification for bionic-1");
     assert!(vm.payload.contains("STOPPED_FAILED"), "{vm:?}");
+    // masakari-restart stopped it in nova before it notified (nova_stop, on by default), so
+    // Masakari's recovery found it stopped.
+    let stopped = os.cluster.log_lines(node, &["nova stopped", &instance]);
+    assert!(
+        !stopped.is_empty(),
+        "masakari-restart did not stop {instance} in nova before notifying:\n{}",
+        os.cluster.log_lines(node, &[&instance]).join("\n")
+    );
     eprintln!(
         "timing: instance restart: qemu killed → Masakari notified {:.1}s → new qemu {restarted:.1}s (pid {} → {}) → ACTIVE {active:.1}s",
         vm.generated_at - killed,
