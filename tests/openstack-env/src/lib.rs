@@ -998,12 +998,31 @@ impl OpenStack {
     /// nova-compute` (nova counts the service by its heartbeats again).
     /// Asked again until nova shows it cleared: nova refuses it (400, "Unable to force up
     /// host ... `done` evacuation migration records remain") until the host's restarted
-    /// nova-compute has cleaned up the instances evacuated from it.
+    /// nova-compute has cleaned up the instances evacuated from it. That start completes only
+    /// one evacuation record per instance: an instance evacuated twice from the host (Masakari
+    /// re-running a recovery whose first evacuation RabbitMQ's restart delayed, as the chaos
+    /// soak met it) leaves the other record `done`, and nova refuses until nova-compute starts
+    /// again. Refused for 30 s, the host's nova-compute is restarted once, as an operator
+    /// would.
     pub fn clear_forced_down(&self, host: &str) {
+        let c = compute(host);
+        let asked = std::time::Instant::now();
+        let mut restarted = false;
         wait_for(
             &format!("nova to clear forced_down of {host}"),
-            Duration::from_secs(90),
+            Duration::from_secs(120),
             || {
+                if !restarted && asked.elapsed() > Duration::from_secs(30) {
+                    eprintln!("openstack: nova still refuses to clear forced_down of {host}: restarting its nova-compute");
+                    self.env_step(
+                        c.node,
+                        "restart-nova-compute",
+                        &[c.host],
+                        &format!("nova-compute of {host} did not restart"),
+                    );
+                    self.wait_heartbeats(c.host);
+                    restarted = true;
+                }
                 let r = self.openstack(&[
                     "--os-compute-api-version",
                     "2.53",
