@@ -1,7 +1,46 @@
-//! Replacing a file so that a reader sees the old content or the new, never half of either.
+//! Replacing a file so that a reader sees the old content or the new, never half of either;
+//! and taking turns at a file two invocations of an agent share.
 
+use crate::Deadline;
+use nix::fcntl::{Flock, FlockArg};
 use std::io::{self, Write};
 use std::path::Path;
+use std::time::Duration;
+
+/// An exclusive lock, held until it is dropped.
+pub struct Lock {
+    _file: Flock<std::fs::File>,
+}
+
+/// Takes the exclusive lock of `path` (created, mode 0600, when missing), waiting for another
+/// holder until `deadline`. Two invocations of one agent can overlap: a long monitor left
+/// running by an executor that died, beside the monitor of the executor started after it.
+/// Each takes the lock around its read-change-write of the state they share, so neither
+/// writes over what the other has just recorded.
+pub fn lock(path: &Path, deadline: &Deadline) -> io::Result<Lock> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(locked) => return Ok(Lock { _file: locked }),
+            Err((back, nix::errno::Errno::EWOULDBLOCK)) => {
+                file = back;
+                if !deadline.sleep(Duration::from_millis(50)) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("{} stayed locked by another invocation", path.display()),
+                    ));
+                }
+            }
+            Err((_, errno)) => return Err(io::Error::from(errno)),
+        }
+    }
+}
 
 /// Writes `data` to `path` through `<path>.tmp` and a rename. For runtime files (tmpfs: a
 /// crash loses them with the node anyway).
@@ -52,6 +91,21 @@ mod tests {
         assert!(!dir.join("state.tmp").exists());
         let err = replace_durably(&dir.join("missing/state"), b"x").expect_err("no dir");
         assert_eq!(err.0, "create");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_lock_is_taken_in_turn() {
+        let dir = std::env::temp_dir().join(format!("ocf-lib-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("lock");
+        let held = lock(&path, &Deadline::none()).expect("first");
+        let err = lock(&path, &Deadline::after(Duration::from_millis(200)))
+            .err()
+            .expect("held by the first");
+        assert!(err.to_string().contains("stayed locked"), "{err}");
+        drop(held);
+        lock(&path, &Deadline::after(Duration::from_millis(200))).expect("free again");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

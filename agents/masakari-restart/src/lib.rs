@@ -132,7 +132,7 @@ A crash Masakari accepted is followed until Masakari has ended its recovery, wha
 
 An operator stop (virsh destroy, shutdown) is not a crash and is never reported. stop removes the running marker and keeps undelivered incidents for the next start.
 
-state_dir/state.json is written durably (a temporary file, fsync, rename, fsync of the directory). A state file that cannot be read or parsed fails monitor and start with a reason naming it, rather than starting from an empty state and dropping the incidents it may hold: look at it, move it away, then clean up the resource.
+state_dir/state.json is written durably (a temporary file, fsync, rename, fsync of the directory), under an exclusive lock (state_dir/lock): a monitor left listening by an executor that died (pacemaker_remoted killed or restarted) and the agent started under the new one take turns at it, and the orphan stops listening at its next event. A state file that cannot be read or parsed fails monitor and start with a reason naming it, rather than starting from an empty state and dropping the incidents it may hold: look at it, move it away, then clean up the resource.
 
 virsh runs with a cleaned environment (PATH, LANG, LC_ALL=C; none of the agent's OCF_RESKEY_ variables). Keystone and Masakari are reached directly: a redirect is never followed (the incident is kept for the next monitor), no proxy is used unless the proxy parameter names one, URLs with a user name or password are refused, and certificates are checked against the system store plus ca_file.",
     },
@@ -230,6 +230,13 @@ impl MasakariRestart {
     }
     fn state_file(&self) -> StateFile {
         StateFile::in_dir(&self.state_dir)
+    }
+
+    /// The state's lock, held for one read-change-write of it (never while listening).
+    fn lock_state(&self, ctx: &Context) -> Result<ocf_lib::files::Lock, OcfError> {
+        let path = self.state_dir.join("lock");
+        ocf_lib::files::lock(&path, &ctx.deadline)
+            .map_err(|e| OcfError::generic(format!("cannot lock {}: {e}", path.display())))
     }
 
     /// The saved state; a state file that cannot be read is the operation's error.
@@ -637,7 +644,15 @@ impl MasakariRestart {
         let listen_until = ocf_lib::Deadline::after(self.event_wait);
         // Keep room before the operation timeout for the poll and report an event triggers.
         let reserve = self.connection.request_timeout + Duration::from_secs(2);
+        let executor = std::os::unix::process::parent_id();
         loop {
+            // An executor that died (pacemaker_remoted killed or restarted) leaves this monitor
+            // running; the cluster starts the agent again under the new one. Listening on would
+            // only double the work.
+            if std::os::unix::process::parent_id() != executor {
+                ocf_lib::info!("the executor that ran this monitor is gone: it stops listening");
+                break;
+            }
             let listen = listen_until.remaining().unwrap_or(self.event_wait);
             let budget = match ctx.deadline.remaining() {
                 Some(left) => listen.min(left.saturating_sub(reserve)),
@@ -664,6 +679,7 @@ impl MasakariRestart {
     }
 
     fn poll_once(&self, ctx: &Context) -> OcfResult {
+        let _turn = self.lock_state(ctx)?;
         let mut state = self.load()?;
         let hostname = self.hostname()?;
         match self.virsh.domains(&ctx.deadline) {
@@ -809,6 +825,7 @@ impl ResourceAgent for MasakariRestart {
                 Err(e) => return Err(OcfError::generic(format!("cannot read libvirt: {e}"))),
             }
         };
+        let _turn = self.lock_state(ctx)?;
         let mut state = self.load()?;
         let hostname = self.hostname()?;
         let already = self.marker().exists();
