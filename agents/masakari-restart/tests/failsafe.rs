@@ -1,9 +1,10 @@
 //! masakari-restart run directly (no cluster) with a fake virsh: its child sees none of the
 //! agent's environment, a corrupt or unreadable state file is an error the monitor reports,
 //! and keystone or Masakari redirecting elsewhere, or a proxy in the environment, get nothing
-//! sent anywhere else while the incident is kept. Run `make stage` first.
+//! sent anywhere else while the incident is kept; a crash is stopped in nova before Masakari
+//! hears of it (`nova_stop`). Run `make stage` first.
 
-use oxha_harness::http::{proxy_env, Recorder, Redirector};
+use oxha_harness::http::{proxy_env, Recorder, Redirector, Route, Scripted};
 use oxha_harness::{ocf_agent, run_env, Run};
 use std::path::PathBuf;
 
@@ -323,4 +324,95 @@ fn the_password_comes_from_password_script_when_there_is_something_to_send() {
     assert!(r.stderr.contains("not both"), "{r}");
     assert!(!r.stderr.contains(PASSWORD), "{r}");
     node.run("stop", &refs(&env)).expect_ok();
+}
+
+/// keystone (its catalog: nova and Masakari at the same place), nova answering `stop` with
+/// `stop_status` and reading the server stopped, and Masakari accepting notifications.
+fn cloud(stop_status: u16) -> Scripted {
+    let catalog = r#"{"token": {"catalog": [
+        {"type": "compute", "endpoints": [{"interface": "public", "region": "RegionOne", "url": "{base}/v2.1"}]},
+        {"type": "instance-ha", "endpoints": [{"interface": "public", "region": "RegionOne", "url": "{base}/v1"}]}]}}"#;
+    let route = |method, path: &str, status, headers: &str, body: &str| Route {
+        method,
+        path: path.to_string(),
+        status,
+        headers: headers.to_string(),
+        body: body.to_string(),
+    };
+    Scripted::start(vec![
+        route(
+            "POST",
+            "/v3/auth/tokens",
+            201,
+            "X-Subject-Token: tok-1\r\n",
+            catalog,
+        ),
+        route(
+            "POST",
+            &format!("/v2.1/servers/{GUEST}/action"),
+            stop_status,
+            "",
+            r#"{"conflictingRequest": {"code": 409, "message": "Cannot 'stop' instance while it is in vm_state stopped"}}"#,
+        ),
+        route(
+            "GET",
+            &format!("/v2.1/servers/{GUEST}"),
+            200,
+            "",
+            r#"{"server": {"OS-EXT-STS:vm_state": "stopped", "OS-EXT-STS:task_state": null}}"#,
+        ),
+        route(
+            "POST",
+            "/v1/notifications",
+            202,
+            "",
+            r#"{"notification": {"notification_uuid": "n-1"}}"#,
+        ),
+    ])
+}
+
+/// nova_stop (the default): a crash is stopped in nova, and read back stopped, before the
+/// notification, so Masakari's recovery finds the server stopped; a stop nova refuses lets the
+/// notification go all the same; nova_stop=false asks nova nothing.
+#[test]
+fn a_crash_is_stopped_in_nova_before_masakari_hears_of_it() {
+    let stop = format!("POST /v2.1/servers/{GUEST}/action");
+    let read = format!("GET /v2.1/servers/{GUEST}");
+    for (stop_status, nova_stop) in [(202, None), (409, None), (202, Some("false"))] {
+        let node = Node::new(&format!("novastop-{stop_status}-{}", nova_stop.is_some()));
+        let cloud = cloud(stop_status);
+        let mut env = keystone(&format!("{}/v3", cloud.url()));
+        if let Some(v) = nova_stop {
+            env.push(("OCF_RESKEY_nova_stop", v.into()));
+        }
+        node.run("start", &refs(&env)).expect_ok();
+        node.guest("5 3");
+        let r = node.run("monitor", &refs(&env));
+        assert_eq!(r.code, 0, "{r}");
+        assert_eq!(node.pending(), 0, "notification accepted: {r}");
+        let seen = cloud.seen();
+        let at = |what: &str| seen.iter().position(|l| l.starts_with(what));
+        let posted = at("POST /v1/notifications").expect("the notification was sent");
+        match (stop_status, nova_stop) {
+            (202, None) => {
+                let stopped = at(&stop).expect("nova was asked to stop the guest");
+                let read_back = at(&read).expect("the server was read back");
+                assert!(stopped < read_back && read_back < posted, "{seen:?}");
+                assert!(r.stderr.contains("nova stopped guest1"), "{r}");
+            }
+            (409, None) => {
+                assert!(at(&stop).is_some_and(|s| s < posted), "{seen:?}");
+                assert!(
+                    at(&read).is_none(),
+                    "a refused stop is not waited for: {seen:?}"
+                );
+                assert!(r.stderr.contains("nova did not stop guest1"), "{r}");
+            }
+            _ => assert!(
+                at(&stop).is_none() && at(&read).is_none(),
+                "nova_stop=false: nova asked nothing: {seen:?}"
+            ),
+        }
+        node.run("stop", &refs(&env)).expect_ok();
+    }
 }

@@ -15,6 +15,9 @@ pub struct Session {
     http: Client,
     conn: Connection,
     token: Option<Secret>,
+    /// The password once resolved: a password_script runs at most once per session, however
+    /// many tokens the session asks for (nova refusing, then Masakari, in one monitor).
+    password: Option<Secret>,
     catalog: Vec<CatalogService>,
     deadline: Deadline,
 }
@@ -35,6 +38,7 @@ impl Session {
             http: policy.client()?,
             conn,
             token: None,
+            password: None,
             catalog: Vec::new(),
             deadline,
         })
@@ -64,10 +68,17 @@ impl Session {
         let what = format!("keystone {url}");
         // A password_script that fails now may work at the next attempt (a secret store
         // restarting): the caller keeps what it had to send.
-        let password = creds
-            .password
-            .resolve(&self.deadline)
-            .map_err(Failure::Transient)?;
+        let password = match &self.password {
+            Some(p) => p.clone(),
+            None => {
+                let p = creds
+                    .password
+                    .resolve(&self.deadline)
+                    .map_err(Failure::Transient)?;
+                self.password = Some(p.clone());
+                p
+            }
+        };
         let resp = self
             .http
             .post(&url)

@@ -1,6 +1,8 @@
-//! Hostile HTTP endpoints on loopback, for the tests that prove the agents' clients go nowhere
-//! they were not told to: a [`Recorder`] (stands for "another host", or a proxy) that notes
-//! every connection, and a [`Redirector`] that answers every request with a redirect to it.
+//! HTTP endpoints on loopback. Hostile ones, for the tests that prove the agents' clients go
+//! nowhere they were not told to: a [`Recorder`] (stands for "another host", or a proxy) that
+//! notes every connection, and a [`Redirector`] that answers every request with a redirect to
+//! it. And a [`Scripted`] one, keystone, nova and Masakari at once, for the order of an agent's
+//! requests.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -104,6 +106,76 @@ impl Redirector {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    pub fn seen(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// One answer of a [`Scripted`] endpoint: a request whose method is `method` and whose path
+/// starts with `path` gets `status`, the `headers` lines (each ending in CRLF) and `body`;
+/// `{base}` in either becomes the endpoint's URL.
+pub struct Route {
+    pub method: &'static str,
+    pub path: String,
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+/// Answers each request by the first [`Route`] that matches it (404 otherwise) and notes its
+/// first line, in the order they came.
+pub struct Scripted {
+    pub port: u16,
+    log: Log,
+}
+
+impl Scripted {
+    pub fn start(routes: Vec<Route>) -> Scripted {
+        let (listener, port) = bind();
+        let log: Log = Arc::default();
+        let base = format!("http://127.0.0.1:{port}");
+        let routes = Arc::new(routes);
+        let listener_log = log.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (log, routes, base) = (listener_log.clone(), routes.clone(), base.clone());
+                std::thread::spawn(move || {
+                    let mut stream = stream;
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let first = text.lines().next().unwrap_or("").to_string();
+                    let mut words = first.split_whitespace();
+                    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+                    let answer = match routes
+                        .iter()
+                        .find(|r| r.method == method && path.starts_with(&r.path))
+                    {
+                        Some(r) => {
+                            let body = r.body.replace("{base}", &base);
+                            format!(
+                                "HTTP/1.1 {} Scripted\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                r.status,
+                                r.headers.replace("{base}", &base),
+                                body.len()
+                            )
+                        }
+                        None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+                    };
+                    log.lock().unwrap_or_else(|p| p.into_inner()).push(first);
+                    let _ = stream.write_all(answer.as_bytes());
+                });
+            }
+        });
+        Scripted { port, log }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The first line of every request, in the order they came.
     pub fn seen(&self) -> Vec<String> {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
