@@ -11,25 +11,27 @@ use std::time::Duration;
 
 type Log = Arc<Mutex<Vec<String>>>;
 
-fn serve(listener: TcpListener, log: Log, answer: String) {
+/// Serves every connection on `listener` in a thread of its own: reads the request, notes its
+/// first line in `log`, and writes what `answer` makes of that line.
+fn serve(listener: TcpListener, log: Log, answer: impl Fn(&str) -> String + Send + Sync + 'static) {
+    let answer = Arc::new(answer);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let log = log.clone();
-            let answer = answer.clone();
-            std::thread::spawn(move || handle(stream, &log, &answer));
+            let (log, answer) = (log.clone(), answer.clone());
+            std::thread::spawn(move || handle(stream, &log, &*answer));
         }
     });
 }
 
-fn handle(mut stream: TcpStream, log: &Log, answer: &str) {
+fn handle(mut stream: TcpStream, log: &Log, answer: &dyn Fn(&str) -> String) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let mut buf = vec![0u8; 16 * 1024];
     let n = stream.read(&mut buf).unwrap_or(0);
     let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-    log.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(text.lines().next().unwrap_or("(nothing)").to_string());
-    let _ = stream.write_all(answer.as_bytes());
+    let first = text.lines().next().unwrap_or("(nothing)").to_string();
+    let reply = answer(&first);
+    log.lock().unwrap_or_else(|p| p.into_inner()).push(first);
+    let _ = stream.write_all(reply.as_bytes());
 }
 
 fn bind() -> (TcpListener, u16) {
@@ -48,11 +50,9 @@ impl Recorder {
     pub fn start() -> Recorder {
         let (listener, port) = bind();
         let log: Log = Arc::default();
-        serve(
-            listener,
-            log.clone(),
-            "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
-        );
+        serve(listener, log.clone(), |_| {
+            "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+        });
         Recorder { port, log }
     }
 
@@ -78,26 +78,11 @@ impl Redirector {
         let (listener, port) = bind();
         let log: Log = Arc::default();
         let to = to.trim_end_matches('/').to_string();
-        let listener_log = log.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let log = listener_log.clone();
-                let to = to.clone();
-                std::thread::spawn(move || {
-                    let mut stream = stream;
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                    let mut buf = vec![0u8; 16 * 1024];
-                    let n = stream.read(&mut buf).unwrap_or(0);
-                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                    let first = text.lines().next().unwrap_or("").to_string();
-                    let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    log.lock().unwrap_or_else(|p| p.into_inner()).push(first);
-                    let answer = format!(
-                        "HTTP/1.1 {status} Moved\r\nLocation: {to}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                    let _ = stream.write_all(answer.as_bytes());
-                });
-            }
+        serve(listener, log.clone(), move |first| {
+            let path = first.split_whitespace().nth(1).unwrap_or("/");
+            format!(
+                "HTTP/1.1 {status} Moved\r\nLocation: {to}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
         });
         Redirector { port, log }
     }
@@ -134,38 +119,24 @@ impl Scripted {
         let (listener, port) = bind();
         let log: Log = Arc::default();
         let base = format!("http://127.0.0.1:{port}");
-        let routes = Arc::new(routes);
-        let listener_log = log.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (log, routes, base) = (listener_log.clone(), routes.clone(), base.clone());
-                std::thread::spawn(move || {
-                    let mut stream = stream;
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                    let mut buf = vec![0u8; 16 * 1024];
-                    let n = stream.read(&mut buf).unwrap_or(0);
-                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                    let first = text.lines().next().unwrap_or("").to_string();
-                    let mut words = first.split_whitespace();
-                    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-                    let answer = match routes
-                        .iter()
-                        .find(|r| r.method == method && path.starts_with(&r.path))
-                    {
-                        Some(r) => {
-                            let body = r.body.replace("{base}", &base);
-                            format!(
-                                "HTTP/1.1 {} Scripted\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                                r.status,
-                                r.headers.replace("{base}", &base),
-                                body.len()
-                            )
-                        }
-                        None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
-                    };
-                    log.lock().unwrap_or_else(|p| p.into_inner()).push(first);
-                    let _ = stream.write_all(answer.as_bytes());
-                });
+        serve(listener, log.clone(), move |first| {
+            let mut words = first.split_whitespace();
+            let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            match routes
+                .iter()
+                .find(|r| r.method == method && path.starts_with(&r.path))
+            {
+                Some(r) => {
+                    let body = r.body.replace("{base}", &base);
+                    format!(
+                        "HTTP/1.1 {} Scripted\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        r.status,
+                        r.headers.replace("{base}", &base),
+                        body.len()
+                    )
+                }
+                None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .into(),
             }
         });
         Scripted { port, log }
