@@ -26,6 +26,8 @@ GUEST, UUID = "guest1", "8c1b2a6e-3f4d-4c2b-9a7e-5d6f7a8b9c01"
 AGENT_ENV = dict(os.environ, OCF_ROOT="/usr/lib/ocf", OCF_RESOURCE_INSTANCE="bench",
                  OCF_RESKEY_auth_mode="noauth", OCF_RESKEY_masakari_url=MASAKARI,
                  OCF_RESKEY_hostname="node1", OCF_RESKEY_state_dir="/run/bench-mr",
+                 # Polling only unless a setting says otherwise (the agent's default listens).
+                 OCF_RESKEY_event_wait="0",
                  OCF_RESKEY_CRM_meta_interval="10000", OCF_RESKEY_CRM_meta_timeout="20000")
 
 
