@@ -73,10 +73,16 @@ pub struct Violation {
     pub what: String,
 }
 
-/// What the watcher saw: every qemu pid with when it was first seen, and the breaches.
+/// A process as the watcher tells processes apart: its pid and its start time (clock ticks
+/// after boot). The pid alone is not enough: with the kernel's default pid_max (32768) an hour
+/// of a busy cloud reuses pids, and a guest's new qemu can get a pid an old qemu had (the
+/// 60-minute soak took a restarted guest for one that never came back).
+pub type ProcessKey = (u32, u64);
+
+/// What the watcher saw: every qemu process with when it was first seen, and the breaches.
 #[derive(Default)]
 pub struct Seen {
-    pub first_seen: BTreeMap<u32, (String, f64)>,
+    pub first_seen: BTreeMap<ProcessKey, (String, f64)>,
     pub violations: Vec<Violation>,
     pub samples: u64,
     /// The longest time between the starts of two samples.
@@ -136,8 +142,11 @@ impl Watcher {
             last = Some(started);
             for (instance, pids) in &qemus {
                 for &pid in pids {
+                    let Some(started) = start_ticks(pid) else {
+                        continue;
+                    };
                     seen.first_seen
-                        .entry(pid)
+                        .entry((pid, started))
                         .or_insert_with(|| (instance.clone(), at));
                 }
                 if pids.len() > 1 {
@@ -174,9 +183,22 @@ impl Watcher {
             .first_seen
             .iter()
             .filter(|(_, (i, at))| i == instance && *at >= since)
-            .map(|(pid, (_, at))| (*pid, *at))
+            .map(|((pid, _), (_, at))| (*pid, *at))
             .collect()
     }
+}
+
+/// When process `pid` started, in clock ticks after boot (field 22 of /proc/PID/stat); None
+/// once it is gone.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name start with field 3 (the state).
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(22 - 3)?
+        .parse()
+        .ok()
 }
 
 /// The watcher's thread runs at a higher priority (nice -10) than the cloud it watches, so that
@@ -199,5 +221,24 @@ fn raise_priority() {
         .is_ok_and(|s| s.success());
     if !ok {
         eprintln!("soak: could not raise the watcher's priority (renice); samples may come late");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::start_ticks;
+
+    #[test]
+    fn a_process_is_told_apart_by_its_start() {
+        let me = start_ticks(std::process::id()).expect("this process's start");
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep");
+        let started = start_ticks(child.id()).expect("the child's start");
+        assert!(started >= me, "{started} < {me}");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(start_ticks(child.id()), None, "gone");
     }
 }
