@@ -585,12 +585,21 @@ impl MasakariRestart {
         else {
             return;
         };
-        let room = |d: Duration| d.saturating_sub(self.connection.request_timeout * 2);
+        // What is left once the notification's request_timeout (and a second) is set aside.
+        // A listening monitor keeps request_timeout + 2 s for the report an event triggers, so
+        // there is always a second or more here, enough for a stop nova does in a fraction.
+        let room = |d: Duration| {
+            d.saturating_sub(self.connection.request_timeout + Duration::from_secs(1))
+        };
         let budget = match ctx.deadline.remaining() {
             Some(left) => room(left).min(self.connection.request_timeout),
             None => self.connection.request_timeout,
         };
-        if budget < Duration::from_secs(1) {
+        if budget < Duration::from_millis(500) {
+            ocf_lib::info!(
+                "no time left in this monitor to stop {} ({uuid}) in nova first: Masakari is told at once",
+                incident.domain
+            );
             return;
         }
         let wait = ocf_lib::Deadline::after(budget);
