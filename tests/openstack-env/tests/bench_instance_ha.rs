@@ -7,8 +7,8 @@
 //!   `nova_stop`, and masakari-instancemonitor; then what each monitor costs the compute host
 //!   (CPU and resident memory over two idle minutes, side by side);
 //! * node death → instance ACTIVE elsewhere, each round broken into its phases from the
-//!   cluster's and OpenStack's own records (connection loss detected and fencing decided in
-//!   Pacemaker's logs, the power-off in MAAS's, the fencing's end in the fencers' history, the
+//!   cluster's and OpenStack's own records (connection loss detected, fencing decided and
+//!   fence_maas's confirmed power-off in Pacemaker's logs, the fencing's end in the fencers' history, the
 //!   notification in masakari-api's log, the evacuation in nova's instance actions): fence_maas
 //!   and fence_masakari without and with `nova_force_down` (Masakari's
 //!   `wait_period_after_service_update` 12 s, then 0 s), the latter again with the remote
@@ -23,7 +23,7 @@
 use oxha_harness::wait_for;
 use oxha_multinode::storm::{fence_history, log_time, utc_offset};
 use oxha_multinode::{now, FULL_NODES, REMOTE_MONITOR};
-use oxha_openstack_env::{compute, Compute, Monitor, OpenStack, COMPUTES};
+use oxha_openstack_env::{compute, Compute, Monitor, OpenStack, COMPUTES, POWER_DEVICE};
 use std::time::Duration;
 
 const V01: &str = "virt-node-01.maas";
@@ -61,7 +61,7 @@ struct HostRound {
     detected: f64,
     /// The scheduler decided to fence the node.
     decided: f64,
-    /// MAAS powered the machine off.
+    /// fence_maas confirmed the machine off (its `off` returned 0, in the fencer's log).
     powered_off: f64,
     /// The fencers recorded the fencing done (the whole level: fence_maas, fence_masakari).
     fenced: f64,
@@ -79,7 +79,7 @@ type Phase = (&'static str, fn(&HostRound) -> f64);
 const HOST_PHASES: [Phase; 7] = [
     ("connection lost", |r| r.detected),
     ("fencing decided", |r| r.decided),
-    ("MAAS off", |r| r.powered_off),
+    ("MAAS off confirmed", |r| r.powered_off),
     ("fencing done", |r| r.fenced),
     ("Masakari notified", |r| r.notified),
     ("nova asked to evacuate", |r| r.evacuate),
@@ -188,6 +188,14 @@ fn host_round(os: &OpenStack) -> HostRound {
     .flatten()
     .reduce(f64::min);
     let decided = logged(os, &[&format!("Remote node {node} will be fenced")], died);
+    let maas_confirmed = logged(
+        os,
+        &[
+            &format!("targeting {node} using {POWER_DEVICE} returned 0"),
+            "Operation 'off'",
+        ],
+        died,
+    );
     let notified = os
         .notification_accepted_after(died)
         .expect("Masakari accepted a host notification");
@@ -198,7 +206,7 @@ fn host_round(os: &OpenStack) -> HostRound {
     HostRound {
         detected: after(detected),
         decided: after(decided),
-        powered_off: after(os.fenced_at(node, died)),
+        powered_off: after(maas_confirmed),
         fenced: fenced - died,
         notified: notified - died,
         evacuate: evacuate - died,
