@@ -13,7 +13,8 @@
 //! * status: Masakari's view of the host: on maintenance (Masakari already handles it as
 //!   failed, and would refuse a new notification with 409) is "off", otherwise "on". After
 //!   this process delivered the notification, the host is "off" for the rest of the run.
-//! * set off: optionally mark nova-compute `forced_down`, then POST the notification; 202,
+//! * set off: mark nova-compute `forced_down` (`nova_force_down`), or else wait until nova
+//!   counts the host down (`nova_down_wait`), then POST the notification; 202,
 //!   409 duplicate and 409 maintenance count as delivered. Network errors and 5xx are retried
 //!   until `power_timeout` (within `total_timeout`).
 //! * set on: nothing to tell Masakari (an operator clears `on_maintenance` once the host is
@@ -28,7 +29,7 @@ use oxha_masakari_api::{
     CONNECTION_PARAMS,
 };
 use std::collections::HashSet;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 static PARAMS: &[Param] = &[
     opt::PASSWORD_SCRIPT,
@@ -37,7 +38,13 @@ static PARAMS: &[Param] = &[
         "Mark the host's nova-compute service forced_down before notifying Masakari",
     )
     .default("false")
-    .longdesc("Before the notification, mark the nova-compute service of the host forced_down (nova API PUT /os-services/{id}, microversion 2.53; the compute endpoint comes from the keystone catalog, so auth_mode=keystone is required). nova then counts the host down at once instead of after service_down_time, so Masakari's wait_period_after_service_update can be 0 (see NOVA FORCED_DOWN). A failure to mark it fails the fence (nothing is posted to Masakari). fence_masakari never clears it: when the host is back, clear it with openstack compute service set --up HOST nova-compute, together with the walkthrough's --enable and on_maintenance=False."),
+    .longdesc("Before the notification, mark the nova-compute service of the host forced_down (nova API PUT /os-services/{id}, microversion 2.53; the compute endpoint comes from the keystone catalog, so auth_mode=keystone is required). nova then counts the host down at once instead of after service_down_time, so Masakari's wait_period_after_service_update can be 0 (see NOVA SERVICE DOWN). A failure to mark it fails the fence (nothing is posted to Masakari). fence_masakari never clears it: when the host is back, clear it with openstack compute service set --up HOST nova-compute, together with the walkthrough's --enable and on_maintenance=False."),
+    Param::duration(
+        "nova_down_wait",
+        "Wait up to this long for nova to count the host down before notifying Masakari",
+    )
+    .default("30")
+    .longdesc("Without nova_force_down: before the notification, ask nova every half second, up to this long, whether it counts the host's nova-compute service down (no heartbeat for service_down_time). nova refuses evacuations from a host it counts up, and its API, asked by Masakari to disable the service of a host it counts up, first waits rpc_response_timeout for the dead host's answer. Told once nova counts the host down, Masakari can evacuate at once, with wait_period_after_service_update=0 (see NOVA SERVICE DOWN). When the wait runs out, or nova cannot be asked, Masakari is told all the same and the reason logged. The wait is cut to leave the notification its time within total_timeout. 0 notifies at once. Needs auth_mode=keystone (the compute endpoint comes from the catalog) and a user nova lets list services (the admin role, as Masakari's own user has); with auth_mode=noauth it is off."),
     Param::string(
         "extra_power_agents",
         "Site-specific fence agents that confirm a host powered off",
@@ -87,20 +94,26 @@ fence_masakari declares no list action, so the fencer never takes it for a devic
     },
     ManSection {
         title: "HOW IT WORKS",
-        body: "Its off (and the off half of reboot) posts COMPUTE_HOST STOPPED with host_status NORMAL and cluster_status OFFLINE for the plug (the node name, which must be the Masakari host name; use pcmk_host_map when they differ). 202, 409 duplicate and 409 'under maintenance' are success. Network errors and 5xx are retried until power_timeout; then the fence fails and Pacemaker retries the level. With nova_force_down=true it first marks the host's nova-compute service forced_down (see NOVA FORCED_DOWN).
+        body: "Its off (and the off half of reboot) posts COMPUTE_HOST STOPPED with host_status NORMAL and cluster_status OFFLINE for the plug (the node name, which must be the Masakari host name; use pcmk_host_map when they differ). 202, 409 duplicate and 409 'under maintenance' are success. Network errors and 5xx are retried until power_timeout; then the fence fails and Pacemaker retries the level. Before it posts, it waits until nova counts the host's nova-compute service down (nova_down_wait), or with nova_force_down=true marks it forced_down (see NOVA SERVICE DOWN).
 
 status is on when Masakari knows the host and it is not on maintenance, off when it is on maintenance (Masakari already treats it as failed), and an error when no segment has the host. on does nothing: once the host is healthy an operator clears on_maintenance, as Masakari requires. monitor checks that the API answers with these credentials, then the topology.
 
 Requests go to keystone and Masakari only: a redirect answer is an error and is never followed (with the token or the password), no proxy is used unless the proxy parameter names one, and a URL with a user name or password in it is refused. All of it fits in total_timeout (default 50 s for off and reboot, 15 s for status and monitor): keep pcmk_off_timeout and pcmk_reboot_timeout (default: stonith-timeout, 60 s) at least 10 s above it.",
     },
     ManSection {
-        title: "NOVA FORCED_DOWN",
-        body: "Masakari disables the failed host's nova-compute service, then sleeps wait_period_after_service_update (default 180 s; charm-masakari's evacuation-delay) before it evacuates, because nova refuses to evacuate from a host whose service it still counts up, and nova counts a service up until it has missed heartbeats for service_down_time (default 60 s). With nova_force_down=true, fence_masakari marks the service forced_down before it notifies, and it runs only after the power device of its fencing level confirmed the host off: nova counts the host down from that moment, so the wait protects nothing and can be set to 0 in masakari.conf:
+        title: "NOVA SERVICE DOWN",
+        body: "Masakari disables the failed host's nova-compute service, then sleeps wait_period_after_service_update (default 180 s; charm-masakari's evacuation-delay) before it evacuates, because nova refuses to evacuate from a host whose service it still counts up, and nova counts a service up until it has missed heartbeats for service_down_time (default 60 s). That sleep is a guess at when nova will count the host down. fence_masakari does not guess, in one of two ways:
+
+By default (nova_down_wait, 30 s) it asks nova every half second until nova counts the host down, and only then notifies: the host is off (the power device confirmed it) and nova now refuses nothing, so Masakari's sleep only delays the evacuation. When the wait runs out first (nova_down_wait shorter than what is left of service_down_time once the host is fenced) or nova cannot be asked, it notifies all the same and logs why; keep Masakari's wait then.
+
+With nova_force_down=true it marks the service forced_down before it notifies: nova counts the host down from that moment, whatever service_down_time is.
+
+Either way Masakari's wait protects nothing and can be set to 0 in masakari.conf:
 
   [DEFAULT]
   wait_period_after_service_update = 0
 
-This is safe only while every COMPUTE_HOST notification Masakari gets comes from fence_masakari with nova_force_down=true (not from masakari-hostmonitor, which sends no forced_down and reports hosts before they are fenced). Marking the service down first also spares Masakari's disable call nova's RPC round trip to the dead host (nova-api asks a service it counts up to update its placement trait, and waits rpc_response_timeout, default 60 s, for the dead host's answer).
+This is safe only while every COMPUTE_HOST notification Masakari gets comes from fence_masakari, and fence_masakari's log shows nova counting each host down (\"nova counts HOST down\") or forced_down: not from masakari-hostmonitor, which reports hosts before they are fenced and whatever nova counts them. Notifying once nova counts the host down also spares Masakari's disable call nova's RPC round trip to the dead host (nova-api asks a service it counts up to update its placement trait, and waits rpc_response_timeout, default 60 s, for the dead host's answer).
 
 forced_down is cleared by the operator, not by fence_masakari's on: in a reboot the fencer runs on seconds after off, before Masakari has evacuated, and clearing it then would make nova count the host up again from its last heartbeat and refuse the evacuation. nova itself refuses to clear it (HTTP 400) while the host's evacuations are recorded as done, that is until the host's nova-compute has started again and cleaned up the evacuated instances; an instance evacuated twice (Masakari re-ran a recovery) leaves one record until nova-compute starts once more: restart it, then clear forced_down. Masakari keeps the host disabled and on maintenance until an operator reinserts it anyway; the reinsert, once nova-compute runs on the host again, is
 
@@ -130,9 +143,14 @@ pub static META: AgentMeta = AgentMeta {
     man_sections: MAN,
 };
 
+/// How often nova is asked whether it counts a fenced host down.
+const NOVA_DOWN_POLL: Duration = Duration::from_millis(500);
+
 pub struct MasakariFence {
     client: MasakariClient,
     nova_force_down: bool,
+    /// Zero when off (nova_down_wait=0, or auth_mode=noauth).
+    nova_down_wait: Duration,
     /// Hosts whose STOPPED notification this run delivered.
     notified: HashSet<String>,
     /// Hosts this run was asked to power on (a no-op for Masakari).
@@ -236,6 +254,40 @@ impl MasakariFence {
         }
     }
 
+    /// Waits (`nova_down_wait`) until nova counts `plug` down. Never fails the fence: the host
+    /// is off, and Masakari must hear of it whatever nova says; its evacuation then waits for
+    /// nova (wait_period_after_service_update) as it would without this agent.
+    fn wait_nova_down(&mut self, ctx: &FenceContext, plug: &str) {
+        // Leave the notification a request and a retry within the action's budget.
+        let reserve = ctx.request_timeout + Duration::from_secs(2);
+        let room = ctx
+            .budget
+            .remaining()
+            .map(|left| left.saturating_sub(reserve));
+        let wait = room.map_or(self.nova_down_wait, |r| r.min(self.nova_down_wait));
+        if wait.is_zero() {
+            ocf_lib::warn!(
+                "no time left to wait for nova to count {plug} down: Masakari is told now"
+            );
+            return;
+        }
+        let asked = Instant::now();
+        let deadline = ocf_lib::Deadline::after(wait);
+        match nova::wait_counted_down(self.client.session(), plug, &deadline, NOVA_DOWN_POLL) {
+            Ok(true) => ocf_lib::info!(
+                "nova counts {plug} down ({:.1}s)",
+                asked.elapsed().as_secs_f64()
+            ),
+            Ok(false) => ocf_lib::warn!(
+                "nova still counts {plug} up after {:.1}s (nova_down_wait): Masakari is told now, and its evacuation waits for nova",
+                wait.as_secs_f64()
+            ),
+            Err(f) => ocf_lib::warn!(
+                "cannot ask nova whether it counts {plug} down: {f}; Masakari is told now"
+            ),
+        }
+    }
+
     fn notify(&mut self, ctx: &FenceContext, plug: &str) -> Result<(), FenceError> {
         let mut payload = serde_json::Map::new();
         payload.insert("event".into(), "STOPPED".into());
@@ -296,6 +348,13 @@ impl FenceAgent for MasakariFence {
     fn from_options(ctx: &FenceContext) -> Result<Self, FenceError> {
         let connection = Connection::from_params(&ctx.params).map_err(FenceError::config)?;
         let nova_force_down = ctx.params.bool("nova_force_down")?;
+        // Asking nova needs its endpoint from keystone's catalog.
+        let nova_down_wait = match (&connection.auth, nova_force_down) {
+            (Auth::Keystone(_), false) => {
+                ctx.params.duration("nova_down_wait")?.unwrap_or_default()
+            }
+            _ => Duration::ZERO,
+        };
         if nova_force_down && matches!(connection.auth, Auth::NoAuth) {
             return Err(FenceError::config(
                 "nova_force_down=true needs auth_mode=keystone (the compute endpoint comes from the catalog)",
@@ -312,6 +371,7 @@ impl FenceAgent for MasakariFence {
         Ok(MasakariFence {
             client: MasakariClient::new(session),
             nova_force_down,
+            nova_down_wait,
             notified: HashSet::new(),
             powered_on: HashSet::new(),
         })
@@ -353,6 +413,8 @@ impl FenceAgent for MasakariFence {
         }
         if self.nova_force_down {
             self.force_down(ctx, plug)?;
+        } else if !self.nova_down_wait.is_zero() {
+            self.wait_nova_down(ctx, plug);
         }
         self.notify(ctx, plug)?;
         self.notified.insert(plug.to_string());

@@ -104,37 +104,67 @@ pub fn hypervisors(session: &mut Session) -> Result<Vec<Hypervisor>, Failure> {
     Ok(list.hypervisors)
 }
 
-/// Marks the nova-compute service of `host` forced down. Already forced down is success.
-pub fn force_down(session: &mut Session, host: &str) -> Result<NovaService, Failure> {
-    let base = session.endpoint(
-        SERVICE_TYPES,
-        None,
-        "auth_mode=keystone (the compute endpoint comes from the catalog)",
-    )?;
+/// The nova-compute service of `host`: exactly one, or a refusal saying what nova has.
+pub fn compute_service(session: &mut Session, host: &str) -> Result<NovaService, Failure> {
+    let base = compute_endpoint(session)?;
     let mut list = Url::parse(&join(&base, "os-services"))
         .map_err(|e| Failure::Refused(0, format!("compute endpoint {base}: {e}")))?;
     list.query_pairs_mut()
         .append_pair("binary", "nova-compute")
         .append_pair("host", host);
     let services: ServiceList = session.get_json(list.as_str(), &[MICROVERSION])?;
-    let service = match services.services.as_slice() {
-        [one] => one.clone(),
-        [] => {
-            return Err(Failure::Refused(
-                404,
-                format!("nova has no nova-compute service on host '{host}'"),
-            ))
+    match services.services.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Failure::Refused(
+            404,
+            format!("nova has no nova-compute service on host '{host}'"),
+        )),
+        many => Err(Failure::Refused(
+            409,
+            format!(
+                "nova has {} nova-compute services on host '{host}'",
+                many.len()
+            ),
+        )),
+    }
+}
+
+/// Whether nova counts the service down: forced down, or no heartbeat for
+/// `service_down_time`. nova refuses to evacuate from a host whose service it counts up.
+pub fn counted_down(service: &NovaService) -> bool {
+    service.forced_down || service.state == "down"
+}
+
+/// Asks nova every `every` until `deadline` whether it counts `host`'s nova-compute service
+/// down. `Ok(true)` once it does, `Ok(false)` when the deadline came first; a refusal (no
+/// such service, no right to list services) ends the wait at once, and network errors and
+/// 5xx are asked again, the last one returned if nova never answered.
+pub fn wait_counted_down(
+    session: &mut Session,
+    host: &str,
+    deadline: &ocf_lib::Deadline,
+    every: std::time::Duration,
+) -> Result<bool, Failure> {
+    loop {
+        let unanswered = match compute_service(session, host) {
+            Ok(service) if counted_down(&service) => return Ok(true),
+            Ok(_) => None,
+            Err(f @ Failure::Transient(_)) => Some(f),
+            Err(f) => return Err(f),
+        };
+        if !deadline.sleep(every) {
+            return match unanswered {
+                Some(f) => Err(f),
+                None => Ok(false),
+            };
         }
-        many => {
-            return Err(Failure::Refused(
-                409,
-                format!(
-                    "nova has {} nova-compute services on host '{host}'",
-                    many.len()
-                ),
-            ))
-        }
-    };
+    }
+}
+
+/// Marks the nova-compute service of `host` forced down. Already forced down is success.
+pub fn force_down(session: &mut Session, host: &str) -> Result<NovaService, Failure> {
+    let service = compute_service(session, host)?;
+    let base = compute_endpoint(session)?;
     if service.forced_down {
         return Ok(service);
     }

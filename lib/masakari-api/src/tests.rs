@@ -61,6 +61,14 @@ fn recording_fake() -> (u16, Seen) {
                         .into(),
                     false,
                 ),
+                ("GET", u) if u.ends_with("&host=compute-down") => (
+                    200,
+                    r#"{"services": [{"id": "5f0c-down", "binary": "nova-compute", "host": "compute-down", "forced_down": false, "state": "down", "status": "disabled"}]}"#.into(),
+                    false,
+                ),
+                ("GET", u) if u.ends_with("&host=compute-none") => {
+                    (200, r#"{"services": []}"#.into(), false)
+                }
                 ("GET", u) if u.starts_with("/v2.1/os-services?") => (
                     200,
                     r#"{"services": [{"id": "5f0c-uuid", "binary": "nova-compute", "host": "compute-1", "forced_down": false, "state": "up", "status": "enabled"}]}"#.into(),
@@ -349,6 +357,52 @@ fn force_down_request_is_a_put_with_microversion_2_53() {
     .expect("session");
     let err = nova::force_down(&mut noauth, "compute-1").expect_err("no catalog");
     assert!(err.to_string().contains("auth_mode=keystone"), "{err}");
+}
+
+#[test]
+fn a_fenced_host_is_waited_for_until_nova_counts_it_down() {
+    let (port, seen) = recording_fake();
+    let mut session =
+        Session::new(keystone(port), Deadline::after(Duration::from_secs(20))).expect("session");
+    let every = Duration::from_millis(50);
+    let soon = || Deadline::after(Duration::from_millis(300));
+    assert_eq!(
+        nova::wait_counted_down(&mut session, "compute-down", &soon(), every),
+        Ok(true)
+    );
+    let asked = |host: &str| {
+        seen.lock()
+            .expect("log")
+            .iter()
+            .filter(|l| l.contains(&format!("&host={host} ")))
+            .count()
+    };
+    assert_eq!(asked("compute-down"), 1, "down at the first answer");
+    // Counted up all along: asked again and again, then the deadline ends the wait.
+    assert_eq!(
+        nova::wait_counted_down(&mut session, "compute-1", &soon(), every),
+        Ok(false)
+    );
+    assert!(
+        asked("compute-1") >= 3,
+        "asked {} times",
+        asked("compute-1")
+    );
+    // A host nova does not know ends the wait at once, with the reason.
+    let err = nova::wait_counted_down(&mut session, "compute-none", &soon(), every)
+        .expect_err("no such service");
+    assert!(
+        err.to_string()
+            .contains("no nova-compute service on host 'compute-none'"),
+        "{err}"
+    );
+    assert_eq!(asked("compute-none"), 1);
+    // Nobody listening: the network error, once the deadline passed.
+    let mut gone =
+        Session::new(keystone(1), Deadline::after(Duration::from_secs(5))).expect("session");
+    let err =
+        nova::wait_counted_down(&mut gone, "compute-1", &soon(), every).expect_err("unreachable");
+    assert!(matches!(err, Failure::Transient(_)), "{err}");
 }
 
 #[test]
