@@ -678,6 +678,32 @@ impl OpenStack {
             .find(|&at| at >= since)
     }
 
+    /// What nova-api said when a service update (Masakari's disable) of `host`'s nova-compute
+    /// after `since` wanted to tell the host: `Some(true)` when nova counted the service down
+    /// (it then skips its RPC to the host), `Some(false)` when it counted it up and its RPC to
+    /// the dead host failed (after rpc_response_timeout), `None` before either.
+    pub fn nova_counted_down_at_disable(&self, host: &str, since: f64) -> Option<bool> {
+        let log = self.state.join("openstack/logs/nova-api.log");
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let down = format!("Compute service on host {host} is down.");
+        let rpc_failed = format!("resource providers managed by host {host}.");
+        text.lines()
+            .filter(|l| {
+                l.get(..23)
+                    .and_then(oxha_multinode::masakari::epoch_of)
+                    .is_some_and(|at| at >= since)
+            })
+            .find_map(|l| {
+                if l.contains(&down) {
+                    Some(true)
+                } else if l.contains(&rpc_failed) {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+    }
+
     /// Waits for a notification matching `pred` and returns it.
     #[track_caller]
     pub fn wait_notification(
@@ -1126,7 +1152,17 @@ impl OpenStack {
     /// A parameter of the masakari-restart clone (`event_wait`, ...); `None` removes it (a
     /// parameter that is not set is left so).
     pub fn set_restart_param(&self, name: &str, value: Option<&str>) {
-        let mut argv = vec!["crm_resource", "--resource", RESTART_RESOURCE];
+        self.set_param(RESTART_RESOURCE, name, value);
+    }
+
+    /// A parameter of the fence_masakari device (`nova_down_wait`, ...), as
+    /// [`OpenStack::set_restart_param`]; `nova_force_down` has [`OpenStack::fresh_with`].
+    pub fn set_fence_masakari_param(&self, name: &str, value: Option<&str>) {
+        self.set_param(MASAKARI_DEVICE, name, value);
+    }
+
+    fn set_param(&self, resource: &str, name: &str, value: Option<&str>) {
+        let mut argv = vec!["crm_resource", "--resource", resource];
         match value {
             Some(v) => argv.extend(["--set-parameter", name, "--parameter-value", v]),
             None => argv.extend(["--delete-parameter", name]),

@@ -1,18 +1,16 @@
-//! fence_masakari's `nova_force_down` against the real nova: after the power fence confirmed a
-//! compute host off, fence_masakari marks its nova-compute service forced_down, so nova counts
-//! it down at once and Masakari's wait after disabling it (`wait_period_after_service_update`)
-//! can be 0. Compared with the same failure without it (the wait then has to outlast
-//! `service_down_time`). The instance_ha binary's cluster and OpenStack, the walkthrough's
-//! reserved_host segment, every step through the real `openstack` client.
+//! fence_masakari and nova's view of the fenced host, against the real nova. Masakari's wait
+//! after disabling the failed host's service (`wait_period_after_service_update`) stands for
+//! nova counting the host down; fence_masakari makes it unneeded in either of two ways, and
+//! both run here with the wait at 0: with `nova_force_down` it marks the service forced_down
+//! after the power fence (nova counts it down at once); by default (`nova_down_wait`) it
+//! notifies only once nova counts it down (after `service_down_time`). The instance_ha binary's
+//! cluster and OpenStack, the walkthrough's reserved_host segment, every step through the real
+//! `openstack` client.
 
 use super::{stack, LogsOnFailure, V01, V02, V10};
 use oxha_multinode::now;
 use oxha_openstack_env::{compute, rows, OpenStack, Recovery};
 use std::time::Duration;
-
-/// Masakari's wait without forced_down: more than nova's service_down_time (10 s here) after
-/// the last heartbeat, as scripts/openstack-env configures it.
-const WAIT_WITHOUT_FORCED_DOWN: u32 = 12;
 
 /// The walkthrough's S1 (virt-node-01.maas reserved and disabled) and bionic-1 on
 /// virt-node-02.maas.
@@ -135,21 +133,29 @@ fn forced_down_evacuates_without_waiting_then_reinsert() {
 }
 
 #[test]
-fn without_forced_down_masakari_waits_for_nova() {
+fn without_forced_down_fence_masakari_notifies_once_nova_counts_the_host_down() {
     let guard = stack();
     let os = guard.as_ref().expect("stack");
     let _logs = LogsOnFailure(os);
-    os.fresh_with(false, WAIT_WITHOUT_FORCED_DOWN);
+    os.fresh_with(false, 0);
     seed_segment(os);
     let (rec, forced_at) = fail_v02(os);
-    rec.print(&format!(
-        "reserved_host, nova_force_down=false, wait_period_after_service_update={WAIT_WITHOUT_FORCED_DOWN}"
-    ));
+    rec.print(
+        "reserved_host, nova_force_down=false (nova_down_wait), wait_period_after_service_update=0",
+    );
     assert_eq!(
         forced_at, None,
         "nova_force_down=false forced the service down"
     );
     assert_eq!(os.forced_down(V02), Some(false));
+    // nova's own word: when Masakari disabled the service (its first step on the
+    // notification), nova already counted the host down. Notified any earlier, nova would
+    // have called the dead host and logged the failed call rpc_response_timeout later.
+    assert_eq!(
+        os.nova_counted_down_at_disable(V02, rec.died_at),
+        Some(true),
+        "nova-api did not count {V02} down when Masakari disabled it"
+    );
     let after = os.compute_service_forced_table();
     eprintln!("{}", after.text);
     assert!(after.rows.contains(&vec![
