@@ -69,6 +69,33 @@ pub fn replace_durably(path: &Path, data: &[u8]) -> Result<(), (&'static str, io
         .map_err(|e| ("fsync of the directory", e))
 }
 
+/// [`replace`] for a file only its owner may read or write (mode 0600 from its creation, never
+/// readable by others in between), such as a cached credential.
+pub fn replace_private(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = tmp_path(path);
+    // A left-over temporary file may have another mode: never write into it.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(data)?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
+/// Whether `meta` is a regular file owned by this process's user that nobody else may read or
+/// write: what a file holding a credential must be before it is believed.
+pub fn is_private(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.is_file() && meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o077 == 0
+}
+
 fn tmp_path(path: &Path) -> std::path::PathBuf {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -78,6 +105,27 @@ fn tmp_path(path: &Path) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_files_are_created_0600_and_checked() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("oxha-private-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("token");
+        // A left-over temporary file readable by others is replaced, not written into.
+        std::fs::write(tmp_path(&path), b"old").expect("tmp");
+        std::fs::set_permissions(tmp_path(&path), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        replace_private(&path, b"secret").expect("written");
+        let meta = std::fs::metadata(&path).expect("meta");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert!(is_private(&meta));
+        assert_eq!(std::fs::read(&path).expect("read"), b"secret");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        assert!(!is_private(&std::fs::metadata(&path).expect("meta")));
+        assert!(!is_private(&std::fs::metadata(&dir).expect("meta")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn replaces_whole_files() {

@@ -63,7 +63,7 @@ static PARAMS: &[Param] = &[
         .check(check_report),
     Param::boolean("report_existing", "Report guests already crashed when the agent starts").default("false"),
     Param::string("state_dir", "Directory for the agent's state")
-        .longdesc("Holds the last seen domain states and the incidents not yet delivered. Default: $HA_RSCTMP/masakari-restart-<instance>.")
+        .longdesc("Holds the last seen domain states, the incidents not yet delivered and the keystone token between monitors (keystone-token, mode 0600). Default: $HA_RSCTMP/masakari-restart-<instance>.")
         .unique_group("state_dir"),
     Param::integer("retry_max", "Attempts per incident within one monitor").default("3"),
     Param::duration("retry_interval", "Pause between attempts within one monitor").default("5s"),
@@ -133,6 +133,8 @@ A crash Masakari accepted is followed until Masakari has ended its recovery, wha
 An operator stop (virsh destroy, shutdown) is not a crash and is never reported. stop removes the running marker and keeps undelivered incidents for the next start.
 
 state_dir/state.json is written durably (a temporary file, fsync, rename, fsync of the directory), under an exclusive lock (state_dir/lock): a monitor left listening by an executor that died (pacemaker_remoted killed or restarted) and the agent started under the new one take turns at it, and the orphan stops listening at its next event. A state file that cannot be read or parsed fails monitor and start with a reason naming it, rather than starting from an empty state and dropping the incidents it may hold: look at it, move it away, then clean up the resource.
+
+With auth_mode=keystone the token is kept in state_dir/keystone-token (mode 0600, readable by root only; a file with any other owner or mode is not believed) and used by later monitors for up to 15 minutes after keystone issued it, for the same auth_url, user and project: a crash report then asks keystone nothing, and nova and Masakari validate a token they already know. A token refused with 401 (expired, revoked, a changed password) is dropped and a new one asked for at once. The password is never written there.
 
 virsh runs with a cleaned environment (PATH, LANG, LC_ALL=C; none of the agent's OCF_RESKEY_ variables). Keystone and Masakari are reached directly: a redirect is never followed (the incident is kept for the next monitor), no proxy is used unless the proxy parameter names one, URLs with a user name or password are refused, and certificates are checked against the system store plus ca_file.",
     },
@@ -222,7 +224,7 @@ pub struct MasakariRestart {
 }
 
 /// How often nova is asked whether a server it was told to stop is stopped.
-const NOVA_STOP_POLL: Duration = Duration::from_millis(100);
+const NOVA_STOP_POLL: Duration = Duration::from_millis(50);
 
 impl MasakariRestart {
     fn marker(&self) -> PathBuf {
@@ -246,6 +248,13 @@ impl MasakariRestart {
 
     fn save(&self, state: &State) -> Result<(), OcfError> {
         self.state_file().save(state).map_err(OcfError::generic)
+    }
+
+    /// A session with the token kept in state_dir between monitors: a crash report then asks
+    /// keystone nothing, and the services validate a token they have seen.
+    fn session(&self, ctx: &Context) -> Result<Session, String> {
+        Session::new(self.connection.clone(), ctx.deadline)
+            .map(|s| s.with_token_cache(self.state_dir.join("keystone-token")))
     }
 
     fn hostname(&self) -> Result<String, OcfError> {
@@ -328,17 +337,16 @@ impl MasakariRestart {
         if crashed.is_empty() {
             return;
         }
-        let mut client =
-            match Session::new(self.connection.clone(), ctx.deadline).map(MasakariClient::new) {
-                Ok(c) => c,
-                Err(e) => {
-                    ocf_lib::warn!(
-                        "cannot build the Masakari client to follow {} recovery(ies): {e}",
-                        crashed.len()
-                    );
-                    return;
-                }
-            };
+        let mut client = match self.session(ctx).map(MasakariClient::new) {
+            Ok(c) => c,
+            Err(e) => {
+                ocf_lib::warn!(
+                    "cannot build the Masakari client to follow {} recovery(ies): {e}",
+                    crashed.len()
+                );
+                return;
+            }
+        };
         for uuid in crashed {
             let Some(followed) = state.followed.get(&uuid).cloned() else {
                 continue;
@@ -436,7 +444,7 @@ impl MasakariRestart {
         if state.pending.is_empty() {
             return;
         }
-        let session = Session::new(self.connection.clone(), ctx.deadline);
+        let session = self.session(ctx);
         let mut client = match session.map(MasakariClient::new) {
             Ok(c) => c,
             Err(e) => {

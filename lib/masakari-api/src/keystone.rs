@@ -2,7 +2,7 @@
 
 use crate::params::Credentials;
 use ocf_lib::Secret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// The body of `POST /v3/auth/tokens` (the password is exposed here and nowhere else).
@@ -38,7 +38,7 @@ pub struct TokenBody {
     pub catalog: Vec<CatalogService>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct CatalogService {
     #[serde(rename = "type")]
     pub kind: String,
@@ -46,7 +46,7 @@ pub struct CatalogService {
     pub endpoints: Vec<CatalogEndpoint>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct CatalogEndpoint {
     #[serde(default)]
     pub interface: String,

@@ -6,10 +6,40 @@ use crate::keystone::{self, CatalogService, TokenAnswer};
 use crate::params::{Auth, Connection};
 use ocf_lib::{Deadline, Secret};
 use oxha_http::reqwest::{self, blocking::Client, Method};
-use std::time::Duration;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 /// Below this, a request is not worth starting.
 const SMALLEST_REQUEST: Duration = Duration::from_millis(200);
+
+/// How long a cached token is used after keystone issued it: well inside keystone's default
+/// lifetime (1 h). One that expired or was revoked sooner costs a 401 and a new token.
+const CACHED_TOKEN_AGE: Duration = Duration::from_secs(15 * 60);
+
+/// A token kept on disk between invocations, with the catalog it came with and whose it is.
+#[derive(Serialize, Deserialize)]
+struct CachedToken {
+    /// The credentials it was issued for, without the password ([`cache_key`]).
+    key: String,
+    /// When keystone issued it, in seconds since the epoch (this host's clock).
+    issued: u64,
+    token: String,
+    catalog: Vec<CatalogService>,
+}
+
+/// Who a token is for: everything keystone scoped it by, never the password.
+fn cache_key(c: &crate::params::Credentials) -> String {
+    format!(
+        "{}|{}|{}|{}|{}",
+        c.auth_url, c.username, c.user_domain_name, c.project_name, c.project_domain_name
+    )
+}
+
+fn epoch_secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 pub struct Session {
     http: Client,
@@ -20,6 +50,8 @@ pub struct Session {
     password: Option<Secret>,
     catalog: Vec<CatalogService>,
     deadline: Deadline,
+    /// Where a token is kept between invocations ([`Session::with_token_cache`]).
+    token_cache: Option<PathBuf>,
 }
 
 fn transport(e: &reqwest::Error) -> Failure {
@@ -41,7 +73,57 @@ impl Session {
             password: None,
             catalog: Vec::new(),
             deadline,
+            token_cache: None,
         })
+    }
+
+    /// Keeps the token in `path` (a file only this user may read, written 0600) and uses it
+    /// again in later sessions, for up to 15 minutes after keystone issued it, when it was
+    /// issued for the same credentials: an agent run every few seconds then spares keystone a
+    /// password check, and the services the validation of a new token, on the path of an
+    /// incident. A file that is not private to this user is ignored, and rewritten.
+    pub fn with_token_cache(mut self, path: PathBuf) -> Session {
+        self.token_cache = Some(path);
+        self
+    }
+
+    /// The cached token and catalog, if there is one for these credentials, young enough.
+    fn cached_token(&self) -> Option<(Secret, Vec<CatalogService>)> {
+        let (Some(path), Auth::Keystone(creds)) = (&self.token_cache, &self.conn.auth) else {
+            return None;
+        };
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        if !ocf_lib::files::is_private(&meta) {
+            return None;
+        }
+        let cached: CachedToken = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        let age = epoch_secs(SystemTime::now()).checked_sub(cached.issued)?;
+        (cached.key == cache_key(creds) && age < CACHED_TOKEN_AGE.as_secs())
+            .then(|| (Secret::new(cached.token), cached.catalog))
+    }
+
+    /// Best effort: a token that cannot be kept is asked for again next time.
+    fn keep_token(&self, issued: SystemTime) {
+        let (Some(path), Auth::Keystone(creds), Some(token)) =
+            (&self.token_cache, &self.conn.auth, &self.token)
+        else {
+            return;
+        };
+        let cached = CachedToken {
+            key: cache_key(creds),
+            issued: epoch_secs(issued),
+            token: token.expose().to_string(),
+            catalog: self.catalog.clone(),
+        };
+        if let Ok(text) = serde_json::to_vec(&cached) {
+            let _ = ocf_lib::files::replace_private(path, &text);
+        }
+    }
+
+    fn drop_cached_token(&self) {
+        if let Some(path) = &self.token_cache {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     pub fn connection(&self) -> &Connection {
@@ -66,6 +148,7 @@ impl Session {
         };
         let url = keystone::tokens_url(creds.auth_url.as_str());
         let what = format!("keystone {url}");
+        let asked = SystemTime::now();
         // A password_script that fails now may work at the next attempt (a secret store
         // restarting): the caller keeps what it had to send.
         let password = match &self.password {
@@ -106,14 +189,20 @@ impl Session {
             .map_err(|e| Failure::Refused(code, format!("{what}: unreadable token body: {e}")))?;
         self.token = Some(token);
         self.catalog = answer.token.catalog;
+        self.keep_token(asked);
         Ok(())
     }
 
     fn ensure_token(&mut self) -> Result<(), Failure> {
-        if self.token.is_none() && matches!(self.conn.auth, Auth::Keystone(_)) {
-            self.authenticate()?;
+        if self.token.is_some() || !matches!(self.conn.auth, Auth::Keystone(_)) {
+            return Ok(());
         }
-        Ok(())
+        if let Some((token, catalog)) = self.cached_token() {
+            self.token = Some(token);
+            self.catalog = catalog;
+            return Ok(());
+        }
+        self.authenticate()
     }
 
     /// The endpoint of a service: `explicit` if given, else the catalog's entry of one of
@@ -177,7 +266,10 @@ impl Session {
             }
             let text = resp.text().map_err(|e| transport(&e))?;
             if code == 401 && attempt == 0 && matches!(self.conn.auth, Auth::Keystone(_)) {
+                // Expired or revoked: a fresh one from keystone, never the cache again.
                 self.token = None;
+                self.drop_cached_token();
+                self.authenticate()?;
                 continue;
             }
             return Ok((code, text));

@@ -90,6 +90,11 @@ fn recording_fake() -> (u16, Seen) {
                     r#"{"conflictingRequest": {"code": 409, "message": "Cannot 'stop' instance 0b7d-22 while it is in vm_state stopped"}}"#.into(),
                     false,
                 ),
+                ("GET", "/v2.1/servers/0b7d-401") => (
+                    401,
+                    r#"{"error": {"code": 401, "message": "The request you have made requires authentication."}}"#.into(),
+                    false,
+                ),
                 ("GET", "/v2.1/servers/0b7d-11") => (
                     200,
                     r#"{"server": {"id": "0b7d-11", "OS-EXT-STS:vm_state": "stopped", "OS-EXT-STS:task_state": null}}"#.into(),
@@ -357,6 +362,91 @@ fn force_down_request_is_a_put_with_microversion_2_53() {
     .expect("session");
     let err = nova::force_down(&mut noauth, "compute-1").expect_err("no catalog");
     assert!(err.to_string().contains("auth_mode=keystone"), "{err}");
+}
+
+#[test]
+fn a_cached_token_is_used_again_only_when_private_young_and_for_the_same_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let (port, seen) = recording_fake();
+    let dir = std::env::temp_dir().join(format!("oxha-token-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cache = dir.join("keystone-token");
+    let tokens_asked = || {
+        seen.lock()
+            .expect("log")
+            .iter()
+            .filter(|l| l.starts_with("POST /v3/auth/tokens"))
+            .count()
+    };
+    let ask = |conn: Connection| {
+        let mut session = Session::new(conn, Deadline::after(Duration::from_secs(20)))
+            .expect("session")
+            .with_token_cache(cache.clone());
+        nova::server_state(&mut session, "0b7d-11").expect("server")
+    };
+    ask(keystone(port));
+    assert_eq!(tokens_asked(), 1);
+    let meta = std::fs::metadata(&cache).expect("kept");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(&cache).expect("read");
+    assert!(
+        !text.contains("Keystone-Pa55word"),
+        "the password was kept: {text}"
+    );
+    // The next session (a later monitor) uses it: no keystone request, the same token.
+    ask(keystone(port));
+    assert_eq!(tokens_asked(), 1);
+    assert!(seen
+        .lock()
+        .expect("log")
+        .last()
+        .expect("a request")
+        .contains("| tok-123456 |"));
+    // Another user's session does not.
+    let other = connection(&[
+        ("auth_url", &format!("http://127.0.0.1:{port}/v3")),
+        ("username", "nova"),
+        ("password", "Keystone-Pa55word"),
+        ("project_name", "services"),
+        ("interface", "internal"),
+    ])
+    .expect("valid");
+    ask(other);
+    assert_eq!(tokens_asked(), 2);
+    // Readable by others: not believed (and rewritten private).
+    ask(keystone(port));
+    assert_eq!(tokens_asked(), 3, "the other user's token was used");
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    ask(keystone(port));
+    assert_eq!(tokens_asked(), 4, "a world-readable cache was believed");
+    assert_eq!(
+        std::fs::metadata(&cache)
+            .expect("kept")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // Older than 15 minutes: asked again.
+    let text = std::fs::read_to_string(&cache).expect("read");
+    let mut cached: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let issued = cached["issued"].as_u64().expect("issued");
+    cached["issued"] = (issued - 16 * 60).into();
+    ocf_lib::files::replace_private(&cache, cached.to_string().as_bytes()).expect("aged");
+    ask(keystone(port));
+    assert_eq!(tokens_asked(), 5, "a token older than 15 minutes was used");
+    // Refused (expired, revoked): a new token from keystone, not the cached one again.
+    let mut session = Session::new(keystone(port), Deadline::after(Duration::from_secs(20)))
+        .expect("session")
+        .with_token_cache(cache.clone());
+    let err = nova::server_state(&mut session, "0b7d-401").expect_err("refused");
+    assert!(err.to_string().contains("401"), "{err}");
+    assert_eq!(
+        tokens_asked(),
+        6,
+        "the cached token was tried again after a 401"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
