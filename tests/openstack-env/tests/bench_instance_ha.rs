@@ -10,15 +10,17 @@
 //!   cluster's and OpenStack's own records (connection loss detected, fencing decided and
 //!   fence_maas's confirmed power-off in Pacemaker's logs, the fencing's end in the fencers' history, the
 //!   notification in masakari-api's log, the evacuation in nova's instance actions): fence_maas
-//!   and fence_masakari without and with `nova_force_down` (Masakari's
-//!   `wait_period_after_service_update` 12 s, then 0 s), the latter again with the remote
-//!   connections' monitor at 1 s / 2 s, and masakari-hostmonitor (on the three compute hosts,
+//!   and fence_masakari as documented (it notifies once nova counts the host down, Masakari's
+//!   `wait_period_after_service_update` 0 s), the same with `nova_down_wait=0` and the wait at
+//!   12 s (before it waited for nova), with `nova_force_down` (wait 0 s), that again with the
+//!   remote connections' monitor at 1 s / 2 s, and masakari-hostmonitor (on the three compute hosts,
 //!   configured as the charm does; fence_maas alone in the fencing levels, Masakari's wait
 //!   12 s; the node killed at phases spread evenly over the monitor's 60 s polling cycle).
 //!
 //! Every round: segment S1 (`auto`, the three hosts), bionic-1 on virt-node-02.maas (the only
 //! host whose Pacemaker name is its nova name, which masakari-hostmonitor needs). Rounds per
-//! setting: OXHA_BENCH_ROUNDS (3); OXHA_BENCH_ONLY picks settings by the names the rounds print.
+//! setting: OXHA_BENCH_ROUNDS (3) for a host, OXHA_BENCH_CRASH_ROUNDS (7) for a crash;
+//! OXHA_BENCH_ONLY picks settings by the names the rounds print.
 
 use oxha_harness::wait_for;
 use oxha_multinode::storm::{fence_history, log_time, utc_offset};
@@ -52,6 +54,15 @@ fn rounds() -> usize {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(3)
+}
+
+/// Rounds per guest-crash setting: OXHA_BENCH_CRASH_ROUNDS (7). More than for a host: a round
+/// takes seconds, and Masakari's once-a-second check makes each setting's times bimodal.
+fn crash_rounds() -> usize {
+    std::env::var("OXHA_BENCH_CRASH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(7)
 }
 
 /// One host failure: each phase in seconds after the node died (NaN when not recorded).
@@ -320,7 +331,7 @@ fn crash_setting(os: &OpenStack, label: &str) -> Vec<CrashRound> {
     setup_round(os, DEFAULTS);
     os.openstack(&["server", "set", "--property", "HA_Enabled=True", "bionic-1"])
         .expect_ok();
-    (1..=rounds())
+    (1..=crash_rounds())
         .map(|round| {
             let r = crash_round(os);
             eprintln!(
@@ -531,7 +542,7 @@ fn instance_recovery() {
     }
     println!(
         "\nguest crash → instance running again (medians of {} rounds, seconds after the kill)",
-        rounds()
+        crash_rounds()
     );
     println!("| setting | Masakari notified | new qemu | ACTIVE |");
     println!("|---|---|---|---|");
