@@ -258,8 +258,10 @@ impl MasakariFence {
     /// is off, and Masakari must hear of it whatever nova says; its evacuation then waits for
     /// nova (wait_period_after_service_update) as it would without this agent.
     fn wait_nova_down(&mut self, ctx: &FenceContext, plug: &str) {
-        // Leave the notification a request and a retry within the action's budget.
-        let reserve = ctx.request_timeout + Duration::from_secs(2);
+        // The last question to nova may take a request's time past the wait, and the
+        // notification needs one more: both within the action's budget.
+        let request = self.client.session().connection().request_timeout;
+        let reserve = request * 2 + Duration::from_secs(1);
         let room = ctx
             .budget
             .remaining()
