@@ -14,6 +14,7 @@
 
 pub mod crm_mon;
 pub mod http;
+pub mod proc_stat;
 mod stage;
 pub use stage::{fence_agent, ocf_agent, stage_dir, tool};
 

@@ -882,21 +882,8 @@ impl MultiCluster {
         let out = self
             .sh(node, "cat /proc/$(pgrep -x pacemaker-execd)/stat")
             .expect_ok();
-        // Fields after the parenthesised command name: cutime and cstime are fields 16 and 17.
-        let after = out.stdout.rsplit(')').next().unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i - 3)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        let hz = run(&["getconf", "CLK_TCK"])
-            .stdout
-            .trim()
-            .parse::<f64>()
-            .unwrap_or(100.0);
-        (ticks(16) + ticks(17)) / hz
+        oxha_harness::proc_stat::ProcStat::parse(&out.stdout)
+            .map_or(0.0, |s| s.children_cpu_seconds())
     }
 
     /// Waits until the cluster has no pending actions (as `observer` sees it).

@@ -191,14 +191,7 @@ impl Watcher {
 /// When process `pid` started, in clock ticks after boot (field 22 of /proc/PID/stat); None
 /// once it is gone.
 pub fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name start with field 3 (the state).
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(22 - 3)?
-        .parse()
-        .ok()
+    oxha_harness::proc_stat::ProcStat::of(pid).map(|s| s.start)
 }
 
 /// The watcher's thread runs at a higher priority (nice -10) than the cloud it watches, so that
