@@ -251,24 +251,6 @@ fn crash_round(os: &OpenStack) -> CrashRound {
     let notified = os
         .notification_accepted_after(killed)
         .expect("Masakari accepted a notification for bionic-1");
-    // masakari-restart's own account, when it ran (the compute host's pacemaker log).
-    let offset = utc_offset();
-    let agent_line = |needle: &str| {
-        os.cluster
-            .log_lines(node, &[needle, &instance])
-            .into_iter()
-            .filter_map(|l| Some((log_time(&l, killed, offset)?, l)))
-            .find(|(at, _)| *at >= killed - 1.0)
-    };
-    if let Some((seen, _)) = agent_line(": reporting LIFECYCLE") {
-        let stop = agent_line("nova stopped")
-            .and_then(|(_, l)| l.rsplit(" in ").next().map(|s| s.trim().to_string()));
-        eprintln!(
-            "bench: masakari-restart saw the crash {:.2}s after the kill; its nova stop took {}",
-            seen - killed,
-            stop.as_deref().unwrap_or("-")
-        );
-    }
     CrashRound {
         notified: notified - killed,
         qemu: qemu - killed,
@@ -354,21 +336,9 @@ fn usage(os: &OpenStack, node: &str, pid: u32) -> Option<(f64, u64)> {
         )
         .stdout;
     let (stat, status) = out.split_once('\n')?;
-    // Fields after the parenthesised command name: utime, stime, cutime, cstime are 14-17.
-    let fields: Vec<f64> = stat
-        .rsplit(')')
-        .next()?
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0.0))
-        .collect();
-    let ticks: f64 = (14..=17).filter_map(|i| fields.get(i - 3)).sum();
-    let hz = oxha_harness::run(&["getconf", "CLK_TCK"])
-        .stdout
-        .trim()
-        .parse::<f64>()
-        .unwrap_or(100.0);
+    let cpu = oxha_harness::proc_stat::ProcStat::parse(stat)?.cpu_seconds();
     let rss = status.split_whitespace().nth(1)?.parse().ok()?;
-    Some((ticks / hz, rss))
+    Some((cpu, rss))
 }
 
 /// The resident memory (KiB) of every process of `node` whose command line matches `pattern`.
