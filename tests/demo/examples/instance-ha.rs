@@ -204,8 +204,9 @@ fn main() {
     info(&format!(
         "fence_masakari nova_force_down=false; Masakari wait_period_after_service_update = {DEFAULT_WAIT} s"
     ));
-    info("(Masakari's own default is 180 s; this cloud's nova counts a silent host down after 10 s, so 12 s is");
-    info("its shortest safe wait: Masakari has to wait until nova counts the failed host down)");
+    info("(Masakari sleeps that long after disabling the host, a guess at when nova will count it down: its own");
+    info("default is 180 s, and this cloud's nova counts a silent host down after 10 s. fence_masakari notifies");
+    info("only once nova does (nova_down_wait), so the README sets the wait to 0; this act keeps 12 s)");
     let default = evacuation_act(&os, V02, V01);
 
     fast_path_act(&os, &mut n);
@@ -239,7 +240,8 @@ fn main() {
     }
     info("fenced: MAAS confirmed the power off (fence_maas); notified: masakari-api accepted fence_masakari's");
     info("notification; ACTIVE: nova shows bionic-1 ACTIVE on the reserved host. With nova_force_down nova");
-    info("counts the fenced host down at once, so Masakari needs no wait (set it to 0 only then: see README)");
+    info("counts the fenced host down at once; without, fence_masakari waits until nova does: either way");
+    info("Masakari needs no wait of its own (see README)");
 
     step(
         &mut n,
@@ -379,7 +381,8 @@ fn evacuation_act(os: &OpenStack, victim: &str, reserved: &str) -> (Recovery, Op
         "every process of {victim} is killed at once (qemu included); Pacemaker's connection to it fails,"
     ));
     info("the survivors fence it: fence_maas asks MAAS to power it off and waits until MAAS says off,");
-    info("then fence_masakari (same fencing level) tells Masakari; Masakari disables it in nova,");
+    info("then fence_masakari (same fencing level) tells Masakari once nova counts the host down (at once");
+    info("with nova_force_down, else when its heartbeats stopped long enough); Masakari disables it in nova,");
     info(&format!(
         "enables the reserved host {reserved} and evacuates bionic-1 there (shared instances_path)"
     ));

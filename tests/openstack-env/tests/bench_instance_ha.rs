@@ -492,7 +492,7 @@ fn instance_recovery() {
     os.fresh();
 
     println!(
-        "\nnode death → instance ACTIVE elsewhere (medians of {} rounds, seconds after the death; remote connection monitor {} / timeout {} unless said)",
+        "\nnode death → instance ACTIVE elsewhere (medians of {} rounds, seconds after the death; remote connection monitor {} / timeout {} unless said)\n",
         rounds(),
         REMOTE_MONITOR.0,
         REMOTE_MONITOR.1
@@ -511,7 +511,7 @@ fn instance_recovery() {
         host_medians.insert(*setting, row[row.len() - 1]);
     }
     println!(
-        "\nguest crash → instance running again (medians of {} rounds, seconds after the kill)",
+        "\nguest crash → instance running again (medians of {} rounds, seconds after the kill)\n",
         crash_rounds()
     );
     println!("| setting | Masakari notified | new qemu | ACTIVE |");
@@ -525,7 +525,7 @@ fn instance_recovery() {
     }
     if let Some([(restart_cpu, restart_rss), (monitor_cpu, monitor_rss)]) = cost {
         println!(
-            "\nwatching one host's guests, idle, over {} s",
+            "\nwatching one host's guests, idle, over {} s\n",
             COST_WINDOW.as_secs()
         );
         println!("| monitor | CPU seconds per hour | resident memory |");
