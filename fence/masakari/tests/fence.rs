@@ -287,10 +287,28 @@ fn metadata_validates() {
 /// `stonith_admin --reboot` of compute-3 with its level misconfigured, then the level put back.
 fn misconfigured_fencing(c: &Cluster, levels: &[&[&str]], reason: &str) {
     set_levels(c, "compute-3", levels);
-    let r = c.run(&["stonith_admin", "--reboot", "compute-3", "--timeout", "30"]);
-    assert!(
-        !r.ok(),
-        "fencing compute-3 through {levels:?} must fail: {r}"
+    // The fencer takes a new level up asynchronously, so a request right after the CIB change
+    // can still meet the topology before it. Fencing is asked again until fence_masakari's
+    // refusal is in the fencer's log; every attempt must fail, and none may reach Masakari or
+    // MAAS (checked after).
+    let log_path = c.state_dir().join("pacemaker.log");
+    let refused = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains("fence_masakari") && l.contains(reason))
+    };
+    wait_for(
+        &format!("fence_masakari's refusal '{reason}' in the fencer's log"),
+        Duration::from_secs(120),
+        || {
+            let r = c.run(&["stonith_admin", "--reboot", "compute-3", "--timeout", "30"]);
+            assert!(
+                !r.ok(),
+                "fencing compute-3 through {levels:?} must fail: {r}"
+            );
+            refused().then_some(())
+        },
     );
     assert!(
         compute_host_notifications("compute-3").is_empty(),
@@ -301,13 +319,6 @@ fn misconfigured_fencing(c: &Cluster, levels: &[&[&str]], reason: &str) {
         maas().events("compute-3").is_empty(),
         "{:?}",
         maas().events("compute-3")
-    );
-    let log = std::fs::read_to_string(c.state_dir().join("pacemaker.log")).unwrap_or_default();
-    assert!(
-        log.lines()
-            .any(|l| l.contains("fence_masakari") && l.contains(reason)),
-        "no refusal '{reason}' in the fencer's log\n{}",
-        c.logs()
     );
     // The misconfiguration shows: monitor and validate-all fail with the reason.
     let monitor = fence(&["-o", "monitor"]);
